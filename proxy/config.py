@@ -1,0 +1,380 @@
+"""The proxy's configuration: one TOML file loaded into frozen dataclasses.
+
+Every key is documented in ``config.example.toml``. Errors name the key and the bad value.
+Secrets never live in the file: a backend names the environment variable that holds its key,
+and `api_keys` reads them from an environment mapping handed in by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from proxy import costmap
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the value."""
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD prices of one backend. Any mix may be set; cost adds up every part that applies."""
+
+    input_per_token: float = 0.0
+    output_per_token: float = 0.0
+    per_second: float = 0.0
+    per_call: float = 0.0
+    source: str = "none"  # "config", "litellm" (its local cost map) or "none"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    model: str  # litellm model string, e.g. "openai/gpt-4o"
+    api_base: str | None = None
+    api_key_env: str | None = None
+    prices: Prices = Prices()
+    timeout_s: float = 600.0
+    # Descriptive fields: LLM features for the router.
+    provider: str | None = None
+    family: str | None = None
+    parameters_b: float | None = None
+    release_date: str | None = None
+    training_domain: str = "general"
+    specializations: tuple[str, ...] = ()
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    supports_tools: bool = True
+    supports_vision: bool = False
+    supports_json: bool = True
+    # Priors until the latency model and the logs know better.
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+    accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A routing alias: a model name clients send to be routed among `candidates`."""
+
+    name: str
+    candidates: tuple[str, ...]
+    min_acceptability: float = 0.7
+    cost_weight: float = 1.0
+    latency_weight: float = 0.2
+
+
+@dataclass(frozen=True)
+class EmbeddingBackend:
+    name: str
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    path: Path = Path("var/switchyard.db")
+    bodies: str = "full"  # "full", "hash" (sha256 of bodies only) or "none"
+    queue_size: int = 10_000
+
+
+@dataclass(frozen=True)
+class Config:
+    backends: tuple[Backend, ...]
+    aliases: tuple[Alias, ...] = ()
+    embeddings: tuple[EmbeddingBackend, ...] = ()
+    server: ServerSettings = ServerSettings()
+    log: LogSettings = LogSettings()
+    models_dir: Path | None = None
+    data_dir: Path | None = None
+    _by_name: dict[str, Backend] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({b.name: b for b in self.backends})
+
+    def backend(self, name: str) -> Backend | None:
+        return self._by_name.get(name)
+
+    def alias(self, name: str) -> Alias | None:
+        return next((a for a in self.aliases if a.name == name), None)
+
+    def embedding(self, name: str) -> EmbeddingBackend | None:
+        return next((e for e in self.embeddings if e.name == name), None)
+
+    def model_names(self) -> list[str]:
+        return [b.name for b in self.backends] + [a.name for a in self.aliases]
+
+
+def api_keys(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
+    """Backend or embedding name -> API key, read from the environment variables the config names."""
+    keys: dict[str, str] = {}
+    items: list[Backend | EmbeddingBackend] = [*config.backends, *config.embeddings]
+    for item in items:
+        if item.api_key_env:
+            value = environ.get(item.api_key_env)
+            if value:
+                keys[item.name] = value
+    return keys
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return parse(raw, base_dir=path.parent)
+
+
+def parse(raw: Mapping[str, Any], *, base_dir: Path = Path(".")) -> Config:
+    top = _Table(raw, "")
+    server_t = top.table("server")
+    server = ServerSettings(
+        host=server_t.string("host", "127.0.0.1"),
+        port=server_t.integer("port", 8000, lo=0, hi=65535),
+        max_body_bytes=server_t.integer("max_body_bytes", 4 * 1024 * 1024, lo=1024),
+    )
+    server_t.done()
+    log_t = top.table("log")
+    log = LogSettings(
+        path=_path(log_t.string("path", "var/switchyard.db"), base_dir),
+        bodies=log_t.choice("bodies", "full", ("full", "hash", "none")),
+        queue_size=log_t.integer("queue_size", 10_000, lo=1),
+    )
+    log_t.done()
+    models_dir = top.optional_str("models_dir")
+    data_dir = top.optional_str("data_dir")
+    backends = tuple(_backend(t) for t in top.array("backend"))
+    if not backends:
+        raise ConfigError("backend: at least one [[backend]] is required")
+    names = [b.name for b in backends]
+    _unique(names, "backend")
+    aliases = tuple(_alias(t, names) for t in top.array("alias")) or (Alias("router", tuple(names)),)
+    _unique([a.name for a in aliases], "alias")
+    for a in aliases:
+        if a.name in names:
+            raise ConfigError(f"alias.name: {a.name!r} is also a backend name")
+    embeddings = tuple(_embedding(t) for t in top.array("embedding"))
+    _unique([e.name for e in embeddings], "embedding")
+    top.done()
+    return Config(
+        backends=backends,
+        aliases=aliases,
+        embeddings=embeddings,
+        server=server,
+        log=log,
+        models_dir=_path(models_dir, base_dir) if models_dir else None,
+        data_dir=_path(data_dir, base_dir) if data_dir else None,
+    )
+
+
+def _backend(t: _Table) -> Backend:
+    name = t.string("name")
+    model = t.string("model")
+    known = costmap.lookup(t.optional_str("price_key") or model) or {}
+    prices = _prices(t, known)
+    backend = Backend(
+        name=name,
+        model=model,
+        api_base=t.optional_str("api_base"),
+        api_key_env=t.optional_str("api_key_env"),
+        prices=prices,
+        timeout_s=t.number("timeout_s", 600.0, lo=0.001),
+        provider=t.optional_str("provider") or _str_or_none(known.get("litellm_provider")),
+        family=t.optional_str("family"),
+        parameters_b=t.optional_float("parameters_b", lo=0.0),
+        release_date=t.optional_str("release_date"),
+        training_domain=t.string("training_domain", "general"),
+        specializations=t.str_list("specializations"),
+        context_window=t.optional_int("context_window", lo=1) or _int_or_none(known.get("max_input_tokens")),
+        max_output_tokens=t.optional_int("max_output_tokens", lo=1) or _int_or_none(known.get("max_output_tokens")),
+        supports_tools=t.flag("supports_tools", bool(known.get("supports_function_calling", True))),
+        supports_vision=t.flag("supports_vision", bool(known.get("supports_vision", False))),
+        supports_json=t.flag("supports_json", True),
+        ttft_s=t.optional_float("ttft_s", lo=0.0),
+        tokens_per_s=t.optional_float("tokens_per_s", lo=0.001),
+        accuracy=t.optional_float("accuracy", lo=0.0, hi=1.0),
+    )
+    t.done()
+    return backend
+
+
+def _prices(t: _Table, known: Mapping[str, Any]) -> Prices:
+    keys = ("input_cost_per_token", "output_cost_per_token", "cost_per_second", "cost_per_call")
+    given = {k: t.optional_float(k, lo=0.0) for k in keys}
+    t.optional_str("price_key")
+    if any(v is not None for v in given.values()):
+        return Prices(
+            input_per_token=given["input_cost_per_token"] or 0.0,
+            output_per_token=given["output_cost_per_token"] or 0.0,
+            per_second=given["cost_per_second"] or 0.0,
+            per_call=given["cost_per_call"] or 0.0,
+            source="config",
+        )
+    if known:
+        return Prices(
+            input_per_token=float(known.get("input_cost_per_token") or 0.0),
+            output_per_token=float(known.get("output_cost_per_token") or 0.0),
+            per_second=float(known.get("output_cost_per_second") or 0.0),
+            source="litellm",
+        )
+    return Prices()
+
+
+def _alias(t: _Table, backend_names: list[str]) -> Alias:
+    name = t.string("name")
+    candidates = t.str_list("candidates") or tuple(backend_names)
+    for c in candidates:
+        if c not in backend_names:
+            raise ConfigError(f"alias {name!r}.candidates: {c!r} is not a configured backend")
+    alias = Alias(
+        name=name,
+        candidates=candidates,
+        min_acceptability=t.number("min_acceptability", 0.7, lo=0.0, hi=1.0),
+        cost_weight=t.number("cost_weight", 1.0, lo=0.0),
+        latency_weight=t.number("latency_weight", 0.2, lo=0.0),
+    )
+    t.done()
+    return alias
+
+
+def _embedding(t: _Table) -> EmbeddingBackend:
+    emb = EmbeddingBackend(
+        name=t.string("name"),
+        model=t.string("model"),
+        api_base=t.optional_str("api_base"),
+        api_key_env=t.optional_str("api_key_env"),
+        timeout_s=t.number("timeout_s", 60.0, lo=0.001),
+    )
+    t.done()
+    return emb
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ConfigError(f"{what}.name: {n!r} is used twice")
+        seen.add(n)
+
+
+def _path(value: str, base_dir: Path) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base_dir / p)
+
+
+def _str_or_none(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _int_or_none(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+
+_MISSING: Any = object()
+
+
+class _Table:
+    """Typed reads from one TOML table, naming `where.key` in every error; `done()` rejects unknown keys."""
+
+    def __init__(self, raw: Any, where: str) -> None:
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where or 'config'}: expected a table, got {raw!r}")
+        self.raw = raw
+        self.where = where
+        self.seen: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def _get(self, key: str, default: Any) -> Any:
+        self.seen.add(key)
+        if key in self.raw:
+            return self.raw[key]
+        if default is _MISSING:
+            raise ConfigError(f"{self._key(key)}: required key is missing")
+        return default
+
+    def table(self, key: str) -> _Table:
+        return _Table(self._get(key, {}), self._key(key))
+
+    def array(self, key: str) -> list[_Table]:
+        items = self._get(key, [])
+        if not isinstance(items, list):
+            raise ConfigError(f"{self._key(key)}: expected an array of tables ([[{key}]]), got {items!r}")
+        return [_Table(item, f"{self._key(key)}[{i}]") for i, item in enumerate(items)]
+
+    def string(self, key: str, default: Any = _MISSING) -> str:
+        v = self._get(key, default)
+        if not isinstance(v, str) or not v:
+            raise ConfigError(f"{self._key(key)}: expected a non-empty string, got {v!r}")
+        return v
+
+    def optional_str(self, key: str) -> str | None:
+        v = self._get(key, None)
+        return None if v is None else self.string(key)
+
+    def choice(self, key: str, default: str, options: tuple[str, ...]) -> str:
+        v = self.string(key, default)
+        if v not in options:
+            raise ConfigError(f"{self._key(key)}: expected one of {list(options)}, got {v!r}")
+        return v
+
+    def flag(self, key: str, default: bool) -> bool:
+        v = self._get(key, default)
+        if not isinstance(v, bool):
+            raise ConfigError(f"{self._key(key)}: expected true or false, got {v!r}")
+        return v
+
+    def integer(self, key: str, default: Any = _MISSING, *, lo: int | None = None, hi: int | None = None) -> int:
+        v = self._get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(f"{self._key(key)}: expected an integer, got {v!r}")
+        self._check_range(key, v, lo, hi)
+        return v
+
+    def optional_int(self, key: str, *, lo: int | None = None) -> int | None:
+        return None if self._get(key, None) is None else self.integer(key, lo=lo)
+
+    def number(self, key: str, default: Any = _MISSING, *, lo: float | None = None, hi: float | None = None) -> float:
+        v = self._get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ConfigError(f"{self._key(key)}: expected a number, got {v!r}")
+        self._check_range(key, v, lo, hi)
+        return float(v)
+
+    def optional_float(self, key: str, *, lo: float | None = None, hi: float | None = None) -> float | None:
+        return None if self._get(key, None) is None else self.number(key, lo=lo, hi=hi)
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        v = self._get(key, [])
+        if not isinstance(v, list) or not all(isinstance(s, str) and s for s in v):
+            raise ConfigError(f"{self._key(key)}: expected a list of non-empty strings, got {v!r}")
+        return tuple(v)
+
+    def _check_range(self, key: str, v: float, lo: float | None, hi: float | None) -> None:
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            bounds = f"{'' if lo is None else f'>= {lo}'}{' and ' if lo is not None and hi is not None else ''}"
+            bounds += "" if hi is None else f"<= {hi}"
+            raise ConfigError(f"{self._key(key)}: expected a value {bounds}, got {v!r}")
+
+    def done(self) -> None:
+        unknown = sorted(set(self.raw) - self.seen)
+        if unknown:
+            raise ConfigError(f"{self._key(unknown[0])}: unknown key (value {self.raw[unknown[0]]!r})")

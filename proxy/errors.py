@@ -1,0 +1,154 @@
+"""Every error the proxy returns, rendered once as OpenAI-shaped JSON.
+
+    ProxyError                      status  type
+     ├── BadRequest                   400   invalid_request_error
+     ├── Unauthorized                 401   authentication_error
+     ├── Forbidden                    403   permission_error
+     ├── NotFound                     404   invalid_request_error (code model_not_found, ...)
+     ├── RequestTimeout               408   timeout_error
+     ├── PayloadTooLarge              413   invalid_request_error
+     ├── Unprocessable                422   invalid_request_error
+     ├── RateLimited                  429   rate_limit_error      (+ Retry-After)
+     ├── InternalError                500   server_error          (our bug; message is generic)
+     ├── BadGateway                   502   upstream_error        (upstream failed or answered garbage)
+     ├── ServiceUnavailable           503   service_unavailable   (+ Retry-After)
+     └── GatewayTimeout               504   timeout_error         (upstream too slow)
+
+The body is always ``{"error": {"message", "type", "param", "code"}}``, the shape the OpenAI SDKs parse
+into their ``BadRequestError`` / ``AuthenticationError`` / ... classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+
+class ProxyError(Exception):
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "server_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after_s: float | None = None,
+        backend: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.retry_after_s = retry_after_s
+        self.backend = backend
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after_s is None:
+            return {}
+        return {"retry-after": str(max(1, round(self.retry_after_s)))}
+
+
+class BadRequest(ProxyError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class Unauthorized(ProxyError):
+    status = 401
+    type = "authentication_error"
+
+
+class Forbidden(ProxyError):
+    status = 403
+    type = "permission_error"
+
+
+class NotFound(ProxyError):
+    status = 404
+    type = "invalid_request_error"
+
+
+class RequestTimeout(ProxyError):
+    status = 408
+    type = "timeout_error"
+
+
+class PayloadTooLarge(ProxyError):
+    status = 413
+    type = "invalid_request_error"
+
+
+class Unprocessable(ProxyError):
+    status = 422
+    type = "invalid_request_error"
+
+
+class RateLimited(ProxyError):
+    status = 429
+    type = "rate_limit_error"
+
+
+class InternalError(ProxyError):
+    status = 500
+    type = "server_error"
+
+
+class BadGateway(ProxyError):
+    status = 502
+    type = "upstream_error"
+
+
+class ServiceUnavailable(ProxyError):
+    status = 503
+    type = "service_unavailable"
+
+
+class GatewayTimeout(ProxyError):
+    status = 504
+    type = "timeout_error"
+
+
+_BY_STATUS: dict[int, type[ProxyError]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        RequestTimeout,
+        PayloadTooLarge,
+        Unprocessable,
+        RateLimited,
+        BadGateway,
+        ServiceUnavailable,
+        GatewayTimeout,
+    )
+}
+
+
+def for_upstream_status(status: int) -> type[ProxyError]:
+    """The error class a client should see when the upstream answered `status`.
+
+    Client errors keep their status (the request itself was at fault, or the upstream refused it).
+    Upstream server errors become 502, except 503 and 504 which keep their meaning.
+    """
+    if status in _BY_STATUS and status not in (500, 502):
+        return _BY_STATUS[status]
+    if 400 <= status < 500:
+        return BadRequest
+    return BadGateway
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of a secret (and of its first 8 characters, which providers echo) by ***."""
+    for secret in secrets:
+        if len(secret) >= 8:
+            text = text.replace(secret, "***").replace(secret[:8], "***")
+        elif secret:
+            text = text.replace(secret, "***")
+    return text
