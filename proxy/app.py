@@ -1,0 +1,231 @@
+"""HTTP only: parse the request, hand it to the pipeline, render the answer or the error.
+
+    POST /v1/chat/completions   chat, routed (model = an alias) or named (model = a backend)
+    POST /v1/route              the routing decision for a chat body, without calling any LLM
+    POST /v1/embeddings         forwarded to a configured embedding backend (no routing)
+    GET  /v1/models             every backend and routing alias
+    GET  /health                liveness
+    GET  /ready                 scorer and log store loaded
+
+Heavy resources (litellm, the scorer, the log store, the HTTP session) open in the lifespan and live
+on `app.state`; nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from proxy import __version__
+from proxy import config as config_mod
+from proxy.config import Config
+from proxy.errors import BadRequest, InternalError, NotFound, PayloadTooLarge, ProxyError
+from proxy.forward import Forwarder
+from proxy.ids import new_id
+from proxy.logstore import LogStore, SqliteLogStore
+from proxy.pipeline import CallContext, Pipeline
+from proxy.request import parse_chat, parse_json
+from proxy.scoring import PriorScorer, Scorer
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: Config,
+    *,
+    environ: Mapping[str, str] | None = None,
+    scorer: Scorer | None = None,
+    store: LogStore | None = None,
+) -> Starlette:
+    """Build the app. `environ` supplies backend API keys (default: the process environment)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        keys = config_mod.api_keys(config, os.environ if environ is None else environ)
+        forwarder = Forwarder(keys)
+        await forwarder.start()
+        log_store = store or SqliteLogStore(config.log.path, bodies=config.log.bodies, queue_size=config.log.queue_size)
+        await log_store.start()
+        app.state.pipeline = Pipeline(config, scorer or PriorScorer(), forwarder, log_store)
+        app.state.store = log_store
+        try:
+            yield
+        finally:
+            await log_store.aclose()
+            await forwarder.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/route", route, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+        exception_handlers={
+            ProxyError: _proxy_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+    )
+    app.state.config = config
+    return app
+
+
+async def chat_completions(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    ctx = CallContext(request_id=new_id())
+    request.state.request_id = ctx.request_id
+    chat = parse_chat(parse_json(await _body(request)))
+    if chat.stream:
+        answer = await pipeline.stream(chat, ctx)
+        return StreamingResponse(
+            answer.events,
+            media_type="text/event-stream",
+            headers={**answer.headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+    done = await pipeline.complete(chat, ctx)
+    return JSONResponse(done.body, headers=done.headers)
+
+
+async def route(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    chat = parse_chat(parse_json(await _body(request)))
+    decision = pipeline.decide(chat)
+    if decision.choice is None:
+        raise BadRequest(f"'{chat.model}' is a backend, not a routing alias: there is nothing to rank.", param="model")
+    return JSONResponse(
+        {
+            "object": "router.decision",
+            "alias": decision.alias.name if decision.alias else None,
+            "model": decision.choice.chosen.name,
+            "reason": decision.choice.reason,
+            "threshold": decision.choice.threshold,
+            "model_version": decision.scores.model_version if decision.scores else None,
+            "feature_version": decision.features.version if decision.features else None,
+            "candidates": [asdict(c) for c in decision.choice.ranked + decision.choice.dropped],
+        }
+    )
+
+
+async def embeddings(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    body = parse_json(await _body(request))
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' is required and must be a non-empty string.", param="model")
+    text = body.get("input")
+    if not (isinstance(text, str) or (isinstance(text, list) and text)):
+        raise BadRequest("'input' must be a string or a non-empty array.", param="input")
+    backend = pipeline.config.embedding(model)
+    if backend is None:
+        names = [e.name for e in pipeline.config.embeddings]
+        raise NotFound(
+            f"The embedding model '{model}' does not exist. Available: {', '.join(names) or 'none'}.",
+            param="model",
+            code="model_not_found",
+        )
+    result = await pipeline.forwarder.embed(backend, body)
+    return JSONResponse(result, headers={"x-router-model": backend.name})
+
+
+async def models(request: Request) -> Response:
+    config: Config = request.app.state.config
+    data: list[dict[str, Any]] = [
+        {
+            "id": b.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": b.provider or "switchyard",
+            "switchyard": {
+                "kind": "backend",
+                "prices": asdict(b.prices),
+                "context_window": b.context_window,
+                "supports_tools": b.supports_tools,
+                "supports_vision": b.supports_vision,
+                "supports_json": b.supports_json,
+            },
+        }
+        for b in config.backends
+    ]
+    data += [
+        {
+            "id": a.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "switchyard",
+            "switchyard": {"kind": "router", "candidates": list(a.candidates)},
+        }
+        for a in config.aliases
+    ]
+    data += [
+        {"id": e.name, "object": "model", "created": 0, "owned_by": "switchyard", "switchyard": {"kind": "embedding"}}
+        for e in config.embeddings
+    ]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def ready(request: Request) -> Response:
+    pipeline: Pipeline | None = getattr(request.app.state, "pipeline", None)
+    store_ready = bool(getattr(getattr(request.app.state, "store", None), "ready", False))
+    checks = {"scorer": pipeline is not None, "log_store": store_ready}
+    ok = all(checks.values())
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes the configured limit."""
+    limit = request.app.state.config.server.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request body is {declared} bytes; the limit is {limit}.", code="request_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.", code="request_too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _proxy_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProxyError)
+    headers = exc.headers()
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        headers["x-router-request-id"] = request_id
+    if exc.backend:
+        headers["x-router-model"] = exc.backend
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = "not_found" if exc.status_code == 404 else "method_not_allowed" if exc.status_code == 405 else None
+    body = {"error": {"message": str(exc.detail), "type": "invalid_request_error", "param": None, "code": kind}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    err = InternalError("The proxy failed to handle this request; the error is logged.", code="internal_error")
+    return JSONResponse(err.body(), status_code=500)

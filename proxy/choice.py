@@ -1,0 +1,120 @@
+"""Choice: which candidate serves the request, and in which order the others stand in for it.
+
+Pure: from scores, prices and the request's needs to a ranking, with the reason every dropped
+candidate was dropped. The policy follows the design:
+
+1. drop candidates that cannot serve the request (context window, tools, vision, JSON mode), and
+   those outside the request's limits (max latency, max cost);
+2. keep those whose P(acceptable) reaches the threshold, and among them minimise
+   ``cost_weight * cost / max_cost + latency_weight * latency / max_latency`` (each term scaled by
+   the largest value among the kept candidates, so the weights are unit-free);
+3. if none is acceptable, take the most likely to be acceptable.
+
+The fallback order is the chosen one, then the other acceptable ones by utility, then the rest by
+P(acceptable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from proxy.config import Alias, Backend
+from proxy.request import ChatRequest
+from proxy.scoring import Scores
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    p_acceptable: float
+    ttft_s: float
+    latency_s: float
+    output_tokens: float
+    cost_usd: float
+    utility: float | None = None  # lower is better; None when dropped or not acceptable
+    dropped: str | None = None  # why it cannot serve this request
+
+
+@dataclass(frozen=True)
+class Choice:
+    ranked: tuple[Candidate, ...]  # serving order: first is chosen, the rest are fallbacks
+    dropped: tuple[Candidate, ...]
+    reason: str  # "best-utility", "most-likely-acceptable"
+    threshold: float
+
+    @property
+    def chosen(self) -> Candidate:
+        return self.ranked[0]
+
+
+class NoCandidate(Exception):
+    """No candidate can serve the request; `dropped` says why for each."""
+
+    def __init__(self, dropped: Sequence[Candidate]) -> None:
+        reasons = "; ".join(f"{c.name}: {c.dropped}" for c in dropped)
+        super().__init__(f"No candidate model can serve this request ({reasons}).")
+        self.dropped = tuple(dropped)
+
+
+def estimate_cost(backend: Backend, input_tokens: float, output_tokens: float, seconds: float) -> float:
+    p = backend.prices
+    return input_tokens * p.input_per_token + output_tokens * p.output_per_token + seconds * p.per_second + p.per_call
+
+
+def choose(
+    request: ChatRequest,
+    backends: Sequence[Backend],
+    scores: Scores,
+    alias: Alias,
+    input_tokens: int,
+) -> Choice:
+    ctl = request.controls
+    threshold = ctl.min_acceptability if ctl.min_acceptability is not None else alias.min_acceptability
+    w_cost = ctl.cost_weight if ctl.cost_weight is not None else alias.cost_weight
+    w_lat = ctl.latency_weight if ctl.latency_weight is not None else alias.latency_weight
+    kept: list[Candidate] = []
+    dropped: list[Candidate] = []
+    for i, b in enumerate(backends):
+        cand = Candidate(
+            name=b.name,
+            p_acceptable=float(scores.p_acceptable[i]),
+            ttft_s=float(scores.ttft_s[i]),
+            latency_s=float(scores.latency_s[i]),
+            output_tokens=float(scores.output_tokens[i]),
+            cost_usd=estimate_cost(b, input_tokens, float(scores.output_tokens[i]), float(scores.latency_s[i])),
+        )
+        reason = _unfit(request, b, cand, input_tokens)
+        if reason:
+            dropped.append(replace(cand, dropped=reason))
+        else:
+            kept.append(cand)
+    if not kept:
+        raise NoCandidate(dropped)
+    acceptable = [c for c in kept if c.p_acceptable >= threshold]
+    rest = sorted((c for c in kept if c.p_acceptable < threshold), key=lambda c: (-c.p_acceptable, c.cost_usd))
+    if not acceptable:
+        return Choice(tuple(rest), tuple(dropped), "most-likely-acceptable", threshold)
+    max_cost = max(c.cost_usd for c in acceptable) or 1.0
+    max_lat = max(c.latency_s for c in acceptable) or 1.0
+    scored = [replace(c, utility=w_cost * c.cost_usd / max_cost + w_lat * c.latency_s / max_lat) for c in acceptable]
+    scored.sort(key=lambda c: (c.utility, -c.p_acceptable, c.name))
+    return Choice(tuple(scored + rest), tuple(dropped), "best-utility", threshold)
+
+
+def _unfit(request: ChatRequest, b: Backend, c: Candidate, input_tokens: int) -> str | None:
+    ctl = request.controls
+    needed = input_tokens + (request.max_output_tokens or 0)
+    if b.context_window is not None and needed > b.context_window:
+        return f"needs {needed} tokens of context, window is {b.context_window}"
+    if request.needs_tools and not b.supports_tools:
+        return "does not support tools"
+    if request.needs_vision and not b.supports_vision:
+        return "does not accept images"
+    if request.needs_json and not b.supports_json:
+        return "does not support JSON output"
+    if ctl.max_latency_s is not None and c.latency_s > ctl.max_latency_s:
+        return f"predicted latency {c.latency_s:.2f}s exceeds max_latency_s {ctl.max_latency_s}"
+    if ctl.max_cost_usd is not None and c.cost_usd > ctl.max_cost_usd:
+        return f"predicted cost ${c.cost_usd:.6f} exceeds max_cost_usd {ctl.max_cost_usd}"
+    return None

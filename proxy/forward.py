@@ -1,0 +1,240 @@
+"""Forward: the call to the upstream LLM, through litellm. The only module that imports litellm.
+
+litellm is imported when a `Forwarder` is built (in the app's lifespan), never at import time: its
+import takes seconds and, without ``LITELLM_LOCAL_MODEL_COST_MAP=True``, fetches a price file from
+the internet. One aiohttp session is shared by every call.
+
+What the client sent is forwarded as it came: known OpenAI parameters as litellm parameters (so
+litellm can translate them for non-OpenAI providers), unknown fields as `extra_body`. The upstream is
+always asked for usage on streams, so every streamed call is priced; the usage chunk is passed on to
+the client only if it asked for it.
+"""
+
+from __future__ import annotations
+
+import array
+import base64
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from proxy.config import Backend, EmbeddingBackend
+from proxy.errors import BadGateway, GatewayTimeout, ProxyError, for_upstream_status, redact
+from proxy.request import ChatRequest
+
+log = logging.getLogger(__name__)
+
+_LITELLM_NOISE = re.compile(r"^(litellm\.\w+:\s*)?(\w+Error:\s*)?(\w+Exception\s*-\s*)?")
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        if not isinstance(usage, Mapping):
+            return None
+        return cls(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+
+
+@dataclass
+class Completion:
+    body: dict[str, Any]
+    usage: Usage | None
+    upstream_model: str | None
+
+
+class UpstreamStream:
+    """An open upstream stream whose first chunk has already arrived, so failures before it are plain errors.
+
+    Iterating yields the remaining chunks as OpenAI chunk dicts; `usage` and `upstream_model` fill in as
+    chunks pass. A failure mid-stream is raised as the `ProxyError` it maps to.
+    """
+
+    def __init__(self, forwarder: Forwarder, backend: Backend, wrapper: Any, iterator: Any, ttft_s: float) -> None:
+        self._forwarder = forwarder
+        self._backend = backend
+        self._wrapper = wrapper
+        self._iterator = iterator
+        self.ttft_s = ttft_s
+        self.usage: Usage | None = None
+        self.upstream_model: str | None = None
+        self.first: dict[str, Any] = {}
+
+    def observe(self, chunk: Any) -> dict[str, Any]:
+        data = _chunk_dict(chunk)
+        usage = Usage.from_openai(data.get("usage"))
+        if usage is not None:
+            self.usage = usage
+        self.upstream_model = data.get("model") or self.upstream_model
+        return data
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for chunk in self._iterator:
+                yield self.observe(chunk)
+        except Exception as exc:  # mapped: see Forwarder.map_error
+            raise self._forwarder.map_error(exc, self._backend) from None
+
+    async def aclose(self) -> None:
+        close = getattr(self._wrapper, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class Forwarder:
+    def __init__(self, api_keys: Mapping[str, str]) -> None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        litellm.telemetry = False
+        litellm.drop_params = False
+        self._litellm = litellm
+        self._keys = dict(api_keys)
+        self._secrets = [k for k in self._keys.values() if k]
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _call_args(self, backend: Backend, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.params)
+        args.update(
+            model=backend.model,
+            messages=list(request.body["messages"]),
+            api_base=backend.api_base,
+            api_key=self._keys.get(backend.name) or "none",
+            timeout=backend.timeout_s,
+            max_retries=0,  # retries are ours: they must stop once the first byte reached the client
+            shared_session=self._session,
+        )
+        if request.extra:
+            args["extra_body"] = dict(request.extra)
+        if stream:
+            args["stream"] = True
+            args["stream_options"] = {"include_usage": True}
+        return args
+
+    async def complete(self, backend: Backend, request: ChatRequest) -> Completion:
+        try:
+            response = await self._litellm.acompletion(**self._call_args(backend, request, stream=False))
+        except Exception as exc:  # mapped below: every litellm error is an openai.OpenAIError
+            raise self.map_error(exc, backend) from None
+        body = _clean(response.model_dump(exclude_none=False))
+        return Completion(body=body, usage=Usage.from_openai(body.get("usage")), upstream_model=body.get("model"))
+
+    async def open_stream(self, backend: Backend, request: ChatRequest) -> UpstreamStream:
+        started = time.perf_counter()
+        try:
+            wrapper = await self._litellm.acompletion(**self._call_args(backend, request, stream=True))
+            iterator = wrapper.__aiter__()
+            first = await iterator.__anext__()
+        except StopAsyncIteration:
+            raise BadGateway(f"Upstream {backend.name} closed the stream without sending anything.") from None
+        except Exception as exc:
+            raise self.map_error(exc, backend) from None
+        stream = UpstreamStream(self, backend, wrapper, iterator, time.perf_counter() - started)
+        stream.first = stream.observe(first)
+        return stream
+
+    async def embed(self, backend: EmbeddingBackend, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Forward an embeddings request. Floats are always asked of the upstream (litellm's response type
+        holds floats only); base64, which the OpenAI SDKs ask for by default, is encoded here."""
+        passed = ("dimensions", "user")
+        extra = {k: v for k, v in body.items() if k not in ("model", "input", "encoding_format", *passed)}
+        args: dict[str, Any] = {k: body[k] for k in passed if k in body}
+        try:
+            response = await self._litellm.aembedding(
+                model=backend.model,
+                input=body["input"],
+                api_base=backend.api_base,
+                api_key=self._keys.get(backend.name) or "none",
+                timeout=backend.timeout_s,
+                max_retries=0,
+                encoding_format="float",
+                **({"extra_body": extra} if extra else {}),
+                **args,
+            )
+        except Exception as exc:
+            raise self.map_error(exc, backend) from None
+        result: dict[str, Any] = _clean(response.model_dump())
+        if body.get("encoding_format") == "base64":
+            for item in result.get("data", ()):
+                floats = array.array("f", item["embedding"])  # little-endian float32, as OpenAI sends it
+                if sys.byteorder == "big":
+                    floats.byteswap()
+                item["embedding"] = base64.b64encode(floats.tobytes()).decode()
+        return result
+
+    def map_error(self, exc: Exception, backend: Backend | EmbeddingBackend) -> ProxyError:
+        if isinstance(exc, ProxyError):
+            return exc
+        if not isinstance(exc, self._litellm.exceptions.OpenAIError) and not _is_openai_error(exc):
+            log.exception("unexpected error calling backend %s", backend.name)
+            return BadGateway(f"Upstream {backend.name} failed: {type(exc).__name__}.", backend=backend.name)
+        detail = redact(_LITELLM_NOISE.sub("", str(exc)).strip(), self._secrets) or type(exc).__name__
+        if isinstance(exc, self._litellm.Timeout):
+            return GatewayTimeout(f"Upstream {backend.name} timed out: {detail}", backend=backend.name)
+        if isinstance(exc, self._litellm.APIConnectionError) or "Connection error" in detail:
+            return BadGateway(f"Could not reach upstream {backend.name}: {detail}", backend=backend.name)
+        status = int(getattr(exc, "status_code", 0) or 502)
+        cls = for_upstream_status(status)
+        return cls(
+            f"Upstream {backend.name} answered {status}: {detail}",
+            code=getattr(exc, "code", None) if isinstance(getattr(exc, "code", None), str) else None,
+            retry_after_s=_retry_after(exc),
+            backend=backend.name,
+        )
+
+
+def _is_openai_error(exc: Exception) -> bool:
+    return any(cls.__module__.startswith("openai") for cls in type(exc).__mro__)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _chunk_dict(chunk: Any) -> dict[str, Any]:
+    data = _clean(chunk.model_dump(exclude_none=True))
+    for choice in data.get("choices", ()):
+        choice.setdefault("finish_reason", None)
+    return data
+
+
+_DROP = {"provider_specific_fields"}
+
+
+def _clean(value: Any) -> Any:
+    """Remove litellm-only fields and the null tool_calls/function_call litellm adds to every message."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in _DROP or (k in ("tool_calls", "function_call", "audio", "reasoning_content") and v is None):
+                continue
+            out[k] = _clean(v)
+        return out
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value

@@ -1,0 +1,199 @@
+"""Record: every call becomes one row of training data, written off the request path.
+
+The request path calls `record(observation)`, which only puts it on a bounded queue; one writer
+task drains the queue in batches into SQLite over one long-lived aiosqlite connection (WAL mode).
+The schema grows by named, append-only migrations, applied in order and noted in `_migrations`.
+
+Log stores sit behind the `LogStore` interface and the `STORES` registry, so a Postgres store can
+stand beside this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Observation:
+    id: str
+    started_at: float  # unix seconds
+    requested_model: str
+    stream: bool
+    status: int
+    latency_s: float
+    alias: str | None = None
+    backend: str | None = None  # the backend that answered (or last tried)
+    upstream_model: str | None = None
+    error: str | None = None
+    ttft_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    feature_version: str | None = None
+    model_version: str | None = None
+    decision: dict[str, Any] | None = None  # candidates with predictions, the choice, why others were dropped
+    features: dict[str, Any] | None = None  # names and rows, to retrain without recomputing
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # every backend tried, in order
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    api_key_id: str | None = None
+
+
+class LogStore(Protocol):
+    async def start(self) -> None: ...
+    def record(self, observation: Observation) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+MIGRATIONS: Sequence[tuple[str, str]] = (
+    (
+        "001_calls",
+        """
+        CREATE TABLE calls (
+            id TEXT PRIMARY KEY,            -- time-sortable (ULID)
+            started_at REAL NOT NULL,       -- unix seconds
+            requested_model TEXT NOT NULL,  -- what the client asked for: a backend or a routing alias
+            alias TEXT,
+            backend TEXT,                   -- the backend that answered, or the last one tried
+            upstream_model TEXT,
+            stream INTEGER NOT NULL,
+            status INTEGER NOT NULL,        -- HTTP status returned to the client
+            error TEXT,
+            ttft_s REAL,
+            latency_s REAL NOT NULL,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cost_usd REAL,                  -- from usage x the backend's prices
+            feature_version TEXT,
+            model_version TEXT,
+            api_key_id TEXT,
+            decision_json TEXT,
+            features_json TEXT,
+            attempts_json TEXT,
+            request_json TEXT,
+            response_json TEXT
+        );
+        CREATE INDEX calls_started_at ON calls(started_at);
+        CREATE INDEX calls_backend ON calls(backend);
+        """,
+    ),
+)
+
+_COLUMNS = (
+    "id started_at requested_model alias backend upstream_model stream status error ttft_s latency_s "
+    "input_tokens output_tokens cost_usd feature_version model_version api_key_id "
+    "decision_json features_json attempts_json request_json response_json"
+).split()
+
+
+async def migrate(db: aiosqlite.Connection) -> list[str]:
+    """Apply every migration not yet applied, in order; return the names applied now."""
+    await db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    async with db.execute("SELECT name FROM _migrations") as cur:
+        done = {row[0] for row in await cur.fetchall()}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        await db.executescript(f"BEGIN; {sql}; INSERT INTO _migrations VALUES ('{name}', datetime('now')); COMMIT;")
+        applied.append(name)
+    return applied
+
+
+class SqliteLogStore:
+    def __init__(self, path: Path, *, bodies: str = "full", queue_size: int = 10_000, batch: int = 256) -> None:
+        self.path = path
+        self.bodies = bodies
+        self.batch = batch
+        self.queue: asyncio.Queue[Observation] = asyncio.Queue(maxsize=queue_size)
+        self.dropped = 0
+        self.written = 0
+        self._db: aiosqlite.Connection | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._db is not None and self._writer is not None and not self._writer.done()
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await migrate(self._db)
+        self._writer = asyncio.create_task(self._write_forever(), name="logstore-writer")
+
+    def record(self, observation: Observation) -> None:
+        try:
+            self.queue.put_nowait(observation)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.error("log queue full (%d): call %s not logged", self.queue.maxsize, observation.id)
+
+    async def flush(self) -> None:
+        """Wait until everything recorded so far is on disk."""
+        await self.queue.join()
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            await self.flush()
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def _write_forever(self) -> None:
+        assert self._db is not None
+        while True:
+            items = [await self.queue.get()]
+            while len(items) < self.batch and not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            try:
+                await self._db.executemany(
+                    f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                    [self._row(o) for o in items],
+                )
+                await self._db.commit()
+                self.written += len(items)
+            except aiosqlite.Error:
+                log.exception("could not write %d log rows", len(items))
+            finally:
+                for _ in items:
+                    self.queue.task_done()
+
+    def _row(self, o: Observation) -> tuple[Any, ...]:
+        d = asdict(o)
+        d["stream"] = int(o.stream)
+        for key in ("decision", "features", "attempts"):
+            d[f"{key}_json"] = _json(d.pop(key))
+        for key in ("request", "response"):
+            d[f"{key}_json"] = self._body(d.pop(key))
+        return tuple(d[c] for c in _COLUMNS)
+
+    def _body(self, body: Any) -> str | None:
+        if body is None or self.bodies == "none":
+            return None
+        text = _json(body)
+        if self.bodies == "hash" and text is not None:
+            return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest()})
+        return text
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+STORES: dict[str, Callable[..., LogStore]] = {"sqlite": SqliteLogStore}
