@@ -1,0 +1,142 @@
+"""Reader for the long routing-data format: one row = one (prompt, model) outcome.
+
+The format is the one documented in `../shared/data/README.md` (gzip or plain CSV, header row, RFC-4180
+quoting). It is the project's import format, shared by training, evaluation and the simulated backends.
+Stdlib only, so any script can use it without the serving or training dependencies.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+COLUMNS = (
+    "source",
+    "prompt_id",
+    "prompt",
+    "model",
+    "correct",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "latency_s",
+    "task",
+    "split",
+    "label_type",
+    "score_raw",
+    "response_chars",
+)
+
+
+@dataclass(frozen=True)
+class LongRow:
+    source: str
+    prompt_id: str
+    prompt: str
+    model: str
+    correct: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    latency_s: float | None
+    task: str
+    split: str
+    label_type: str
+    score_raw: str
+    response_chars: int | None
+
+
+def normalize_prompt(text: str) -> str:
+    """Casefolded, whitespace-collapsed text: the identity of a prompt across sources."""
+    return " ".join(text.casefold().split())
+
+
+def prompt_key(text: str) -> str:
+    """A short stable hash of the normalised prompt, for deduplication and lookups."""
+    return hashlib.sha256(normalize_prompt(text).encode("utf-8")).hexdigest()[:16]
+
+
+def find_long_files(data_dir: Path) -> list[Path]:
+    """Every `*_long.csv.gz` under `data_dir`, in a stable order."""
+    return sorted(Path(data_dir).rglob("*_long.csv.gz"))
+
+
+def iter_rows(path: Path) -> Iterator[LongRow]:
+    """Yield the rows of a long-format `.csv` or `.csv.gz` file.
+
+    Raises ValueError naming the file and line for a missing column or a malformed value.
+    """
+    path = Path(path)
+    with _open_text(path) as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)} in the header")
+        for record in reader:
+            try:
+                yield _parse(record)
+            except ValueError as exc:
+                # line_num counts physical lines, so it points at the end of a multi-line record.
+                raise ValueError(f"{path}:{reader.line_num}: {exc}") from None
+
+
+def _open_text(path: Path) -> io.TextIOWrapper:
+    if path.name.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    if path.suffix == ".csv":
+        return open(path, encoding="utf-8", newline="")
+    raise ValueError(f"{path}: expected a .csv or .csv.gz file")
+
+
+def _parse(record: dict[str | None, str | list[str] | None]) -> LongRow:
+    if None in record:
+        raise ValueError("more fields than the header has")
+    values: dict[str, str] = {}
+    for column in COLUMNS:
+        value = record.get(column)
+        if not isinstance(value, str):
+            raise ValueError(f"too few fields (no value for {column!r})")
+        values[column] = value
+    correct = _float(values, "correct")
+    if correct is not None and not 0.0 <= correct <= 1.0:
+        raise ValueError(f"correct={values['correct']!r} is outside [0, 1]")
+    return LongRow(
+        source=values["source"],
+        prompt_id=values["prompt_id"],
+        prompt=values["prompt"],
+        model=values["model"],
+        correct=correct,
+        input_tokens=_int(values, "input_tokens"),
+        output_tokens=_int(values, "output_tokens"),
+        cost_usd=_float(values, "cost_usd"),
+        latency_s=_float(values, "latency_s"),
+        task=values["task"],
+        split=values["split"],
+        label_type=values["label_type"],
+        score_raw=values["score_raw"],
+        response_chars=_int(values, "response_chars"),
+    )
+
+
+def _float(values: dict[str, str], column: str) -> float | None:
+    text = values[column].strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{column}={text!r} is not a number") from None
+
+
+def _int(values: dict[str, str], column: str) -> int | None:
+    number = _float(values, column)
+    if number is None:
+        return None
+    if not number.is_integer():
+        raise ValueError(f"{column}={values[column]!r} is not a whole number")
+    return int(number)
