@@ -1,0 +1,136 @@
+"""Faults on demand, for testing a client's retries, timeouts and fallbacks.
+
+A fault is a JSON object with any of these keys (all optional, all wall-clock seconds, never scaled by --speed):
+  status, message, type, code   answer with this HTTP status and an OpenAI-shaped error
+  retry_after                   seconds for the retry-after header (default 1 with status 429)
+  delay_s                       sleep before answering (or before the error)
+  ttft_s                        time to the first token instead of the simulated one
+  disconnect_after_chunks       drop the connection after this many SSE chunks (non-stream: mid-body)
+
+It arrives either in the request body as `sim_fault`, or queued with POST /_sim/faults for the next
+`count` requests to a model ("*" = any); a queued fault wins over the body's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from proxy.simulator.errors import SimError, bad_request
+
+ENDPOINTS = ("chat", "embeddings", "*")
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int | None = None
+    message: str | None = None
+    type: str | None = None
+    code: str | None = None
+    retry_after: float | None = None
+    delay_s: float = 0.0
+    ttft_s: float | None = None
+    disconnect_after_chunks: int | None = None
+
+    def error(self) -> SimError | None:
+        if self.status is None:
+            return None
+        headers: dict[str, str] = {}
+        retry_after = self.retry_after if self.retry_after is not None else (1.0 if self.status == 429 else None)
+        if retry_after is not None:
+            headers["retry-after"] = str(math.ceil(retry_after))
+            headers["retry-after-ms"] = str(round(retry_after * 1000))
+        message = self.message or f"Simulated upstream error (HTTP {self.status})."
+        code = self.code or ("rate_limit_exceeded" if self.status == 429 else None)
+        return SimError(self.status, message, type=self.type, code=code, headers=headers)
+
+
+def parse_fault(raw: object, param: str) -> Fault:
+    """Validate a fault object; a bad one is the client's error (400) naming the key."""
+    if not isinstance(raw, dict):
+        raise bad_request(f"{param} must be an object", param)
+    unknown = sorted(set(raw) - set(Fault.__dataclass_fields__))
+    if unknown:
+        raise bad_request(f"{param} has unknown key(s): {', '.join(unknown)}", param)
+    status = raw.get("status")
+    if status is not None and (not _is_int(status) or not 400 <= status <= 599):
+        raise bad_request(f"{param}.status must be an HTTP error status (400-599)", f"{param}.status")
+    for key in ("message", "type", "code"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise bad_request(f"{param}.{key} must be a string", f"{param}.{key}")
+    for key in ("retry_after", "delay_s", "ttft_s"):
+        value = raw.get(key)
+        if value is not None and (not _is_number(value) or value < 0):
+            raise bad_request(f"{param}.{key} must be a number >= 0", f"{param}.{key}")
+    chunks = raw.get("disconnect_after_chunks")
+    if chunks is not None and (not _is_int(chunks) or chunks < 0):
+        raise bad_request(
+            f"{param}.disconnect_after_chunks must be an integer >= 0", f"{param}.disconnect_after_chunks"
+        )
+    return Fault(
+        status=status,
+        message=raw.get("message"),
+        type=raw.get("type"),
+        code=raw.get("code"),
+        retry_after=raw.get("retry_after"),
+        delay_s=float(raw.get("delay_s") or 0.0),
+        ttft_s=raw.get("ttft_s"),
+        disconnect_after_chunks=chunks,
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass
+class _Queued:
+    model: str
+    endpoint: str
+    remaining: int
+    fault: Fault
+
+
+class FaultQueue:
+    """Faults waiting for the next requests; first queued, first used. Used from one event loop only."""
+
+    def __init__(self) -> None:
+        self._entries: list[_Queued] = []
+
+    def add(self, raw: object) -> None:
+        if not isinstance(raw, dict):
+            raise bad_request("body must be an object: {model, count, fault, endpoint?}")
+        model, count, endpoint = raw.get("model"), raw.get("count", 1), raw.get("endpoint", "chat")
+        if not isinstance(model, str) or not model:
+            raise bad_request('model must be a model name or "*"', "model")
+        if not _is_int(count) or count < 1:
+            raise bad_request("count must be an integer >= 1", "count")
+        if endpoint not in ENDPOINTS:
+            raise bad_request(f"endpoint must be one of {', '.join(ENDPOINTS)}", "endpoint")
+        self._entries.append(_Queued(model, endpoint, count, parse_fault(raw.get("fault"), "fault")))
+
+    def take(self, models: tuple[str, ...], endpoint: str) -> Fault | None:
+        """The next queued fault for a request to any of `models` (the name as sent, the profile's name)."""
+        for entry in self._entries:
+            if (entry.model == "*" or entry.model in models) and entry.endpoint in ("*", endpoint):
+                entry.remaining -= 1
+                if entry.remaining == 0:
+                    self._entries.remove(entry)
+                return entry.fault
+        return None
+
+    def clear(self) -> int:
+        count = len(self._entries)
+        self._entries.clear()
+        return count
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [
+            {"model": e.model, "endpoint": e.endpoint, "remaining": e.remaining, "fault": asdict(e.fault)}
+            for e in self._entries
+        ]
