@@ -34,8 +34,8 @@ class Sim:
         self.url = url
 
     def requests(self) -> list[dict[str, Any]]:
-        data = httpx.get(f"{self.url}/_sim/requests").json()
-        return data["requests"] if isinstance(data, dict) else data
+        requests: list[dict[str, Any]] = httpx.get(f"{self.url}/_sim/requests").json()
+        return requests
 
     def last_body(self) -> dict[str, Any]:
         return self.requests()[-1]["body"]

@@ -1,0 +1,128 @@
+"""Process-level behaviour: import hygiene, health and readiness, the routing endpoint, client disconnects."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from proxy import config as config_mod
+from proxy.app import create_app
+from proxy.simulator.app import create_app as create_simulator
+from proxy.simulator.settings import SimSettings
+from tests.conftest import ENVIRON, ROOT, SIM_KEY, make_config_dict
+from tests.servers import serve_app
+
+IMPORT_PROBE = """
+import sys
+seen = []
+def hook(event, args):
+    if event == "open" and isinstance(args[0], str) and not args[0].endswith((".py", ".pyc", ".so", ".pth")):
+        if not args[0].startswith(("/proc", "/sys")) and "__pycache__" not in args[0]:
+            seen.append(args[0])
+    if event == "socket.connect":
+        seen.append(repr(args))
+sys.addaudithook(hook)
+import proxy, proxy.app, proxy.pipeline, proxy.config, proxy.request, proxy.features, proxy.scoring, proxy.choice
+import proxy.forward, proxy.logstore, proxy.simulator.app
+assert "litellm" not in sys.modules, "litellm imported at import time"
+print(repr(seen))
+"""
+
+
+def test_importing_the_package_does_no_io_and_needs_no_environment() -> None:
+    env = {"PATH": os.environ["PATH"]}  # no LITELLM_*, no keys, nothing else
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    opened = [p for p in eval(out.stdout.strip()) if "site-packages" not in p and "/lib/python" not in p]
+    assert opened == []
+
+
+def test_health_and_ready(proxy_url: str) -> None:
+    assert httpx.get(f"{proxy_url}/health").json()["status"] == "ok"
+    ready = httpx.get(f"{proxy_url}/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"scorer": True, "log_store": True}}
+
+
+def test_route_ranks_without_calling_any_llm(proxy_url: str, sim_url: str) -> None:
+    httpx.delete(f"{sim_url}/_sim/requests")
+    body = {"model": "router", "messages": [{"role": "user", "content": "What is 2+2?"}]}
+    ranking = httpx.post(f"{proxy_url}/v1/route", json=body).json()
+    assert ranking["object"] == "router.decision"
+    assert ranking["model"] == "cheap"
+    assert {c["name"] for c in ranking["candidates"]} == {"strong", "cheap", "weak", "no-tools"}
+    for c in ranking["candidates"]:
+        assert 0 <= c["p_acceptable"] <= 1 and c["latency_s"] > 0 and c["cost_usd"] > 0
+    assert httpx.get(f"{sim_url}/_sim/requests").json() == []
+
+
+def test_route_agrees_with_the_headers_of_the_routed_call(proxy_url: str, client: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": "Write a haiku about routers."}]
+    ranking = httpx.post(f"{proxy_url}/v1/route", json={"model": "router", "messages": messages}).json()
+    raw = client.chat.completions.with_raw_response.create(model="router", messages=messages)
+    chosen = next(c for c in ranking["candidates"] if c["name"] == ranking["model"])
+    assert raw.headers["x-router-model"] == ranking["model"]
+    assert float(raw.headers["x-router-p-acceptable"]) == pytest.approx(chosen["p_acceptable"], abs=1e-4)
+    assert float(raw.headers["x-router-predicted-cost-usd"]) == pytest.approx(chosen["cost_usd"], rel=1e-4)
+
+
+def test_route_on_a_backend_name_is_a_400(proxy_url: str) -> None:
+    response = httpx.post(
+        f"{proxy_url}/v1/route", json={"model": "cheap", "messages": [{"role": "user", "content": "x"}]}
+    )
+    assert response.status_code == 400
+
+
+def test_models_show_prices_and_capabilities(proxy_url: str) -> None:
+    models = {m["id"]: m for m in httpx.get(f"{proxy_url}/v1/models").json()["data"]}
+    assert models["strong"]["switchyard"]["prices"]["input_per_token"] == 1e-5
+    assert models["no-tools"]["switchyard"]["supports_tools"] is False
+    assert models["router"]["switchyard"]["candidates"] == ["strong", "cheap", "weak", "no-tools"]
+    assert SIM_KEY not in json.dumps(models)
+
+
+@pytest.fixture(scope="module")
+def paced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A proxy in front of a simulator that keeps real measured speeds, so streams take seconds."""
+    with serve_app(create_simulator(SimSettings(speed=1.0, api_key=SIM_KEY))) as sim_url:
+        db = tmp_path_factory.mktemp("paced") / "calls.db"
+        config = config_mod.parse(make_config_dict(sim_url, db))
+        with serve_app(create_app(config, environ=ENVIRON)) as url:
+            yield url, db
+
+
+def test_client_disconnect_cancels_the_upstream_call_and_is_logged(paced: tuple[str, Path]) -> None:
+    url, db = paced
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+    started = time.monotonic()
+    with client.chat.completions.with_streaming_response.create(
+        model="cheap", messages=[{"role": "user", "content": "Tell me a long story."}], stream=True, max_tokens=1500
+    ) as raw:
+        request_id = raw.headers["x-router-request-id"]
+        next(iter(raw.parse()))
+    # 1500 tokens at the simulated ~74 tokens/s would take ~20 s; the proxy must notice the hang-up long before.
+    deadline = time.monotonic() + 15
+    row = None
+    while row is None and time.monotonic() < deadline:
+        row = (
+            sqlite3.connect(db)
+            .execute("SELECT status, error, latency_s FROM calls WHERE id = ?", (request_id,))
+            .fetchone()
+        )
+        time.sleep(0.1)
+    assert row is not None, "the cancelled call was not logged"
+    status, error, latency = row
+    assert status == 499 and error == "client disconnected"
+    assert latency < time.monotonic() - started + 0.5 and latency < 15

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from proxy.choice import NoCandidate, choose, estimate_cost
+from proxy.config import Alias, Backend, Prices
+from proxy.request import parse_chat
+from proxy.scoring import Scores
+
+
+def backend(name: str, price: float, **kw: Any) -> Backend:
+    return Backend(name=name, model=f"openai/{name}", prices=Prices(price, price, source="config"), **kw)
+
+
+BACKENDS = [backend("big", 1e-5), backend("mid", 1e-6), backend("small", 1e-7)]
+ALIAS = Alias("router", tuple(b.name for b in BACKENDS), min_acceptability=0.7, cost_weight=1.0, latency_weight=0.0)
+
+
+def scores(p: list[float], latency: list[float] | None = None) -> Scores:
+    n = len(p)
+    lat = np.array(latency or [1.0] * n)
+    return Scores(tuple(b.name for b in BACKENDS[:n]), np.array(p), lat / 2, lat, np.full(n, 100.0), "test")
+
+
+def request(**fields: Any) -> Any:
+    return parse_chat({"model": "router", "messages": [{"role": "user", "content": "hi"}], **fields})
+
+
+def test_cheapest_acceptable_candidate_wins_and_the_rest_stand_by() -> None:
+    choice = choose(request(), BACKENDS, scores([0.9, 0.8, 0.5]), ALIAS, input_tokens=10)
+    assert [c.name for c in choice.ranked] == ["mid", "big", "small"]
+    assert choice.reason == "best-utility"
+    assert choice.ranked[0].utility is not None and choice.ranked[2].utility is None
+
+
+def test_when_none_is_acceptable_the_most_likely_wins() -> None:
+    choice = choose(request(), BACKENDS, scores([0.5, 0.6, 0.4]), ALIAS, input_tokens=10)
+    assert [c.name for c in choice.ranked] == ["mid", "big", "small"]
+    assert choice.reason == "most-likely-acceptable"
+
+
+def test_latency_weight_can_outweigh_cost() -> None:
+    alias = Alias("router", ALIAS.candidates, min_acceptability=0.7, cost_weight=0.01, latency_weight=1.0)
+    choice = choose(request(), BACKENDS, scores([0.9, 0.9, 0.9], [0.5, 3.0, 3.0]), alias, input_tokens=10)
+    assert choice.chosen.name == "big"
+
+
+def test_per_request_threshold_overrides_the_alias() -> None:
+    choice = choose(request(router={"min_acceptability": 0.85}), BACKENDS, scores([0.9, 0.8, 0.5]), ALIAS, 10)
+    assert choice.chosen.name == "big"
+
+
+def test_limits_drop_candidates_with_a_reason() -> None:
+    choice = choose(request(router={"max_latency_s": 2.0}), BACKENDS, scores([0.9, 0.8, 0.5], [1, 3, 1]), ALIAS, 10)
+    assert [c.name for c in choice.dropped] == ["mid"]
+    assert "exceeds max_latency_s" in (choice.dropped[0].dropped or "")
+    assert choice.chosen.name == "big"
+
+
+def test_capabilities_drop_candidates() -> None:
+    backends = [
+        backend("big", 1e-5, supports_vision=True),
+        backend("mid", 1e-6, context_window=50),
+        backend("small", 1e-7, supports_tools=False),
+    ]
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    choice = choose(request(tools=tools, max_tokens=100), backends, scores([0.9, 0.9, 0.9]), ALIAS, 10)
+    reasons = {c.name: c.dropped for c in choice.dropped}
+    assert reasons == {"mid": "needs 110 tokens of context, window is 50", "small": "does not support tools"}
+
+
+def test_nothing_left_raises_with_every_reason() -> None:
+    with pytest.raises(NoCandidate) as info:
+        choose(request(router={"max_cost_usd": 0.0}), BACKENDS, scores([0.9, 0.9, 0.9]), ALIAS, 10)
+    assert len(info.value.dropped) == 3
+
+
+def test_cost_adds_every_price_component() -> None:
+    b = Backend("x", "m", prices=Prices(input_per_token=1.0, output_per_token=2.0, per_second=3.0, per_call=4.0))
+    assert estimate_cost(b, 10, 5, 2) == 10 + 10 + 6 + 4
