@@ -7,6 +7,7 @@ No API keys and no internet: the simulator stands in for every provider. When th
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,26 +33,35 @@ def wait_healthy(url: str, timeout_s: float = 60.0) -> None:
         time.sleep(0.2)
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def main() -> int:
+    # SIGTERM (from a supervisor or a test) must stop both servers, not orphan them.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     data_dir = Path(os.environ.get("SWITCHYARD_DATA_DIR", ROOT.parent / "shared" / "data"))
     sim_cmd = [sys.executable, "-m", "proxy.simulator", "--port", str(SIM_PORT), "--api-key", SIM_KEY]
     if data_dir.is_dir():
         sim_cmd += ["--data-dir", str(data_dir)]
     config = os.environ.get("SWITCHYARD_CONFIG", str(ROOT / "config.example.toml"))
     env = {**os.environ, "SWITCHYARD_SIM_KEY": SIM_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    sim = subprocess.Popen(sim_cmd, cwd=ROOT, env=env)
+    children: list[subprocess.Popen[bytes]] = []
     try:
+        children.append(subprocess.Popen(sim_cmd, cwd=ROOT, env=env))
         wait_healthy(f"http://127.0.0.1:{SIM_PORT}/health")
         print(f"simulated backends on http://127.0.0.1:{SIM_PORT}; starting the proxy with {config}", flush=True)
-        return subprocess.call([sys.executable, "-m", "proxy", "--config", config], cwd=ROOT, env=env)
+        children.append(subprocess.Popen([sys.executable, "-m", "proxy", "--config", config], cwd=ROOT, env=env))
+        return children[-1].wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        sim.terminate()
-        try:
-            sim.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        for child in reversed(children):
+            stop(child)
 
 
 if __name__ == "__main__":
