@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-dev
 # litellm must never fetch its price map from the internet.
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
+NODE_SDK := tests/node/node_modules/openai/package.json
+
 .PHONY: install run test lint unit clean
 
 $(STAMP): pyproject.toml
@@ -25,10 +27,14 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-unit: install
+# The JavaScript SDK check runs where Node.js is installed; its test skips, saying why, elsewhere.
+$(NODE_SDK): tests/node/package-lock.json
+	if command -v npm >/dev/null; then npm ci --prefix tests/node --no-audit --no-fund --silent; fi
+
+unit: install $(NODE_SDK)
 	$(BIN)/pytest
 
 test: lint unit
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules

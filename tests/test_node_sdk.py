@@ -1,0 +1,25 @@
+"""The official `openai` npm package, from Node, against the proxy: the drop-in promise for JavaScript clients."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+NODE_DIR = ROOT / "tests" / "node"
+
+
+def test_node_openai_sdk_talks_to_the_proxy(proxy_url: str) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the JavaScript SDK check needs Node.js")
+    if not (NODE_DIR / "node_modules" / "openai").is_dir():
+        pytest.skip("tests/node/node_modules is missing: run `npm ci --prefix tests/node` (make test does)")
+    out = subprocess.run(
+        [node, "sdk_check.mjs", f"{proxy_url}/v1"], cwd=NODE_DIR, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
