@@ -194,9 +194,10 @@ class Forwarder:
             return BadGateway(f"Could not reach upstream {backend.name}: {detail}", backend=backend.name)
         status = int(getattr(exc, "status_code", 0) or 502)
         cls = for_upstream_status(status)
+        code = getattr(exc, "code", None)
         return cls(
             f"Upstream {backend.name} answered {status}: {detail}",
-            code=getattr(exc, "code", None) if isinstance(getattr(exc, "code", None), str) else None,
+            code=code if isinstance(code, str) and not code.isdigit() else None,  # litellm puts the status there
             retry_after_s=_retry_after(exc),
             backend=backend.name,
         )
