@@ -47,7 +47,9 @@ def create_app(settings: SimSettings) -> Starlette:
                 known = await asyncio.to_thread(load_known_prompts, settings.data_dir, set(profiles.models))
             else:
                 log.warning("data dir %s does not exist: verdicts come from the profiles only", settings.data_dir)
-        app.state.sim = SimState(settings, profiles, known, FaultQueue(), RequestLog(settings.request_log_size))
+        app.state.sim = SimState(
+            settings, profiles, known, FaultQueue(settings.seed), RequestLog(settings.request_log_size)
+        )
         log.info("simulating %d models (speed %.2f, seed %d)", len(profiles.models), settings.speed, settings.seed)
         yield
 

@@ -43,7 +43,7 @@ async def chat_completions(request: Request) -> Response:
     seconds_per_token = speed / behaviour.tokens_per_s
     if chat.stream:
         frames = stream_frames(env, choices, n_prompt, chat.include_usage)
-        body = _paced(frames, ttft_wall, seconds_per_token / len(choices), fault.disconnect_after_chunks)
+        body = _paced(frames, ttft_wall, seconds_per_token / len(choices), fault)
         return EventStream(body, headers)
     await asyncio.sleep(ttft_wall + max(c.completion_tokens for c in choices) * seconds_per_token)
     sim_field = {
@@ -66,15 +66,18 @@ def _sim_headers(behaviour: Plan) -> dict[str, str]:
 
 
 async def _paced(
-    frames: Sequence[Frame], ttft_s: float, seconds_per_token: float, drop_after: int | None
+    frames: Sequence[Frame], ttft_s: float, seconds_per_token: float, fault: Fault
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     if ttft_s > 0:
         await asyncio.sleep(ttft_s)
     start, due = loop.time(), 0.0
     for sent, frame in enumerate(frames):
-        if drop_after is not None and sent >= drop_after:
+        if fault.disconnect_after_chunks is not None and sent >= fault.disconnect_after_chunks:
             raise DropConnection
+        if sent == fault.stall_after_chunks:
+            await asyncio.sleep(fault.stall_s)
+            start += fault.stall_s
         due += frame.tokens * seconds_per_token
         wait = start + due - loop.time()
         if wait > _MIN_SLEEP_S:

@@ -6,14 +6,17 @@ A fault is a JSON object with any of these keys (all optional, all wall-clock se
   delay_s                       sleep before answering (or before the error)
   ttft_s                        time to the first token instead of the simulated one
   disconnect_after_chunks       drop the connection after this many SSE chunks (non-stream: mid-body)
+  stall_after_chunks, stall_s   stream: go silent for stall_s seconds after this many chunks
 
 It arrives either in the request body as `sim_fault`, or queued with POST /_sim/faults for the next
-`count` requests to a model ("*" = any); a queued fault wins over the body's.
+`count` requests to a model ("*" = any), or, with `rate` instead of `count`, for a random share of all
+requests to it until cleared (for chaos runs); a queued fault wins over the body's.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +35,8 @@ class Fault:
     delay_s: float = 0.0
     ttft_s: float | None = None
     disconnect_after_chunks: int | None = None
+    stall_after_chunks: int | None = None
+    stall_s: float = 0.0
 
     def error(self) -> SimError | None:
         if self.status is None:
@@ -59,15 +64,14 @@ def parse_fault(raw: object, param: str) -> Fault:
     for key in ("message", "type", "code"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise bad_request(f"{param}.{key} must be a string", f"{param}.{key}")
-    for key in ("retry_after", "delay_s", "ttft_s"):
+    for key in ("retry_after", "delay_s", "ttft_s", "stall_s"):
         value = raw.get(key)
         if value is not None and (not _is_number(value) or value < 0):
             raise bad_request(f"{param}.{key} must be a number >= 0", f"{param}.{key}")
-    chunks = raw.get("disconnect_after_chunks")
-    if chunks is not None and (not _is_int(chunks) or chunks < 0):
-        raise bad_request(
-            f"{param}.disconnect_after_chunks must be an integer >= 0", f"{param}.disconnect_after_chunks"
-        )
+    for key in ("disconnect_after_chunks", "stall_after_chunks"):
+        value = raw.get(key)
+        if value is not None and (not _is_int(value) or value < 0):
+            raise bad_request(f"{param}.{key} must be an integer >= 0", f"{param}.{key}")
     return Fault(
         status=status,
         message=raw.get("message"),
@@ -76,7 +80,9 @@ def parse_fault(raw: object, param: str) -> Fault:
         retry_after=raw.get("retry_after"),
         delay_s=float(raw.get("delay_s") or 0.0),
         ttft_s=raw.get("ttft_s"),
-        disconnect_after_chunks=chunks,
+        disconnect_after_chunks=raw.get("disconnect_after_chunks"),
+        stall_after_chunks=raw.get("stall_after_chunks"),
+        stall_s=float(raw.get("stall_s") or 0.0),
     )
 
 
@@ -92,15 +98,17 @@ def _is_number(value: object) -> bool:
 class _Queued:
     model: str
     endpoint: str
-    remaining: int
+    remaining: int | None  # None: a standing fault that fires at `rate`
     fault: Fault
+    rate: float = 1.0
 
 
 class FaultQueue:
     """Faults waiting for the next requests; first queued, first used. Used from one event loop only."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self._entries: list[_Queued] = []
+        self._rng = random.Random(seed)
 
     def add(self, raw: object) -> None:
         if not isinstance(raw, dict):
@@ -112,12 +120,23 @@ class FaultQueue:
             raise bad_request("count must be an integer >= 1", "count")
         if endpoint not in ENDPOINTS:
             raise bad_request(f"endpoint must be one of {', '.join(ENDPOINTS)}", "endpoint")
-        self._entries.append(_Queued(model, endpoint, count, parse_fault(raw.get("fault"), "fault")))
+        rate = raw.get("rate")
+        if rate is not None and (not _is_number(rate) or not 0 <= rate <= 1):
+            raise bad_request("rate must be a number in [0, 1]", "rate")
+        fault = parse_fault(raw.get("fault"), "fault")
+        if rate is None:
+            self._entries.append(_Queued(model, endpoint, count, fault))
+        else:
+            self._entries.append(_Queued(model, endpoint, None, fault, float(rate)))
 
     def take(self, models: tuple[str, ...], endpoint: str) -> Fault | None:
         """The next queued fault for a request to any of `models` (the name as sent, the profile's name)."""
         for entry in self._entries:
             if (entry.model == "*" or entry.model in models) and entry.endpoint in ("*", endpoint):
+                if entry.remaining is None:
+                    if self._rng.random() < entry.rate:
+                        return entry.fault
+                    continue
                 entry.remaining -= 1
                 if entry.remaining == 0:
                     self._entries.remove(entry)
@@ -131,6 +150,12 @@ class FaultQueue:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [
-            {"model": e.model, "endpoint": e.endpoint, "remaining": e.remaining, "fault": asdict(e.fault)}
+            {
+                "model": e.model,
+                "endpoint": e.endpoint,
+                "remaining": e.remaining,
+                "rate": e.rate,
+                "fault": asdict(e.fault),
+            }
             for e in self._entries
         ]
