@@ -1,0 +1,176 @@
+"""Intersection features: how well this prompt and this candidate fit together.
+
+- task match: the predicted task distribution against the model's specialisations (reasoning
+  counts for math, RAG for QA/extraction);
+- vocabulary alignment: the prompt's domain scores against the model's training domain;
+- response complexity vs size: how demanding the ask looks times how small the model is (size from
+  parameters, or from its output price when the size is not published);
+- expected latency: TTFT + expected output tokens / tokens per second (reasoning models are assumed
+  to think 3x the answer length), plus expected cost and context fill;
+- capability gaps: tools, images or JSON requested from a model without them;
+- prior success on similar prompts: `History` rates for the model overall, on the predicted task,
+  the top domain and the semantic bucket (leave-one-out during training, see history.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from proxy.catalog import LLMProfile
+from proxy.features.history import NEUTRAL_RATE, History
+from proxy.features.lexicon import DOMAINS, TASKS
+from proxy.features.llm import (
+    NEUTRAL_PRICE_PER_M,
+    NEUTRAL_TOKENS_PER_S,
+    NEUTRAL_TTFT_S,
+    effective_params_b,
+    llm_vector,
+)
+from proxy.features.prompt import PromptAnalysis
+from proxy.request import ChatRequest
+
+REASONING_OUTPUT_FACTOR = 3.0
+_DOMAIN_OF_TRAINING = {"code": "code", "math": "mathematical", "medical": "medical", "legal": "legal"}
+_DOMAIN_OF_TRAINING |= {"financial": "financial", "scientific": "scientific"}
+_SPEC_HELPS = {"reasoning": ("math", "code"), "rag": ("qa", "extraction", "summarization")}
+
+NAMES = (
+    "x_task_match",
+    "x_domain_align",
+    "x_offdomain_specialist",
+    "x_multilingual_fit",
+    "x_complexity_vs_size",
+    "x_expected_latency_log",
+    "x_expected_cost_log",
+    "x_context_fill",
+    "x_context_overflow",
+    "x_missing_tools",
+    "x_missing_vision",
+    "x_missing_json",
+    "x_prior_success",
+    "x_prior_task_success",
+    "x_prior_domain_success",
+    "x_prior_similar_success",
+    "x_prior_task_evidence_log",
+)
+
+
+def buckets(a: PromptAnalysis) -> tuple[str, str, str, str]:
+    """The History buckets of a prompt, in the order the prior-success features use them."""
+    code = "".join("1" if v > 0 else "0" for v in a.semantic[:4])
+    return ("all", f"task:{a.task}", f"domain:{a.domain}", f"sem:{code}")
+
+
+@dataclass(frozen=True)
+class PromptSide:
+    """What the intersection features need from the prompt, computed once for all candidates."""
+
+    request: ChatRequest
+    analysis: PromptAnalysis
+    domain_scores: dict[str, float]
+    buckets: tuple[str, str, str, str]
+    non_ascii_share: float
+
+
+def prompt_side(request: ChatRequest, a: PromptAnalysis, non_ascii_share: float) -> PromptSide:
+    return PromptSide(
+        request=request,
+        analysis=a,
+        domain_scores=dict(zip(DOMAINS, a.domain_scores, strict=True)),
+        buckets=buckets(a),
+        non_ascii_share=non_ascii_share,
+    )
+
+
+@dataclass(frozen=True)
+class CandidateSide:
+    """What the intersection features need from a candidate; depends on the profile only, so cached."""
+
+    llm: tuple[float, ...]  # the candidate's LLM features (llm.NAMES)
+    task_weight: tuple[float, ...]  # per task in TASKS: 1 if specialised, +0.5 per helping skill
+    own_domain: str | None
+    multilingual: bool
+    size: float
+    ttft_s: float
+    tokens_per_s: float
+    input_per_token: float
+    output_per_token: float
+    output_factor: float
+    context_window: int | None
+    supports_tools: bool
+    supports_vision: bool
+    supports_json: bool
+    history_key: str
+    accuracy: float | None
+
+
+def candidate_side(p: LLMProfile) -> CandidateSide:
+    weights = [1.0 if t in p.specializations else 0.0 for t in TASKS]
+    for spec, tasks in _SPEC_HELPS.items():
+        if spec in p.specializations:
+            for t in tasks:
+                weights[TASKS.index(t)] += 0.5
+    return CandidateSide(
+        llm=llm_vector(p),
+        task_weight=tuple(weights),
+        own_domain=_DOMAIN_OF_TRAINING.get(p.training_domain),
+        multilingual=p.training_domain == "multilingual" or "translation" in p.specializations,
+        size=_size_score(p),
+        ttft_s=p.ttft_s if p.ttft_s is not None else NEUTRAL_TTFT_S,
+        tokens_per_s=max(p.tokens_per_s if p.tokens_per_s is not None else NEUTRAL_TOKENS_PER_S, 1e-3),
+        input_per_token=p.input_per_token if p.input_per_token is not None else NEUTRAL_PRICE_PER_M / 1e6,
+        output_per_token=p.output_per_token if p.output_per_token is not None else NEUTRAL_PRICE_PER_M / 1e6,
+        output_factor=REASONING_OUTPUT_FACTOR if p.reasoning else 1.0,
+        context_window=p.context_window,
+        supports_tools=p.supports_tools,
+        supports_vision=p.supports_vision,
+        supports_json=p.supports_json,
+        history_key=p.history_key,
+        accuracy=p.accuracy,
+    )
+
+
+def cross_vector(ps: PromptSide, c: CandidateSide, history: History | None) -> list[float]:
+    a, request = ps.analysis, ps.request
+    out_tokens = a.expected_output_tokens * c.output_factor
+    latency = c.ttft_s + out_tokens / c.tokens_per_s
+    cost = a.tokens * c.input_per_token + out_tokens * c.output_per_token
+    fill = (a.tokens + a.expected_output_tokens) / c.context_window if c.context_window else 0.0
+    own = c.own_domain
+    return [
+        sum(p * w for p, w in zip(a.task_probs, c.task_weight, strict=True)),
+        ps.domain_scores[own] if own else 0.0,
+        float(own is not None and a.domain != own),
+        ps.non_ascii_share if c.multilingual else 0.0,
+        a.complexity * (1.0 - c.size),
+        math.log1p(latency),
+        math.log1p(cost * 1000.0),
+        min(fill, 10.0),
+        float(fill > 1.0),
+        float(request.needs_tools and not c.supports_tools),
+        float(request.needs_vision and not c.supports_vision),
+        float(request.needs_json and not c.supports_json),
+        *_priors(history, c, ps.buckets),
+    ]
+
+
+def _size_score(p: LLMProfile) -> float:
+    """0 (tiny) .. 1 (frontier): log-parameters when published, else log output price."""
+    if p.parameters_b is not None:
+        return min(1.0, max(0.0, math.log10(max(effective_params_b(p), 1.0)) / 3.0))
+    if p.output_per_token is not None:
+        return min(1.0, math.log1p(p.output_per_token * 1e6) / math.log1p(75.0))
+    return 0.5
+
+
+def _priors(history: History | None, c: CandidateSide, prompt_buckets: tuple[str, str, str, str]) -> list[float]:
+    if history is None:
+        prior = c.accuracy if c.accuracy is not None else NEUTRAL_RATE
+        return [prior, prior, prior, prior, 0.0]
+    key = c.history_key
+    overall = history.model_rate(key, c.accuracy)
+    task = history.rate(key, prompt_buckets[1], overall.value)
+    domain = history.rate(key, prompt_buckets[2], overall.value)
+    similar = history.rate(key, prompt_buckets[3], overall.value)
+    return [overall.value, task.value, domain.value, similar.value, math.log1p(task.n)]

@@ -1,0 +1,151 @@
+"""The conversation as the feature code sees it: the ask, its context, the system prompt, some counts.
+
+The ask is the latest user message with text: a trailing tool result or assistant turn is not the
+request (agent loops end with tool output), and the system prompt is boilerplate set by the client
+app, so both are kept apart and weighted down by the callers. Texts are truncated by design so the
+cost of the features is bounded whatever the prompt size: the ask keeps its head and its tail (where
+instructions and the actual question live), the context keeps its most recent part, the system
+prompt its head. Sizes of the untruncated texts are kept so length features stay true.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from proxy.request import Message
+
+ASK_HEAD = 4000
+ASK_TAIL = 1500
+CONTEXT_CHARS = 2000
+SYSTEM_CHARS = 1500
+CUE_HEAD = 500  # instruction cues are looked for in the ask's head and tail only
+CUE_TAIL = 400
+CUE_BEFORE = 40  # a cue regex is searched from this many characters before a trigger
+CUE_AFTER = 80  # to this many after it
+
+# A word is a run of letters and digits, "+" included so "c++" stays one word. ASCII text (most
+# prompts) is split with a byte table in C; other text with the equivalent regex.
+WORD_RE = re.compile(r"[^\W_]+(?:\+\+)?")
+_ASCII_WORDS = bytes(c if (97 <= c <= 122 or 48 <= c <= 57 or c == 43) else 32 for c in range(256))
+TOOL_ROLES = frozenset({"tool", "function"})
+SYSTEM_ROLES = frozenset({"system", "developer"})
+
+
+@dataclass(frozen=True)
+class Conversation:
+    ask: str
+    context: str
+    system: str
+    ask_chars: int  # before truncation
+    context_chars: int
+    system_chars: int
+    tool_chars: int
+    user_turns: int
+    assistant_turns: int
+    tool_messages: int
+    has_image: bool
+    has_audio: bool
+
+    @property
+    def total_chars(self) -> int:
+        return self.ask_chars + self.context_chars + self.system_chars + self.tool_chars
+
+    @property
+    def truncated(self) -> bool:
+        return (
+            self.ask_chars > len(self.ask)
+            or self.context_chars > len(self.context)
+            or self.system_chars > len(self.system)
+        )
+
+    @property
+    def cue_text(self) -> str:
+        """Where instructions are, lower-cased: the ask's head and tail, then the system prompt's head."""
+        ask = self.ask if len(self.ask) <= CUE_HEAD + CUE_TAIL else self.ask[:CUE_HEAD] + "\n" + self.ask[-CUE_TAIL:]
+        return (ask + "\n" + self.system[:CUE_HEAD] if self.system else ask).lower()
+
+
+def conversation(messages: Sequence[Message]) -> Conversation:
+    ask_at = next((i for i in range(len(messages) - 1, -1, -1) if _is_ask(messages[i])), -1)
+    ask = messages[ask_at].text if ask_at >= 0 else ""
+    context_parts: list[str] = []
+    system_parts: list[str] = []
+    tool_chars = tool_messages = user_turns = assistant_turns = 0
+    for i, m in enumerate(messages):
+        if m.role in SYSTEM_ROLES:
+            system_parts.append(m.text)
+        elif m.role in TOOL_ROLES:
+            tool_messages += 1
+            tool_chars += len(m.text)
+        else:
+            if m.role == "user":
+                user_turns += 1
+            else:
+                assistant_turns += 1
+            if i != ask_at and m.text:
+                context_parts.append(m.text)
+    context = "\n".join(context_parts)
+    system = "\n".join(system_parts)
+    return Conversation(
+        ask=clean(_head_tail(ask, ASK_HEAD, ASK_TAIL)),
+        context=clean(context[-CONTEXT_CHARS:]),
+        system=clean(system[:SYSTEM_CHARS]),
+        ask_chars=len(ask),
+        context_chars=len(context),
+        system_chars=len(system),
+        tool_chars=tool_chars,
+        user_turns=user_turns,
+        assistant_turns=assistant_turns,
+        tool_messages=tool_messages,
+        has_image=any(m.has_image for m in messages),
+        has_audio=any(m.has_audio for m in messages),
+    )
+
+
+def words(text: str) -> list[str]:
+    low = text.lower()
+    if low.isascii():
+        return low.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
+    return WORD_RE.findall(low)
+
+
+def clean(text: str) -> str:
+    """Text safe for every later stage: lone surrogates (valid in JSON, invalid in UTF-8) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    return text
+
+
+def _is_ask(m: Message) -> bool:
+    return m.role == "user" and bool(m.text.strip())
+
+
+def _head_tail(text: str, head: int, tail: int) -> str:
+    if len(text) <= head + tail:
+        return text
+    return text[:head] + "\n" + text[-tail:]
+
+
+def find_cue(
+    pattern: re.Pattern[str], triggers: tuple[str, ...], text: str, anchored: bool = False
+) -> re.Match[str] | None:
+    """`pattern.search(text)`, but only at (`anchored`) or around occurrences of a trigger substring:
+    `str.find` is far cheaper than a regex scan of the whole text, and most cues are absent.
+    Without triggers: a full search."""
+    if not triggers:
+        return pattern.search(text)
+    for trigger in triggers:
+        i = text.find(trigger)
+        while i >= 0:
+            if anchored:
+                m = pattern.match(text, i)
+            else:
+                m = pattern.search(text, max(0, i - CUE_BEFORE), i + len(trigger) + CUE_AFTER)
+            if m:
+                return m
+            i = text.find(trigger, i + len(trigger))
+    return None
