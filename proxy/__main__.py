@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 import uvicorn
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = config_mod.load(args.config)
+        config = config_mod.load(args.config, environ=os.environ)
     except config_mod.ConfigError as exc:
         logging.getLogger("switchyard").error("%s", exc)
         return 2
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host or config.server.host,
         port=args.port if args.port is not None else config.server.port,
         log_level=args.log_level,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=config.server.shutdown_grace_s,
     )
     return 0
 

@@ -17,24 +17,28 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from proxy import __version__
 from proxy import config as config_mod
-from proxy.config import Config
-from proxy.errors import BadRequest, InternalError, NotFound, PayloadTooLarge, ProxyError
+from proxy.auth import KeyRing
+from proxy.config import ApiKey, Config
+from proxy.errors import BadRequest, InternalError, NotFound, PayloadTooLarge, ProxyError, RateLimited
 from proxy.forward import Forwarder
 from proxy.ids import new_id
+from proxy.inflight import InFlightLimit
+from proxy.limits import Meter, period_start
 from proxy.logstore import LogStore, SqliteLogStore
 from proxy.pipeline import CallContext, Pipeline
-from proxy.request import parse_chat, parse_json
+from proxy.request import ChatRequest, parse_chat, parse_json
 from proxy.scoring import PriorScorer, Scorer
 
 log = logging.getLogger(__name__)
@@ -56,7 +60,12 @@ def create_app(
         await forwarder.start()
         log_store = store or SqliteLogStore(config.log.path, bodies=config.log.bodies, queue_size=config.log.queue_size)
         await log_store.start()
-        app.state.pipeline = Pipeline(config, scorer or PriorScorer(), forwarder, log_store)
+        meter = Meter()
+        for key in config.auth.keys:
+            if key.budget_usd is not None:
+                since = period_start(key.budget_period, meter.clock())
+                meter.seed_spend(key, await log_store.spend_since(key.id, since))
+        app.state.pipeline = Pipeline(config, scorer or PriorScorer(), forwarder, log_store, meter=meter)
         app.state.store = log_store
         try:
             yield
@@ -72,7 +81,9 @@ def create_app(
             Route("/v1/models", models, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
+            Route("/admin/status", admin_status, methods=["GET"]),
         ],
+        middleware=[Middleware(InFlightLimit, limit=config.server.max_in_flight)],
         lifespan=lifespan,
         exception_handlers={
             ProxyError: _proxy_error,
@@ -81,14 +92,44 @@ def create_app(
         },
     )
     app.state.config = config
+    app.state.keyring = KeyRing(config.auth)
     return app
+
+
+def _admit(request: Request, model: str) -> ApiKey | None:
+    """Authenticate the caller for `model` and count the request against its limits (401/403/429)."""
+    key: ApiKey | None = request.app.state.keyring.identify(request.headers)
+    KeyRing.check_model(key, model)
+    meter: Meter = request.app.state.pipeline.meter
+    if key is not None and meter.budget(key).state == "exhausted":
+        raise RateLimited(
+            f"API key '{key.id}' has spent its budget of ${key.budget_usd} for this {key.budget_period}.",
+            code="insufficient_quota",
+        )
+    meter.admit(key)
+    return key
+
+
+def _budget_controls(request: Request, key: ApiKey | None, chat: ChatRequest) -> ChatRequest:
+    """A key whose budget runs low and that asked for it is routed to the cheapest candidates that fit."""
+    if key is None or key.on_budget_low != "cheaper":
+        return chat
+    budget = request.app.state.pipeline.meter.budget(key)
+    if budget.state != "low" or budget.remaining_usd is None:
+        return chat
+    limit = min(budget.remaining_usd, chat.controls.max_cost_usd or budget.remaining_usd)
+    cheaper = replace(chat.controls, min_acceptability=0.0, cost_weight=1.0, latency_weight=0.0, max_cost_usd=limit)
+    return replace(chat, controls=cheaper)
 
 
 async def chat_completions(request: Request) -> Response:
     pipeline: Pipeline = request.app.state.pipeline
     ctx = CallContext(request_id=new_id())
     request.state.request_id = ctx.request_id
+    request.app.state.keyring.identify(request.headers)  # 401 before reading the body
     chat = parse_chat(parse_json(await _body(request)))
+    ctx.api_key = _admit(request, chat.model)
+    chat = _budget_controls(request, ctx.api_key, chat)
     if chat.stream:
         answer = await pipeline.stream(chat, ctx)
         return StreamingResponse(
@@ -102,7 +143,9 @@ async def chat_completions(request: Request) -> Response:
 
 async def route(request: Request) -> Response:
     pipeline: Pipeline = request.app.state.pipeline
+    key = request.app.state.keyring.identify(request.headers)
     chat = parse_chat(parse_json(await _body(request)))
+    KeyRing.check_model(key, chat.model)
     decision = pipeline.decide(chat)
     if decision.choice is None:
         raise BadRequest(f"'{chat.model}' is a backend, not a routing alias: there is nothing to rank.", param="model")
@@ -122,6 +165,7 @@ async def route(request: Request) -> Response:
 
 async def embeddings(request: Request) -> Response:
     pipeline: Pipeline = request.app.state.pipeline
+    request.app.state.keyring.identify(request.headers)
     body = parse_json(await _body(request))
     if not isinstance(body, dict):
         raise BadRequest("Request body must be a JSON object.")
@@ -131,6 +175,7 @@ async def embeddings(request: Request) -> Response:
     text = body.get("input")
     if not (isinstance(text, str) or (isinstance(text, list) and text)):
         raise BadRequest("'input' must be a string or a non-empty array.", param="input")
+    _admit(request, model)
     backend = pipeline.config.embedding(model)
     if backend is None:
         names = [e.name for e in pipeline.config.embeddings]
@@ -145,6 +190,7 @@ async def embeddings(request: Request) -> Response:
 
 async def models(request: Request) -> Response:
     config: Config = request.app.state.config
+    key: ApiKey | None = request.app.state.keyring.identify(request.headers)
     data: list[dict[str, Any]] = [
         {
             "id": b.name,
@@ -176,6 +222,8 @@ async def models(request: Request) -> Response:
         {"id": e.name, "object": "model", "created": 0, "owned_by": "switchyard", "switchyard": {"kind": "embedding"}}
         for e in config.embeddings
     ]
+    if key is not None and key.models is not None:
+        data = [m for m in data if m["id"] in key.models]
     return JSONResponse({"object": "list", "data": data})
 
 
@@ -189,6 +237,24 @@ async def ready(request: Request) -> Response:
     checks = {"scorer": pipeline is not None, "log_store": store_ready}
     ok = all(checks.values())
     return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+
+
+async def admin_status(request: Request) -> Response:
+    """Operational state for operators: circuits, per-key usage and budgets, the log writer. Admin key only."""
+    request.app.state.keyring.require_admin(request.headers)
+    pipeline: Pipeline = request.app.state.pipeline
+    store = request.app.state.store
+    keys = {}
+    for key in pipeline.config.auth.keys:
+        budget = pipeline.meter.budget(key)
+        keys[key.id] = {**pipeline.meter.usage(key), "budget_usd": key.budget_usd, "budget_state": budget.state}
+    return JSONResponse(
+        {
+            "circuits": pipeline.breakers.snapshot(),
+            "keys": keys,
+            "log": {"written": getattr(store, "written", None), "dropped": getattr(store, "dropped", None)},
+        }
+    )
 
 
 async def _body(request: Request) -> bytes:

@@ -16,7 +16,7 @@ P(acceptable).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from proxy.config import Alias, Backend
@@ -68,7 +68,9 @@ def choose(
     scores: Scores,
     alias: Alias,
     input_tokens: int,
+    unavailable: Mapping[str, str] | None = None,
 ) -> Choice:
+    """Rank `backends` for `request`; `unavailable` maps backends that must not be used to the reason."""
     ctl = request.controls
     threshold = ctl.min_acceptability if ctl.min_acceptability is not None else alias.min_acceptability
     w_cost = ctl.cost_weight if ctl.cost_weight is not None else alias.cost_weight
@@ -84,7 +86,7 @@ def choose(
             output_tokens=float(scores.output_tokens[i]),
             cost_usd=estimate_cost(b, input_tokens, float(scores.output_tokens[i]), float(scores.latency_s[i])),
         )
-        reason = _unfit(request, b, cand, input_tokens)
+        reason = (unavailable or {}).get(b.name) or _unfit(request, b, cand, input_tokens)
         if reason:
             dropped.append(replace(cand, dropped=reason))
         else:

@@ -7,6 +7,7 @@ and `api_keys` reads them from an environment mapping handed in by the caller.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import tomllib
 from collections.abc import Mapping
@@ -39,7 +40,10 @@ class Backend:
     api_base: str | None = None
     api_key_env: str | None = None
     prices: Prices = Prices()
-    timeout_s: float = 600.0
+    timeout_s: float = 600.0  # total time of one upstream call
+    connect_timeout_s: float = 10.0
+    ttft_timeout_s: float | None = None  # time to the first token (default: timeout_s)
+    idle_timeout_s: float = 60.0  # longest silence between two stream chunks
     # Descriptive fields: LLM features for the router.
     provider: str | None = None
     family: str | None = None
@@ -67,6 +71,8 @@ class Alias:
     min_acceptability: float = 0.7
     cost_weight: float = 1.0
     latency_weight: float = 0.2
+    retry_attempts: int | None = None  # per candidate; default: reliability.retry_attempts
+    fallbacks: bool = True
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,43 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 4 * 1024 * 1024
+    max_in_flight: int = 512  # requests past this get a fast 503 with Retry-After
+    shutdown_grace_s: float = 30.0  # on SIGTERM, in-flight calls get this long to finish
+
+
+@dataclass(frozen=True)
+class Reliability:
+    retry_attempts: int = 2  # attempts per backend before falling back to the next candidate
+    backoff_base_s: float = 0.05
+    backoff_max_s: float = 2.0
+    deadline_s: float = 120.0  # retries and fallbacks of one request stop after this
+    breaker_failures: int = 5  # consecutive failures that open a backend's circuit
+    breaker_cooldown_s: float = 30.0  # then one probe request is let through
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A client key. Only its sha256 is kept."""
+
+    id: str
+    sha256: str
+    models: tuple[str, ...] | None = None  # allowed backends and aliases; None = all
+    rpm: int | None = None  # requests per minute
+    tpm: int | None = None  # tokens per minute (input + output, as the upstream reported them)
+    budget_usd: float | None = None
+    budget_period: str = "month"  # "day", "month" or "total"
+    on_budget_low: str = "refuse"  # "refuse", or "cheaper": route to the cheapest candidates while budget is low
+    low_budget_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    keys: tuple[ApiKey, ...] = ()
+    admin_sha256: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
 
 
 @dataclass(frozen=True)
@@ -99,6 +142,8 @@ class Config:
     embeddings: tuple[EmbeddingBackend, ...] = ()
     server: ServerSettings = ServerSettings()
     log: LogSettings = LogSettings()
+    reliability: Reliability = Reliability()
+    auth: AuthSettings = AuthSettings()
     models_dir: Path | None = None
     data_dir: Path | None = None
     _by_name: dict[str, Backend] = field(default_factory=dict, repr=False, compare=False)
@@ -131,7 +176,7 @@ def api_keys(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
     return keys
 
 
-def load(path: str | Path) -> Config:
+def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -139,18 +184,34 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    return parse(raw, base_dir=path.parent)
+    return parse(raw, base_dir=path.parent, environ=environ)
 
 
-def parse(raw: Mapping[str, Any], *, base_dir: Path = Path(".")) -> Config:
+def parse(
+    raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mapping[str, str] | None = None
+) -> Config:
+    """Build a Config from parsed TOML. `environ` resolves `key_env` / `admin_key_env` (default: no variables)."""
     top = _Table(raw, "")
     server_t = top.table("server")
     server = ServerSettings(
         host=server_t.string("host", "127.0.0.1"),
         port=server_t.integer("port", 8000, lo=0, hi=65535),
         max_body_bytes=server_t.integer("max_body_bytes", 4 * 1024 * 1024, lo=1024),
+        max_in_flight=server_t.integer("max_in_flight", 512, lo=1),
+        shutdown_grace_s=server_t.number("shutdown_grace_s", 30.0, lo=0.0),
     )
     server_t.done()
+    rel_t = top.table("reliability")
+    reliability = Reliability(
+        retry_attempts=rel_t.integer("retry_attempts", 2, lo=1, hi=10),
+        backoff_base_s=rel_t.number("backoff_base_s", 0.05, lo=0.0),
+        backoff_max_s=rel_t.number("backoff_max_s", 2.0, lo=0.0),
+        deadline_s=rel_t.number("deadline_s", 120.0, lo=0.001),
+        breaker_failures=rel_t.integer("breaker_failures", 5, lo=1),
+        breaker_cooldown_s=rel_t.number("breaker_cooldown_s", 30.0, lo=0.0),
+    )
+    rel_t.done()
+    auth = _auth(top.table("auth"), top.array("key"), environ or {})
     log_t = top.table("log")
     log = LogSettings(
         path=_path(log_t.string("path", "var/switchyard.db"), base_dir),
@@ -179,6 +240,8 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path(".")) -> Config:
         embeddings=embeddings,
         server=server,
         log=log,
+        reliability=reliability,
+        auth=auth,
         models_dir=_path(models_dir, base_dir) if models_dir else None,
         data_dir=_path(data_dir, base_dir) if data_dir else None,
     )
@@ -196,6 +259,9 @@ def _backend(t: _Table) -> Backend:
         api_key_env=t.optional_str("api_key_env"),
         prices=prices,
         timeout_s=t.number("timeout_s", 600.0, lo=0.001),
+        connect_timeout_s=t.number("connect_timeout_s", 10.0, lo=0.001),
+        ttft_timeout_s=t.optional_float("ttft_timeout_s", lo=0.001),
+        idle_timeout_s=t.number("idle_timeout_s", 60.0, lo=0.001),
         provider=t.optional_str("provider") or _str_or_none(known.get("litellm_provider")),
         family=t.optional_str("family"),
         parameters_b=t.optional_float("parameters_b", lo=0.0),
@@ -249,9 +315,58 @@ def _alias(t: _Table, backend_names: list[str]) -> Alias:
         min_acceptability=t.number("min_acceptability", 0.7, lo=0.0, hi=1.0),
         cost_weight=t.number("cost_weight", 1.0, lo=0.0),
         latency_weight=t.number("latency_weight", 0.2, lo=0.0),
+        retry_attempts=t.optional_int("retry_attempts", lo=1),
+        fallbacks=t.flag("fallbacks", True),
     )
     t.done()
     return alias
+
+
+def _auth(t: _Table, keys: list[_Table], environ: Mapping[str, str]) -> AuthSettings:
+    admin_env = t.optional_str("admin_key_env")
+    t.done()
+    admin = None
+    if admin_env:
+        value = environ.get(admin_env)
+        if not value:
+            raise ConfigError(f"auth.admin_key_env: environment variable {admin_env!r} is not set")
+        admin = hash_key(value)
+    parsed = tuple(_key(k, environ) for k in keys)
+    _unique([k.id for k in parsed], "key")
+    return AuthSettings(keys=parsed, admin_sha256=admin)
+
+
+def _key(t: _Table, environ: Mapping[str, str]) -> ApiKey:
+    key_id = t.string("id")
+    digest = t.optional_str("sha256")
+    key_env = t.optional_str("key_env")
+    if (digest is None) == (key_env is None):
+        raise ConfigError(f"{t.where}: give exactly one of sha256 or key_env")
+    if key_env is not None:
+        value = environ.get(key_env)
+        if not value:
+            raise ConfigError(f"{t.where}.key_env: environment variable {key_env!r} is not set")
+        digest = hash_key(value)
+    elif digest is not None and not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise ConfigError(f"{t.where}.sha256: expected 64 lowercase hex digits, got {digest!r}")
+    models = t.str_list("models")
+    key = ApiKey(
+        id=key_id,
+        sha256=digest or "",
+        models=models or None,
+        rpm=t.optional_int("rpm", lo=1),
+        tpm=t.optional_int("tpm", lo=1),
+        budget_usd=t.optional_float("budget_usd", lo=0.0),
+        budget_period=t.choice("budget_period", "month", ("day", "month", "total")),
+        on_budget_low=t.choice("on_budget_low", "refuse", ("refuse", "cheaper")),
+        low_budget_fraction=t.number("low_budget_fraction", 0.1, lo=0.0, hi=1.0),
+    )
+    t.done()
+    return key
+
+
+def hash_key(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _embedding(t: _Table) -> EmbeddingBackend:

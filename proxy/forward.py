@@ -13,6 +13,7 @@ the client only if it asked for it.
 from __future__ import annotations
 
 import array
+import asyncio
 import base64
 import logging
 import os
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import httpx
 
 from proxy.config import Backend, EmbeddingBackend
 from proxy.errors import BadGateway, GatewayTimeout, ProxyError, for_upstream_status, redact
@@ -60,8 +62,11 @@ class UpstreamStream:
     chunks pass. A failure mid-stream is raised as the `ProxyError` it maps to.
     """
 
-    def __init__(self, forwarder: Forwarder, backend: Backend, wrapper: Any, iterator: Any, ttft_s: float) -> None:
+    def __init__(
+        self, forwarder: Forwarder, backend: Backend, wrapper: Any, iterator: Any, ttft_s: float, deadline: float
+    ) -> None:
         self._forwarder = forwarder
+        self._deadline = deadline  # monotonic time by which the whole call must be done
         self._backend = backend
         self._wrapper = wrapper
         self._iterator = iterator
@@ -79,16 +84,25 @@ class UpstreamStream:
         return data
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        try:
-            async for chunk in self._iterator:
-                yield self.observe(chunk)
-        except Exception as exc:  # mapped: see Forwarder.map_error
-            raise self._forwarder.map_error(exc, self._backend) from None
+        backend = self._backend
+        while True:
+            wait = min(backend.idle_timeout_s, self._deadline - time.monotonic())
+            try:
+                chunk = await asyncio.wait_for(self._iterator.__anext__(), timeout=max(wait, 0.0))
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if time.monotonic() >= self._deadline:
+                    raise GatewayTimeout(f"Upstream {backend.name} exceeded {backend.timeout_s}s.") from None
+                raise GatewayTimeout(
+                    f"Upstream {backend.name} sent nothing for {backend.idle_timeout_s}s mid-stream."
+                ) from None
+            except Exception as exc:  # mapped: see Forwarder.map_error
+                raise self._forwarder.map_error(exc, backend) from None
+            yield self.observe(chunk)
 
     async def aclose(self) -> None:
-        close = getattr(self._wrapper, "aclose", None)
-        if close is not None:
-            await close()
+        await _close(self._wrapper)
 
 
 class Forwarder:
@@ -119,7 +133,7 @@ class Forwarder:
             messages=list(request.body["messages"]),
             api_base=backend.api_base,
             api_key=self._keys.get(backend.name) or "none",
-            timeout=backend.timeout_s,
+            timeout=httpx.Timeout(backend.timeout_s, connect=backend.connect_timeout_s),
             max_retries=0,  # retries are ours: they must stop once the first byte reached the client
             shared_session=self._session,
         )
@@ -130,25 +144,42 @@ class Forwarder:
             args["stream_options"] = {"include_usage": True}
         return args
 
-    async def complete(self, backend: Backend, request: ChatRequest) -> Completion:
+    async def complete(self, backend: Backend, request: ChatRequest, *, timeout_s: float | None = None) -> Completion:
+        """One upstream call; `timeout_s` caps the backend's own total timeout (the request's deadline)."""
+        limit = min(backend.timeout_s, timeout_s) if timeout_s is not None else backend.timeout_s
         try:
-            response = await self._litellm.acompletion(**self._call_args(backend, request, stream=False))
+            async with asyncio.timeout(limit):
+                response = await self._litellm.acompletion(**self._call_args(backend, request, stream=False))
+        except TimeoutError:
+            raise GatewayTimeout(f"Upstream {backend.name} did not answer within {limit:.3g}s.") from None
         except Exception as exc:  # mapped below: every litellm error is an openai.OpenAIError
             raise self.map_error(exc, backend) from None
         body = _clean(response.model_dump(exclude_none=False))
         return Completion(body=body, usage=Usage.from_openai(body.get("usage")), upstream_model=body.get("model"))
 
-    async def open_stream(self, backend: Backend, request: ChatRequest) -> UpstreamStream:
-        started = time.perf_counter()
+    async def open_stream(
+        self, backend: Backend, request: ChatRequest, *, timeout_s: float | None = None
+    ) -> UpstreamStream:
+        """Open a stream and wait for its first chunk, within the time-to-first-token limit."""
+        started = time.monotonic()
+        total = min(backend.timeout_s, timeout_s) if timeout_s is not None else backend.timeout_s
+        ttft_limit = min(backend.ttft_timeout_s or total, total)
+        wrapper = None
         try:
-            wrapper = await self._litellm.acompletion(**self._call_args(backend, request, stream=True))
-            iterator = wrapper.__aiter__()
-            first = await iterator.__anext__()
+            async with asyncio.timeout(ttft_limit):
+                wrapper = await self._litellm.acompletion(**self._call_args(backend, request, stream=True))
+                iterator = wrapper.__aiter__()
+                first = await iterator.__anext__()
+        except TimeoutError:
+            await _close(wrapper)
+            raise GatewayTimeout(f"Upstream {backend.name} sent no first token within {ttft_limit:.3g}s.") from None
         except StopAsyncIteration:
+            await _close(wrapper)
             raise BadGateway(f"Upstream {backend.name} closed the stream without sending anything.") from None
         except Exception as exc:
+            await _close(wrapper)
             raise self.map_error(exc, backend) from None
-        stream = UpstreamStream(self, backend, wrapper, iterator, time.perf_counter() - started)
+        stream = UpstreamStream(self, backend, wrapper, iterator, time.monotonic() - started, started + total)
         stream.first = stream.observe(first)
         return stream
 
@@ -201,6 +232,13 @@ class Forwarder:
             retry_after_s=_retry_after(exc),
             backend=backend.name,
         )
+
+
+async def _close(wrapper: Any) -> None:
+    """Close a litellm stream wrapper (and with it the upstream connection), if there is one."""
+    close = getattr(wrapper, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def _is_openai_error(exc: Exception) -> bool:

@@ -48,11 +48,13 @@ class Observation:
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     api_key_id: str | None = None
+    usage_source: str | None = None  # "upstream", or "estimated" when a stream ended before the upstream's usage
 
 
 class LogStore(Protocol):
     async def start(self) -> None: ...
     def record(self, observation: Observation) -> None: ...
+    async def spend_since(self, api_key_id: str, since: float) -> float: ...
     async def aclose(self) -> None: ...
 
 
@@ -88,12 +90,19 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         CREATE INDEX calls_backend ON calls(backend);
         """,
     ),
+    (
+        "002_usage_source",
+        """
+        ALTER TABLE calls ADD COLUMN usage_source TEXT;  -- "upstream" or "estimated" (stream cut short)
+        CREATE INDEX calls_api_key ON calls(api_key_id, started_at);
+        """,
+    ),
 )
 
 _COLUMNS = (
     "id started_at requested_model alias backend upstream_model stream status error ttft_s latency_s "
     "input_tokens output_tokens cost_usd feature_version model_version api_key_id "
-    "decision_json features_json attempts_json request_json response_json"
+    "decision_json features_json attempts_json request_json response_json usage_source"
 ).split()
 
 
@@ -140,6 +149,14 @@ class SqliteLogStore:
         except asyncio.QueueFull:
             self.dropped += 1
             log.error("log queue full (%d): call %s not logged", self.queue.maxsize, observation.id)
+
+    async def spend_since(self, api_key_id: str, since: float) -> float:
+        """USD the key spent since `since` (unix seconds), from the calls on disk."""
+        assert self._db is not None, "start() first"
+        sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE api_key_id = ? AND started_at >= ?"
+        async with self._db.execute(sql, (api_key_id, since)) as cur:
+            row = await cur.fetchone()
+        return float(row[0]) if row else 0.0
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is on disk."""

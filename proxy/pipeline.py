@@ -12,24 +12,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from proxy.breaker import CircuitBreakers
 from proxy.choice import Choice, NoCandidate, choose, estimate_cost
-from proxy.config import Alias, Backend, Config
-from proxy.errors import BadGateway, BadRequest, GatewayTimeout, NotFound, ProxyError, RateLimited, ServiceUnavailable
+from proxy.config import Alias, ApiKey, Backend, Config
+from proxy.errors import BadRequest, NotFound, ProxyError, ServiceUnavailable
 from proxy.features import Features, compute_features
-from proxy.forward import Completion, Forwarder, UpstreamStream, Usage
+from proxy.forward import Forwarder, UpstreamStream, Usage
+from proxy.limits import Meter
 from proxy.logstore import LogStore, Observation
 from proxy.request import ChatRequest
+from proxy.retry import call_with_retries, is_retryable
 from proxy.scoring import Scorer, Scores
 
 log = logging.getLogger(__name__)
 
-# Upstream failures worth trying the next candidate for; a client error (400, 401, ...) would fail anywhere.
-FALLBACK_ON = (BadGateway, GatewayTimeout, RateLimited, ServiceUnavailable)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class CallContext:
     request_id: str
     started_at: float = field(default_factory=time.time)
     t0: float = field(default_factory=time.perf_counter)
-    api_key_id: str | None = None
+    api_key: ApiKey | None = None
 
 
 @dataclass
@@ -89,11 +92,22 @@ class StreamAnswer:
 
 
 class Pipeline:
-    def __init__(self, config: Config, scorer: Scorer, forwarder: Forwarder, store: LogStore) -> None:
+    def __init__(
+        self,
+        config: Config,
+        scorer: Scorer,
+        forwarder: Forwarder,
+        store: LogStore,
+        breakers: CircuitBreakers | None = None,
+        meter: Meter | None = None,
+    ) -> None:
         self.config = config
         self.scorer = scorer
         self.forwarder = forwarder
         self.store = store
+        rel = config.reliability
+        self.breakers = breakers or CircuitBreakers(rel.breaker_failures, rel.breaker_cooldown_s)
+        self.meter = meter or Meter()
 
     # -- decide ---------------------------------------------------------------------------------------
 
@@ -101,6 +115,9 @@ class Pipeline:
         backend = self.config.backend(request.model)
         if backend is not None:
             return Decision(order=(backend,))
+        return self._route(request)
+
+    def _route(self, request: ChatRequest) -> Decision:
         alias = self.config.alias(request.model)
         if alias is None:
             raise NotFound(
@@ -115,9 +132,16 @@ class Pipeline:
         candidates = [b for b in (self.config.backend(n) for n in names) if b is not None]
         features = compute_features(request, candidates)
         scores = self.scorer.score(features, candidates, request.max_output_tokens)
+        cooling = {
+            b.name: f"circuit open after repeated failures ({wait:.0f}s of cool-down left)"
+            for b in candidates
+            if (wait := self.breakers.blocked(b.name)) is not None
+        }
         try:
-            choice = choose(request, candidates, scores, alias, features.prompt.tokens)
+            choice = choose(request, candidates, scores, alias, features.prompt.tokens, cooling)
         except NoCandidate as exc:
+            if any(c.name in cooling for c in exc.dropped):
+                raise ServiceUnavailable(str(exc), code="backends_unavailable", retry_after_s=1.0) from None
             raise BadRequest(str(exc), param="model", code="no_candidate") from None
         by_name = {b.name: b for b in candidates}
         return Decision(
@@ -128,54 +152,93 @@ class Pipeline:
             choice=choice,
         )
 
-    # -- complete -------------------------------------------------------------------------------------
+    # -- serve --------------------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest, ctx: CallContext) -> Answer:
         decision = self.decide(request)
         attempts: list[dict[str, Any]] = []
-        for backend in self._serving_order(decision, request):
-            t = time.perf_counter()
-            try:
-                done: Completion = await self.forwarder.complete(backend, request)
-            except ProxyError as exc:
-                attempts.append(_attempt(backend, t, exc))
-                if self._may_fall_back(exc, backend, decision, request):
-                    continue
-                self._record(ctx, request, decision, backend, attempts, error=exc)
-                raise
-            attempts.append(_attempt(backend, t, None))
-            self._record(
-                ctx,
-                request,
-                decision,
-                backend,
-                attempts,
-                usage=done.usage,
-                response=done.body,
-                upstream_model=done.upstream_model,
-            )
-            return Answer(done.body, backend, self._headers(ctx, decision, backend, attempts))
-        raise AssertionError("unreachable: the serving order is never empty")
-
-    # -- stream ---------------------------------------------------------------------------------------
+        try:
+            done, backend = await self._serve(decision, request, attempts, self.forwarder.complete)
+        except ProxyError as exc:
+            self._record(ctx, request, decision, self._failed_backend(exc, decision), attempts, error=exc)
+            raise
+        self._record(
+            ctx,
+            request,
+            decision,
+            backend,
+            attempts,
+            usage=done.usage,
+            response=done.body,
+            upstream_model=done.upstream_model,
+        )
+        return Answer(done.body, backend, self._headers(ctx, decision, backend, attempts))
 
     async def stream(self, request: ChatRequest, ctx: CallContext) -> StreamAnswer:
         decision = self.decide(request)
         attempts: list[dict[str, Any]] = []
+        try:
+            upstream, backend = await self._serve(decision, request, attempts, self.forwarder.open_stream)
+        except ProxyError as exc:
+            self._record(ctx, request, decision, self._failed_backend(exc, decision), attempts, error=exc)
+            raise
+        events = self._relay(upstream, request, ctx, decision, backend, attempts)
+        return StreamAnswer(events, backend, self._headers(ctx, decision, backend, attempts))
+
+    async def _serve(
+        self,
+        decision: Decision,
+        request: ChatRequest,
+        attempts: list[dict[str, Any]],
+        call: Callable[..., Awaitable[T]],
+    ) -> tuple[T, Backend]:
+        """Try the serving order: each backend with retries, then the next (fallback), within the deadline.
+
+        Every try is appended to `attempts`. Only upstream failures (timeouts, connection errors, 429,
+        5xx) are retried, fall back and count against a backend's circuit; a client error is raised at once.
+        """
+        rel = self.config.reliability
+        deadline = time.monotonic() + rel.deadline_s
+        tries = (decision.alias.retry_attempts if decision.alias else None) or rel.retry_attempts
+        last: ProxyError | None = None
         for backend in self._serving_order(decision, request):
-            t = time.perf_counter()
+            if time.monotonic() >= deadline:
+                break
+            if not self.breakers.acquire(backend.name):
+                attempts.append({"backend": backend.name, "skipped": "circuit open"})
+                continue
+
+            async def one_try(backend: Backend = backend) -> T:
+                t = time.perf_counter()
+                try:
+                    result = await call(backend, request, timeout_s=max(0.001, deadline - time.monotonic()))
+                except ProxyError as exc:
+                    attempts.append(_attempt(backend, t, exc))
+                    raise
+                attempts.append(_attempt(backend, t, None))
+                return result
+
             try:
-                upstream = await self.forwarder.open_stream(backend, request)
+                result = await call_with_retries(
+                    one_try, attempts=tries, base_s=rel.backoff_base_s, max_s=rel.backoff_max_s, deadline=deadline
+                )
             except ProxyError as exc:
-                attempts.append(_attempt(backend, t, exc))
-                if self._may_fall_back(exc, backend, decision, request):
-                    continue
-                self._record(ctx, request, decision, backend, attempts, error=exc)
-                raise
-            attempts.append(_attempt(backend, t, None))
-            events = self._relay(upstream, request, ctx, decision, backend, attempts)
-            return StreamAnswer(events, backend, self._headers(ctx, decision, backend, attempts))
-        raise AssertionError("unreachable: the serving order is never empty")
+                last = exc
+                if not is_retryable(exc):
+                    self.breakers.release(backend.name)
+                    raise
+                self.breakers.failure(backend.name)
+                continue
+            self.breakers.success(backend.name)
+            return result, backend
+        if last is not None:
+            raise last
+        wait = min((self.breakers.blocked(b.name) or 0.0) for b in decision.order)
+        raise ServiceUnavailable(
+            "Every backend this request could use is failing and cooling down; retry shortly.",
+            code="backends_unavailable",
+            retry_after_s=max(wait, 1.0),
+        )
 
     async def _relay(
         self,
@@ -209,13 +272,15 @@ class Pipeline:
             raise
         finally:
             await upstream.aclose()
+            usage = upstream.usage or _estimated_usage(request, decision, text)
             self._record(
                 ctx,
                 request,
                 decision,
                 backend,
                 attempts,
-                usage=upstream.usage,
+                usage=usage,
+                usage_source="upstream" if upstream.usage else "estimated",
                 error=error,
                 status=status,
                 ttft_s=upstream.ttft_s,
@@ -226,11 +291,11 @@ class Pipeline:
     # -- shared ---------------------------------------------------------------------------------------
 
     def _serving_order(self, decision: Decision, request: ChatRequest) -> Sequence[Backend]:
-        return decision.order if request.controls.fallbacks else decision.order[:1]
+        fallbacks = request.controls.fallbacks and (decision.alias is None or decision.alias.fallbacks)
+        return decision.order if fallbacks else decision.order[:1]
 
-    def _may_fall_back(self, exc: ProxyError, backend: Backend, decision: Decision, request: ChatRequest) -> bool:
-        order = self._serving_order(decision, request)
-        return isinstance(exc, FALLBACK_ON) and backend is not order[-1]
+    def _failed_backend(self, exc: ProxyError, decision: Decision) -> Backend:
+        return (self.config.backend(exc.backend) if exc.backend else None) or decision.order[0]
 
     def _headers(
         self, ctx: CallContext, decision: Decision, backend: Backend, attempts: list[dict[str, Any]]
@@ -247,8 +312,12 @@ class Pipeline:
                     "x-router-model-version": decision.scores.model_version,
                 }
             )
-        if len(attempts) > 1:
-            headers["x-router-fallbacks"] = ",".join(a["backend"] for a in attempts[:-1])
+        tried = [a for a in attempts if "skipped" not in a]
+        if len(tried) > 1:
+            headers["x-router-attempts"] = str(len(tried))
+        passed_over = list(dict.fromkeys(a["backend"] for a in attempts if a["backend"] != backend.name))
+        if passed_over:
+            headers["x-router-fallbacks"] = ",".join(passed_over)
         return headers
 
     def _record(
@@ -265,9 +334,12 @@ class Pipeline:
         ttft_s: float | None = None,
         response: dict[str, Any] | None = None,
         upstream_model: str | None = None,
+        usage_source: str | None = None,
     ) -> None:
         latency = time.perf_counter() - ctx.t0
         cost = estimate_cost(backend, usage.prompt_tokens, usage.completion_tokens, latency) if usage else None
+        if usage is not None:
+            self.meter.add_usage(ctx.api_key, usage.prompt_tokens + usage.completion_tokens, cost or 0.0)
         features = decision.features
         self.store.record(
             Observation(
@@ -300,9 +372,19 @@ class Pipeline:
                 attempts=attempts,
                 request=dict(request.body),
                 response=response,
-                api_key_id=ctx.api_key_id,
+                api_key_id=ctx.api_key.id if ctx.api_key else None,
+                usage_source=usage_source or ("upstream" if usage else None),
             )
         )
+
+
+def _estimated_usage(request: ChatRequest, decision: Decision, text: _Transcript) -> Usage:
+    """Tokens of a stream that ended before the upstream reported usage (about 4 characters a token)."""
+    if decision.features is not None:
+        prompt = decision.features.prompt.tokens
+    else:
+        prompt = math.ceil(sum(len(m.text) for m in request.messages) / 4)
+    return Usage(prompt_tokens=prompt, completion_tokens=math.ceil(text.characters() / 4))
 
 
 def _attempt(backend: Backend, t: float, error: ProxyError | None) -> dict[str, Any]:
@@ -347,6 +429,9 @@ class _Transcript:
                     slot["tool_calls"] += 1
             if c.get("finish_reason"):
                 slot["finish_reason"] = c["finish_reason"]
+
+    def characters(self) -> int:
+        return sum(len(c["content"]) for c in self.choices.values())
 
     def result(self) -> dict[str, Any]:
         return {"choices": [self.choices[i] for i in sorted(self.choices)]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"
 SIM_KEY = "sim-test-key-0123456789"
 ENVIRON = {"SIM_KEY": SIM_KEY, "WRONG_KEY": "sk-wrong-key-abcdefghijklmnop"}
+
+
+def logged_row(db_path: Path, request_id: str, columns: str) -> tuple[Any, ...]:
+    """The call's log row, waiting (bounded) for the writer task, which runs off the request path."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db_path) as db:
+            row = db.execute(f"SELECT {columns} FROM calls WHERE id = ?", (request_id,)).fetchone()
+        if row is not None:
+            return tuple(row)
+        time.sleep(0.05)
+    raise AssertionError(f"call {request_id} was not logged within 10 s")
 
 
 def requires_data() -> None:
@@ -72,6 +86,8 @@ def make_config_dict(sim_url: str, db_path: Path) -> dict[str, Any]:
     return {
         "log": {"path": str(db_path)},
         "server": {"max_body_bytes": 200_000},
+        # Tests inject failures on purpose: keep circuits closed here (tests/test_reliability.py checks them).
+        "reliability": {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "breaker_failures": 10_000},
         "backend": [
             backend(
                 "strong",
