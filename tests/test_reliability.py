@@ -1,0 +1,203 @@
+"""Timeouts, circuit breakers, backpressure and graceful shutdown, each against a proxy configured for it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from proxy import config as config_mod
+from proxy.app import create_app
+from tests.conftest import ENVIRON, ROOT, SIM_KEY, Sim, logged_row, make_config_dict
+from tests.servers import free_port, serve_app
+
+HI = [{"role": "user", "content": "Hello"}]
+
+
+def proxy_with(sim_url: str, db: Path, **changes: Any) -> Any:
+    raw = make_config_dict(sim_url, db)
+    raw["reliability"].update(changes.pop("reliability", {}))
+    raw["server"].update(changes.pop("server", {}))
+    for backend in raw["backend"]:
+        backend.update(changes.get(backend["name"], {}))
+    return serve_app(create_app(config_mod.parse(raw), environ=ENVIRON))
+
+
+@pytest.fixture(scope="module")
+def timeouts(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    db = tmp_path_factory.mktemp("timeouts") / "calls.db"
+    with proxy_with(
+        sim_url,
+        db,
+        reliability={"retry_attempts": 1},
+        cheap={"timeout_s": 0.5, "ttft_timeout_s": 0.4, "idle_timeout_s": 0.4},
+    ) as url:
+        yield url, db
+
+
+def test_no_first_token_in_time_is_504_before_any_byte(timeouts: tuple[str, Path], sim: Sim) -> None:
+    c = openai.OpenAI(base_url=f"{timeouts[0]}/v1", api_key="x", max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as info:
+        c.chat.completions.create(model="cheap", messages=HI, stream=True, extra_body={"sim_fault": {"ttft_s": 5}})
+    assert info.value.status_code == 504
+    assert "no first token within 0.4s" in info.value.body["message"]  # type: ignore[index]
+    assert time.monotonic() - started < 3
+
+
+def test_a_slow_whole_answer_is_504(timeouts: tuple[str, Path]) -> None:
+    c = openai.OpenAI(base_url=f"{timeouts[0]}/v1", api_key="x", max_retries=0)
+    with pytest.raises(openai.APIStatusError) as info:
+        c.chat.completions.create(model="cheap", messages=HI, extra_body={"sim_fault": {"delay_s": 5}})
+    assert info.value.status_code == 504
+    assert "did not answer within 0.5s" in info.value.body["message"]  # type: ignore[index]
+
+
+def test_a_stall_mid_stream_ends_it_with_an_error_and_logs_the_partial_call(timeouts: tuple[str, Path]) -> None:
+    url, db = timeouts
+    c = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+    fault = {"stall_after_chunks": 3, "stall_s": 5}
+    with c.chat.completions.with_streaming_response.create(
+        model="cheap", messages=HI, stream=True, max_tokens=300, extra_body={"sim_fault": fault}
+    ) as raw:
+        request_id = raw.headers["x-router-request-id"]
+        received = ""
+        with pytest.raises(openai.APIError) as info:
+            for chunk in raw.parse():
+                received += "".join(ch.delta.content or "" for ch in chunk.choices)
+    assert "sent nothing for 0.4s" in info.value.message
+    status, usage_source, tokens_out, cost = logged_row(db, request_id, "status, usage_source, output_tokens, cost_usd")
+    assert status == 504 and usage_source == "estimated"
+    assert tokens_out == -(-len(received) // 4) and cost > 0
+
+
+@pytest.fixture
+def breaker_proxy(sim_url: str, tmp_path: Path) -> Iterator[str]:
+    rel = {"breaker_failures": 2, "breaker_cooldown_s": 1.0, "retry_attempts": 1}
+    with proxy_with(sim_url, tmp_path / "calls.db", reliability=rel) as url:
+        yield url
+
+
+def test_circuit_opens_after_repeated_failures_then_probes_and_closes(breaker_proxy: str, sim: Sim) -> None:
+    c = openai.OpenAI(base_url=f"{breaker_proxy}/v1", api_key="x", max_retries=0)
+    sim.fault("mixtral-8x7b", {"status": 500}, count=2)
+    for _ in range(2):
+        with pytest.raises(openai.InternalServerError):
+            c.chat.completions.create(model="cheap", messages=HI)
+    sim.clear()
+    # Open: refused at once, nothing sent upstream, dropped from routing with the reason.
+    with pytest.raises(openai.APIStatusError) as info:
+        c.chat.completions.create(model="cheap", messages=HI)
+    assert info.value.status_code == 503 and info.value.response.headers["retry-after"]
+    assert sim.requests() == []
+    ranking = httpx.post(f"{breaker_proxy}/v1/route", json={"model": "router", "messages": HI}).json()
+    reasons = {x["name"]: x["dropped"] for x in ranking["candidates"]}
+    assert reasons["cheap"].startswith("circuit open")
+    raw = c.chat.completions.with_raw_response.create(model="router", messages=HI)
+    assert raw.headers["x-router-model"] == "strong"
+    # After the cool-down one probe goes through; its success closes the circuit.
+    time.sleep(1.1)
+    c.chat.completions.create(model="cheap", messages=HI)
+    raw = c.chat.completions.with_raw_response.create(model="router", messages=HI)
+    assert raw.headers["x-router-model"] == "cheap"
+
+
+def test_client_errors_do_not_open_circuits(breaker_proxy: str) -> None:
+    c = openai.OpenAI(base_url=f"{breaker_proxy}/v1", api_key="x", max_retries=0)
+    for _ in range(3):
+        with pytest.raises(openai.BadRequestError):
+            c.chat.completions.create(model="cheap", messages=HI, extra_body={"sim_fault": {"status": 400}})
+    assert c.chat.completions.create(model="cheap", messages=HI).choices
+
+
+async def test_past_the_in_flight_limit_requests_get_a_fast_503(sim_url: str, tmp_path: Path) -> None:
+    with proxy_with(sim_url, tmp_path / "calls.db", server={"max_in_flight": 2}) as url:
+        slow = {"model": "cheap", "messages": HI, "sim_fault": {"delay_s": 1.5}}
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            busy = [asyncio.create_task(http.post("/v1/chat/completions", json=slow)) for _ in range(2)]
+            await asyncio.sleep(0.5)
+            started = time.monotonic()
+            refused = await http.post("/v1/chat/completions", json={"model": "cheap", "messages": HI})
+            refused_in = time.monotonic() - started
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["error"]["code"] == "overloaded"
+            assert refused_in < 1.0  # refused at once, not queued behind the slow ones
+            assert (await http.get("/health")).status_code == 200  # health is never refused
+            assert [r.status_code for r in await asyncio.gather(*busy)] == [200, 200]
+
+
+def test_sigterm_finishes_in_flight_calls_and_drains_the_log(sim_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    raw = make_config_dict(sim_url, tmp_path / "calls.db")
+    raw["server"]["port"] = port
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(to_toml(raw))
+    env = {"PATH": "/usr/bin:/bin", "LITELLM_LOCAL_MODEL_COST_MAP": "True", **ENVIRON}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "proxy", "--config", str(config_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        slow = {"model": "cheap", "messages": HI, "sim_fault": {"delay_s": 2}}
+        with httpx.Client(base_url=base, timeout=30) as http:
+            pending = http.build_request("POST", "/v1/chat/completions", json=slow)
+            result: dict[str, httpx.Response] = {}
+            worker = threading.Thread(target=lambda: result.update(r=http.send(pending)))
+            worker.start()
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            worker.join(timeout=30)
+        assert result["r"].status_code == 200  # the in-flight call finished
+        # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status says 'terminated'.
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+        request_id = result["r"].headers["x-router-request-id"]
+        assert logged_row(tmp_path / "calls.db", request_id, "status") == (200,)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def to_toml(raw: dict[str, Any]) -> str:
+    """Just enough TOML for the test config: tables, arrays of tables, scalars and lists."""
+
+    def value(v: Any) -> str:
+        return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
+
+    lines: list[str] = []
+    for key, v in raw.items():
+        if isinstance(v, dict):
+            lines.append(f"[{key}]")
+            lines += [f"{k} = {value(x)}" for k, x in v.items()]
+        elif isinstance(v, list):
+            for item in v:
+                lines.append(f"[[{key}]]")
+                lines += [f"{k} = {value(x)}" for k, x in item.items()]
+    return "\n".join(lines) + "\n"
+
+
+def test_sim_key_is_never_in_a_response_header(timeouts: tuple[str, Path]) -> None:
+    response = httpx.post(f"{timeouts[0]}/v1/chat/completions", json={"model": "strong", "messages": HI})
+    assert SIM_KEY not in json.dumps(dict(response.headers)) and SIM_KEY not in response.text
