@@ -16,14 +16,14 @@ Each type gets a score; probabilities are the softmax of the scores. A score is 
 3. phrase and layout cues, found in the ask's head and tail (see `PHRASES`, each adds its weight):
    - code: "write/implement/fix ... function/program/script/query", a code fence, lines that look like
      code (def/class/import/#include/function), a Python signature with a docstring;
-   - math: "how many/much", "calculate/solve/compute", LaTeX, arithmetic between numbers (+1.0),
-     "step by step";
-   - multiple_choice: two or more option lines ("A)", "B.", "(c)"; +3.5), "which of the following",
+   - math: "how many/much", "calculate/solve/compute", LaTeX, arithmetic between numbers (+1.0), two or
+     more numbers in a question (+1.5), "step by step";
+   - multiple_choice: two or more option lines ("A)", "B.", "(c)"; +5.0), "which of the following",
      "answer with the letter", a trailing "Answer:";
    - summarization: "summarize/summary/tl;dr/key points/in N sentences";
    - translation: "translate/translation", "in/into <language>";
-   - creative: "write/compose a poem/story/song/...", "imagine/pretend/act as/role-play" (not "you are
-     a ...", which is how most system prompts start);
+   - creative: "write/compose a poem/story/song/paragraph/...", "imagine/pretend/act as/role-play/embody/
+     picture yourself" (not "you are a ...", which is how most system prompts start);
    - extraction: "extract/classify/categorize/label/identify all/list all", "sentiment of", "named entities";
    - qa: a short ask (under 40 words) that ends with "?" or starts with a wh-word;
    - open_chat: a greeting at the start.
@@ -130,13 +130,13 @@ PHRASES: tuple[Phrase, ...] = (
         3.0,
         _WRITE_VERBS,
         r"\b(?:write|compose|create|draft|craft)\b[^.\n]{0,30}?\b(?:poem|story|song|lyrics|haiku|limerick|essay|"
-        r"blog post|screenplay|joke|speech|tale|slogan|dialogue)\b",
+        r"blog post|screenplay|joke|speech|tale|slogan|dialogue|paragraph|headline|letter|script|description)\b",
     ),
     _p(
         "creative",
         1.5,
-        ("imagine", "pretend", "act as", "role"),
-        r"\b(?:imagine|pretend|act as|role[- ]?play)\b",
+        ("imagine", "pretend", "act as", "role", "embody", "picture yourself", "suppose you are", "now you are"),
+        r"\b(?:imagine|pretend|act as|role[- ]?play|embody|picture yourself|suppose you are|now you are)\b",
     ),
     _p(
         "extraction",
@@ -153,6 +153,17 @@ _WH = re.compile(r"^\s*(?:what|who|when|where|which|why|how|is|are|does|do|can)\
 _ARITH_TABLE = bytes(57 if 48 <= c <= 57 else 43 if c in b"+-*/^=<>" else 32 if c == 32 else 120 for c in range(256))
 _ARITH_SHAPES = (b"9+9", b"9 +9", b"9+ 9", b"9 + 9", b"9+(9", b"9 + (9")
 _ARITH = re.compile(r"\d\s*[-+*/^×÷=<>]\s*\(?\d")
+
+
+_NUMBER_TABLE = bytes(57 if 48 <= c <= 57 else 32 for c in range(256))
+_NUMBER = re.compile(r"\d+")
+
+
+def numbers(text: str) -> int:
+    """How many numbers (runs of digits) the text has."""
+    if text.isascii():
+        return len(text.encode("ascii").translate(_NUMBER_TABLE).split())
+    return len(_NUMBER.findall(text))
 
 
 def has_arithmetic(text: str) -> bool:
@@ -173,9 +184,11 @@ def task_scores(word_cues: Sequence[float], cue_text: str, ask_words: int, choic
         if find_cue(ph.pattern, ph.triggers, cue_text, ph.anchored):
             scores[_INDEX[ph.task]] += ph.weight
     if choice_options >= 2:
-        scores[_INDEX["multiple_choice"]] += 3.5
+        scores[_INDEX["multiple_choice"]] += 5.0
     if has_arithmetic(cue_text):
         scores[_INDEX["math"]] += 1.0
+    if numbers(cue_text) >= 2 and ("?" in cue_text or "how " in cue_text or "find " in cue_text):
+        scores[_INDEX["math"]] += 1.5
     if 0 < ask_words < 40 and (cue_text.rstrip().endswith("?") or _WH.match(cue_text)):
         scores[_INDEX["qa"]] += 1.0
     return scores
