@@ -82,3 +82,15 @@ def test_history_from_the_long_format_data() -> None:
     strong = h.model_rate("gpt-4-1106-preview").value
     weak = h.model_rate("mistralai/Mixtral-8x7B-Instruct-v0.1").value
     assert strong > weak  # the README: gpt-4 .81 vs Mixtral .68 on RouteLLM
+
+
+def test_outcomes_from_labelled_prompts_feed_history() -> None:
+    from proxy.features.examples import LabelledPrompt, outcomes
+
+    items = [
+        LabelledPrompt(key="k1", prompt="p1", source="s", task="t", correct={"GPT": 1.0, "Small": 0.0}),
+        LabelledPrompt(key="k2", prompt="p2", source="s", task="t", correct={"GPT": 0.0}),
+    ]
+    h = History.from_outcomes(outcomes(items, [CODE, MATH], str.lower))
+    assert h.get("gpt", "all") == (1.0, 2) and h.get("gpt", "task:code") == (1.0, 1)
+    assert h.get("small", "task:math") == (0.0, 0)

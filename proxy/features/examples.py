@@ -9,7 +9,7 @@ each turn becomes a user message (the upstream data has no assistant answers to 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from proxy.dataset import LongRow, prompt_key
@@ -60,3 +60,18 @@ def group_rows(rows: Iterable[LongRow]) -> list[LabelledPrompt]:
         if not item.task and row.task:
             item.task = row.task
     return list(by_key.values())
+
+
+def outcomes(
+    items: Sequence[LabelledPrompt], buckets: Sequence[Sequence[str]], model_key: Callable[[str], str]
+) -> Iterator[tuple[str, Sequence[str], float]]:
+    """(model key, buckets, label) triples for `History.from_outcomes`.
+
+    `buckets[i]` are the History buckets of `items[i]` (`Features.prompt.buckets`); `model_key` maps an
+    upstream model name to its History key (the catalog id, e.g. `catalog.find(name).history_key`).
+    Training then scores prompt i with `history.without({model_key(m): c for m, c in items[i].correct.items()},
+    buckets[i])`, so a row never sees its own label.
+    """
+    for item, item_buckets in zip(items, buckets, strict=True):
+        for model, label in item.correct.items():
+            yield model_key(model), item_buckets, label
