@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host or config.server.host,
         port=args.port if args.port is not None else config.server.port,
         log_level=args.log_level,
-        timeout_graceful_shutdown=config.server.shutdown_grace_s,
+        timeout_graceful_shutdown=math.ceil(config.server.shutdown_grace_s),
     )
     return 0
 

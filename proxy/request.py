@@ -177,9 +177,14 @@ def parse_json(raw: bytes) -> Any:
     if not raw:
         raise BadRequest("Request body is empty; expected a JSON object.")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's parser accepts NaN and Infinity; JSON does not, and no upstream would.
+    raise BadRequest(f"Request body is not valid JSON: {name} is not a JSON value.")
 
 
 def parse_chat(body: Any) -> ChatRequest:
@@ -240,7 +245,7 @@ def _message(m: Any, where: str) -> Message:
     if not isinstance(m, dict):
         raise BadRequest(f"'{where}' must be an object, got {_kind(m)}.", param=where)
     role = m.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise BadRequest(f"'{where}.role' must be one of {sorted(ROLES)}, got {role!r}.", param=f"{where}.role")
     content = m.get("content")
     tool_calls = m.get("tool_calls")
@@ -263,7 +268,7 @@ def _message(m: Any, where: str) -> Message:
     has_image = has_audio = False
     for j, part in enumerate(content):
         pwhere = f"{where}.content[{j}]"
-        if not isinstance(part, dict) or part.get("type") not in PART_TYPES:
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str) or part["type"] not in PART_TYPES:
             raise BadRequest(f"'{pwhere}' must be an object with 'type' one of {sorted(PART_TYPES)}.", param=pwhere)
         kind = part["type"]
         if kind in ("text", "refusal"):

@@ -1,0 +1,43 @@
+"""Small runs of the long scripts (chaos, soak), so they keep working; their full runs are not part of make test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def run_script(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_chaos_smoke() -> None:
+    out = run_script("scripts.chaos", "--requests", "200", "--concurrency", "16", "--target", "0.99")
+    report = json.loads(out.stdout)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert report["log"]["rows"] == report["requests"] == 200
+    assert report["log"]["ids_missing_from_log"] == 0 and report["log"]["ids_logged_more_than_once"] == 0
+    assert report["log"]["rows_recording_fallbacks"] > 0  # the dead backend was passed over
+    assert "dead" not in report["log"]["answered_by"]
+
+
+def test_soak_smoke() -> None:
+    out = run_script(
+        "scripts.soak",
+        "--minutes",
+        "0.1",
+        "--warmup-s",
+        "2",
+        "--rate",
+        "20",
+        "--sample-s",
+        "1",
+        "--max-rss-growth",
+        "1.0",
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    assert report["requests"] > 50 and set(report["statuses"]) == {"200"}
+    assert report["rss_mb_at_end"] > 0 and report["fds_at_end"] > 0
