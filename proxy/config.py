@@ -187,9 +187,7 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     return parse(raw, base_dir=path.parent, environ=environ)
 
 
-def parse(
-    raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mapping[str, str] | None = None
-) -> Config:
+def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mapping[str, str] | None = None) -> Config:
     """Build a Config from parsed TOML. `environ` resolves `key_env` / `admin_key_env` (default: no variables)."""
     top = _Table(raw, "")
     server_t = top.table("server")
