@@ -14,15 +14,16 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from proxy.breaker import CircuitBreakers
+from proxy.catalog import LLMProfile, load_catalog
 from proxy.choice import Choice, NoCandidate, choose, estimate_cost
 from proxy.config import Alias, ApiKey, Backend, Config
 from proxy.errors import BadRequest, NotFound, ProxyError, ServiceUnavailable
-from proxy.features import Features, compute_features
+from proxy.features import Features, History, Resources, compute_features, load_resources
 from proxy.forward import Forwarder, UpstreamStream, Usage
 from proxy.limits import Meter
 from proxy.logstore import LogStore, Observation
@@ -65,6 +66,24 @@ class Decision:
         }
 
 
+@dataclass(frozen=True)
+class Knowledge:
+    """What the router knows of each backend and of past outcomes, loaded once at start-up."""
+
+    profiles: Mapping[str, LLMProfile]  # backend name -> catalog entry overlaid by the backend's config
+    history: History
+    resources: Resources
+
+    @classmethod
+    def load(cls, config: Config) -> Knowledge:
+        catalog = load_catalog()
+        return cls(
+            profiles={b.name: catalog.profile(b) for b in config.backends},
+            history=History.from_catalog(catalog),
+            resources=load_resources(),
+        )
+
+
 @dataclass
 class CallContext:
     request_id: str
@@ -100,11 +119,13 @@ class Pipeline:
         store: LogStore,
         breakers: CircuitBreakers | None = None,
         meter: Meter | None = None,
+        knowledge: Knowledge | None = None,
     ) -> None:
         self.config = config
         self.scorer = scorer
         self.forwarder = forwarder
         self.store = store
+        self.knowledge = knowledge or Knowledge.load(config)
         rel = config.reliability
         self.breakers = breakers or CircuitBreakers(rel.breaker_failures, rel.breaker_cooldown_s)
         self.meter = meter or Meter()
@@ -130,8 +151,9 @@ class Pipeline:
         if unknown:
             raise BadRequest(f"'router.candidates' names unknown backends: {unknown}.", param="router.candidates")
         candidates = [b for b in (self.config.backend(n) for n in names) if b is not None]
-        features = compute_features(request, candidates)
-        scores = self.scorer.score(features, candidates, request.max_output_tokens)
+        profiles = [self.knowledge.profiles[b.name] for b in candidates]
+        features = compute_features(request, profiles, self.knowledge.history, resources=self.knowledge.resources)
+        scores = self.scorer.score(features, profiles, request.max_output_tokens)
         cooling = {
             b.name: f"circuit open after repeated failures ({wait:.0f}s of cool-down left)"
             for b in candidates

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from proxy.config import Backend
+from proxy.catalog import LLMProfile
 from proxy.features import Features
 
 # Used when neither the config nor the catalog knows a backend.
@@ -37,21 +37,27 @@ class Scores:
 class Scorer(Protocol):
     version: str
 
-    def score(self, features: Features, candidates: Sequence[Backend], max_output_tokens: int | None) -> Scores: ...
+    def score(self, features: Features, candidates: Sequence[LLMProfile], max_output_tokens: int | None) -> Scores: ...
 
 
 class PriorScorer:
-    """P(acceptable) = the backend's prior accuracy; latency = TTFT + expected tokens / tokens-per-second."""
+    """The documented rule used until trained models are present.
 
-    version = "prior-1"
+    P(acceptable) is the candidate's historical accuracy (config, else the catalog's measured rate);
+    output length is the prompt's expected answer length (from its task type), capped by max_tokens and
+    the model's own limit; latency is TTFT + output tokens / tokens-per-second, measured per model.
+    """
 
-    def score(self, features: Features, candidates: Sequence[Backend], max_output_tokens: int | None) -> Scores:
-        expected = float(DEFAULT_OUTPUT_TOKENS if max_output_tokens is None else min(max_output_tokens, 1024))
-        out = np.full(len(candidates), expected)
-        out = np.minimum(out, [b.max_output_tokens or expected for b in candidates])
-        ttft = np.array([b.ttft_s if b.ttft_s is not None else DEFAULT_TTFT_S for b in candidates])
-        tps = np.array([b.tokens_per_s or DEFAULT_TOKENS_PER_S for b in candidates])
-        p = np.array([b.accuracy if b.accuracy is not None else DEFAULT_ACCURACY for b in candidates])
+    version = "prior-2"
+
+    def score(self, features: Features, candidates: Sequence[LLMProfile], max_output_tokens: int | None) -> Scores:
+        expected = float(features.prompt.expected_output_tokens or DEFAULT_OUTPUT_TOKENS)
+        if max_output_tokens is not None:
+            expected = min(expected, float(max_output_tokens))
+        out = np.array([min(expected, float(c.max_output_tokens or expected)) for c in candidates])
+        ttft = np.array([c.ttft_s if c.ttft_s is not None else DEFAULT_TTFT_S for c in candidates])
+        tps = np.array([c.tokens_per_s or DEFAULT_TOKENS_PER_S for c in candidates])
+        p = np.array([c.accuracy if c.accuracy is not None else DEFAULT_ACCURACY for c in candidates])
         return Scores(
             candidates=features.candidates,
             p_acceptable=p,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,5 +153,19 @@ def proxy_url(sim_url: str, db_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def client(proxy_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{proxy_url}/v1", api_key="client-key", max_retries=0, timeout=30)
+def sdk() -> Iterator[Callable[..., openai.OpenAI]]:
+    """Make OpenAI SDK clients for a proxy URL; all are closed after the test (no leaked sockets)."""
+    made: list[openai.OpenAI] = []
+
+    def make(url: str, api_key: str = "client-key") -> openai.OpenAI:
+        made.append(openai.OpenAI(base_url=f"{url}/v1", api_key=api_key, max_retries=0, timeout=30))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def client(proxy_url: str, sdk: Callable[..., openai.OpenAI]) -> openai.OpenAI:
+    return sdk(proxy_url)

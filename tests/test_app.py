@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -103,9 +103,11 @@ def paced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]
             yield url, db
 
 
-def test_client_disconnect_cancels_the_upstream_call_and_is_logged(paced: tuple[str, Path]) -> None:
+def test_client_disconnect_cancels_the_upstream_call_and_is_logged(
+    paced: tuple[str, Path], sdk: Callable[..., openai.OpenAI]
+) -> None:
     url, db = paced
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+    client = sdk(url)
     started = time.monotonic()
     with client.chat.completions.with_streaming_response.create(
         model="cheap", messages=[{"role": "user", "content": "Tell me a long story."}], stream=True, max_tokens=1500

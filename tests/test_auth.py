@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,9 @@ def gateway(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield url, db
 
 
-def client(url: str, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+@pytest.fixture
+def client(sdk: Callable[..., openai.OpenAI]) -> Callable[[str, str], openai.OpenAI]:
+    return lambda url, key: sdk(url, key)
 
 
 def test_no_key_is_401_and_reaches_no_upstream(gateway: tuple[str, Path], sim: Sim) -> None:
@@ -73,13 +74,15 @@ def test_no_key_is_401_and_reaches_no_upstream(gateway: tuple[str, Path], sim: S
     assert sim.requests() == []
 
 
-def test_wrong_key_is_401(gateway: tuple[str, Path], sim: Sim) -> None:
+def test_wrong_key_is_401(gateway: tuple[str, Path], sim: Sim, client: Callable[[str, str], openai.OpenAI]) -> None:
     with pytest.raises(openai.AuthenticationError):
         client(gateway[0], "sk-nope").chat.completions.create(model="cheap", messages=HI)
     assert sim.requests() == []
 
 
-def test_a_valid_key_works_and_its_id_not_the_key_is_logged(gateway: tuple[str, Path]) -> None:
+def test_a_valid_key_works_and_its_id_not_the_key_is_logged(
+    gateway: tuple[str, Path], client: Callable[[str, str], openai.OpenAI]
+) -> None:
     raw = client(gateway[0], TEAM_KEY).chat.completions.with_raw_response.create(model="router", messages=HI)
     request_id = raw.headers["x-router-request-id"]
     assert logged_row(gateway[1], request_id, "api_key_id") == ("team-a",)
@@ -93,7 +96,9 @@ def test_x_api_key_header_is_accepted(gateway: tuple[str, Path]) -> None:
     assert response.status_code == 200
 
 
-def test_a_model_the_key_may_not_use_is_403(gateway: tuple[str, Path], sim: Sim) -> None:
+def test_a_model_the_key_may_not_use_is_403(
+    gateway: tuple[str, Path], sim: Sim, client: Callable[[str, str], openai.OpenAI]
+) -> None:
     with pytest.raises(openai.PermissionDeniedError) as info:
         client(gateway[0], LIMITED_KEY).chat.completions.create(model="strong", messages=HI)
     assert info.value.body["code"] == "model_not_allowed"  # type: ignore[index]
@@ -102,12 +107,14 @@ def test_a_model_the_key_may_not_use_is_403(gateway: tuple[str, Path], sim: Sim)
     assert sim.requests() == []
 
 
-def test_models_lists_only_what_the_key_may_use(gateway: tuple[str, Path]) -> None:
+def test_models_lists_only_what_the_key_may_use(
+    gateway: tuple[str, Path], client: Callable[[str, str], openai.OpenAI]
+) -> None:
     assert {m.id for m in client(gateway[0], LIMITED_KEY).models.list()} == {"cheap", "embed"}
     assert httpx.get(f"{gateway[0]}/v1/models").status_code == 401
 
 
-def test_requests_per_minute(gateway: tuple[str, Path], sim: Sim) -> None:
+def test_requests_per_minute(gateway: tuple[str, Path], sim: Sim, client: Callable[[str, str], openai.OpenAI]) -> None:
     c = client(gateway[0], LIMITED_KEY)
     c.embeddings.create(model="embed", input="one")  # embeddings count too
     for _ in range(2):
@@ -119,7 +126,7 @@ def test_requests_per_minute(gateway: tuple[str, Path], sim: Sim) -> None:
     assert len(sim.requests()) == seen
 
 
-def test_tokens_per_minute(gateway: tuple[str, Path]) -> None:
+def test_tokens_per_minute(gateway: tuple[str, Path], client: Callable[[str, str], openai.OpenAI]) -> None:
     c = client(gateway[0], "sk-few-0123456789")
     c.chat.completions.create(model="cheap", messages=HI)  # admitted: nothing used yet this minute
     with pytest.raises(openai.RateLimitError) as info:
@@ -127,7 +134,9 @@ def test_tokens_per_minute(gateway: tuple[str, Path]) -> None:
     assert "tokens per minute" in info.value.body["message"]  # type: ignore[index]
 
 
-def test_a_spent_budget_is_429_insufficient_quota(gateway: tuple[str, Path], sim: Sim) -> None:
+def test_a_spent_budget_is_429_insufficient_quota(
+    gateway: tuple[str, Path], sim: Sim, client: Callable[[str, str], openai.OpenAI]
+) -> None:
     c = client(gateway[0], "sk-tiny-0123456789")
     c.chat.completions.create(model="cheap", messages=HI)  # spends more than 1e-9 USD
     seen = len(sim.requests())
@@ -137,7 +146,9 @@ def test_a_spent_budget_is_429_insufficient_quota(gateway: tuple[str, Path], sim
     assert len(sim.requests()) == seen
 
 
-def test_a_low_budget_can_route_to_cheaper_candidates(gateway: tuple[str, Path]) -> None:
+def test_a_low_budget_can_route_to_cheaper_candidates(
+    gateway: tuple[str, Path], client: Callable[[str, str], openai.OpenAI]
+) -> None:
     normal = client(gateway[0], TEAM_KEY).chat.completions.with_raw_response.create(model="router", messages=HI)
     thrifty = client(gateway[0], "sk-thrifty-0123456789").chat.completions.with_raw_response.create(
         model="router", messages=HI

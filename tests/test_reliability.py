@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,10 @@ def timeouts(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield url, db
 
 
-def test_no_first_token_in_time_is_504_before_any_byte(timeouts: tuple[str, Path], sim: Sim) -> None:
-    c = openai.OpenAI(base_url=f"{timeouts[0]}/v1", api_key="x", max_retries=0)
+def test_no_first_token_in_time_is_504_before_any_byte(
+    timeouts: tuple[str, Path], sim: Sim, sdk: Callable[..., openai.OpenAI]
+) -> None:
+    c = sdk(timeouts[0])
     started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as info:
         c.chat.completions.create(model="cheap", messages=HI, stream=True, extra_body={"sim_fault": {"ttft_s": 5}})
@@ -56,17 +58,19 @@ def test_no_first_token_in_time_is_504_before_any_byte(timeouts: tuple[str, Path
     assert time.monotonic() - started < 3
 
 
-def test_a_slow_whole_answer_is_504(timeouts: tuple[str, Path]) -> None:
-    c = openai.OpenAI(base_url=f"{timeouts[0]}/v1", api_key="x", max_retries=0)
+def test_a_slow_whole_answer_is_504(timeouts: tuple[str, Path], sdk: Callable[..., openai.OpenAI]) -> None:
+    c = sdk(timeouts[0])
     with pytest.raises(openai.APIStatusError) as info:
         c.chat.completions.create(model="cheap", messages=HI, extra_body={"sim_fault": {"delay_s": 5}})
     assert info.value.status_code == 504
     assert "did not answer within 0.5s" in info.value.body["message"]  # type: ignore[index]
 
 
-def test_a_stall_mid_stream_ends_it_with_an_error_and_logs_the_partial_call(timeouts: tuple[str, Path]) -> None:
+def test_a_stall_mid_stream_ends_it_with_an_error_and_logs_the_partial_call(
+    timeouts: tuple[str, Path], sdk: Callable[..., openai.OpenAI]
+) -> None:
     url, db = timeouts
-    c = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+    c = sdk(url)
     fault = {"stall_after_chunks": 3, "stall_s": 5}
     with c.chat.completions.with_streaming_response.create(
         model="cheap", messages=HI, stream=True, max_tokens=300, extra_body={"sim_fault": fault}
@@ -89,8 +93,10 @@ def breaker_proxy(sim_url: str, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def test_circuit_opens_after_repeated_failures_then_probes_and_closes(breaker_proxy: str, sim: Sim) -> None:
-    c = openai.OpenAI(base_url=f"{breaker_proxy}/v1", api_key="x", max_retries=0)
+def test_circuit_opens_after_repeated_failures_then_probes_and_closes(
+    breaker_proxy: str, sim: Sim, sdk: Callable[..., openai.OpenAI]
+) -> None:
+    c = sdk(breaker_proxy)
     sim.fault("mixtral-8x7b", {"status": 500}, count=2)
     for _ in range(2):
         with pytest.raises(openai.InternalServerError):
@@ -113,8 +119,8 @@ def test_circuit_opens_after_repeated_failures_then_probes_and_closes(breaker_pr
     assert raw.headers["x-router-model"] == "cheap"
 
 
-def test_client_errors_do_not_open_circuits(breaker_proxy: str) -> None:
-    c = openai.OpenAI(base_url=f"{breaker_proxy}/v1", api_key="x", max_retries=0)
+def test_client_errors_do_not_open_circuits(breaker_proxy: str, sdk: Callable[..., openai.OpenAI]) -> None:
+    c = sdk(breaker_proxy)
     for _ in range(3):
         with pytest.raises(openai.BadRequestError):
             c.chat.completions.create(model="cheap", messages=HI, extra_body={"sim_fault": {"status": 400}})
