@@ -26,7 +26,7 @@ from proxy.simulator.errors import SimError, bad_request
 from proxy.simulator.faults import Fault, FaultQueue, parse_fault
 from proxy.simulator.labels import KnownPrompts, load_known_prompts
 from proxy.simulator.profiles import load_profiles
-from proxy.simulator.recorder import RequestLog
+from proxy.simulator.recorder import RequestLog, StreamLog
 from proxy.simulator.settings import SimSettings
 from proxy.simulator.state import SimState, check_api_key, received_json, sim_state
 from proxy.simulator.words import count_tokens
@@ -47,8 +47,9 @@ def create_app(settings: SimSettings) -> Starlette:
                 known = await asyncio.to_thread(load_known_prompts, settings.data_dir, set(profiles.models))
             else:
                 log.warning("data dir %s does not exist: verdicts come from the profiles only", settings.data_dir)
+        size = settings.request_log_size
         app.state.sim = SimState(
-            settings, profiles, known, FaultQueue(settings.seed), RequestLog(settings.request_log_size)
+            settings, profiles, known, FaultQueue(settings.seed), RequestLog(size), StreamLog(size)
         )
         log.info("simulating %d models (speed %.2f, seed %d)", len(profiles.models), settings.speed, settings.seed)
         yield
@@ -60,6 +61,7 @@ def create_app(settings: SimSettings) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/_sim/requests", sim_requests, methods=["GET", "DELETE"]),
         Route("/_sim/faults", sim_faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_sim/streams", sim_streams, methods=["GET", "DELETE"]),
     ]
     handlers = {SimError: _render_sim_error, HTTPException: _render_http_error}
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
@@ -143,6 +145,13 @@ async def sim_requests(request: Request) -> Response:
     if request.method == "DELETE":
         return JSONResponse({"cleared": log_.clear()})
     return JSONResponse(log_.as_json())
+
+
+async def sim_streams(request: Request) -> Response:
+    streams = sim_state(request).streams
+    if request.method == "DELETE":
+        return JSONResponse({"cleared": streams.clear()})
+    return JSONResponse(streams.as_json())
 
 
 async def sim_faults(request: Request) -> Response:

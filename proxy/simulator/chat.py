@@ -15,6 +15,7 @@ from proxy.simulator.answers import make_choice, prompt_tokens
 from proxy.simulator.behaviour import Plan, plan
 from proxy.simulator.chat_request import parse_chat
 from proxy.simulator.faults import Fault
+from proxy.simulator.recorder import StreamOutcome
 from proxy.simulator.render import Envelope, Frame, completion_body, stream_frames
 from proxy.simulator.state import received_json, sim_state
 from proxy.simulator.streaming import CutShortResponse, DropConnection, EventStream
@@ -44,7 +45,12 @@ async def chat_completions(request: Request) -> Response:
     if chat.stream:
         frames = stream_frames(env, choices, n_prompt, chat.include_usage)
         body = _paced(frames, ttft_wall, seconds_per_token / len(choices), fault)
-        return EventStream(body, headers)
+        started = time.time()
+
+        def record(outcome: str) -> None:
+            sim.streams.add(StreamOutcome(chat.model, started, time.time(), outcome))
+
+        return EventStream(body, headers, on_end=record)
     await asyncio.sleep(ttft_wall + max(c.completion_tokens for c in choices) * seconds_per_token)
     sim_field = {
         "acceptable": behaviour.acceptable,

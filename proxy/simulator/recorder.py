@@ -32,3 +32,29 @@ class RequestLog:
     def as_json(self) -> list[dict[str, Any]]:
         """Oldest first."""
         return [asdict(r) for r in self._requests]
+
+
+@dataclass
+class StreamOutcome:
+    model: str
+    started_at: float
+    ended_at: float
+    outcome: str  # "completed", "dropped" (a fault) or "client_disconnected"
+
+
+class StreamLog:
+    """How each stream ended and when: lets tests see how fast a client's hang-up reached the upstream."""
+
+    def __init__(self, size: int) -> None:
+        self._streams: deque[StreamOutcome] = deque(maxlen=size)
+
+    def add(self, outcome: StreamOutcome) -> None:
+        self._streams.append(outcome)
+
+    def clear(self) -> int:
+        count = len(self._streams)
+        self._streams.clear()
+        return count
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [asdict(s) for s in self._streams]

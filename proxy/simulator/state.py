@@ -12,7 +12,7 @@ from proxy.simulator.errors import SimError, bad_request
 from proxy.simulator.faults import FaultQueue
 from proxy.simulator.labels import KnownPrompts
 from proxy.simulator.profiles import ModelProfile, Profiles
-from proxy.simulator.recorder import RequestLog
+from proxy.simulator.recorder import RequestLog, StreamLog
 from proxy.simulator.settings import SimSettings
 
 
@@ -23,6 +23,7 @@ class SimState:
     known: KnownPrompts | None
     faults: FaultQueue
     requests: RequestLog
+    streams: StreamLog
 
     def profile(self, model: str) -> ModelProfile:
         profile = self.profiles.get(model)

@@ -4,7 +4,7 @@ socket and the client sees an incomplete chunked body, as when a real upstream d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import anyio
 from starlette.responses import Response, StreamingResponse
@@ -16,14 +16,19 @@ class DropConnection(Exception):
 
 
 class EventStream(StreamingResponse):
-    """text/event-stream that stops when the client goes away and honours DropConnection."""
+    """text/event-stream that stops when the client goes away and honours DropConnection.
 
-    def __init__(self, body: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
+    `on_end` hears how the stream ended: "completed", "dropped" or "client_disconnected"."""
+
+    def __init__(
+        self, body: AsyncIterator[bytes], headers: Mapping[str, str], on_end: Callable[[str], None] | None = None
+    ) -> None:
         super().__init__(body, media_type="text/event-stream", headers={"cache-control": "no-cache", **headers})
+        self.on_end = on_end
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        completed = False
+        outcome = "client_disconnected"
         async with anyio.create_task_group() as group:
 
             async def watch_disconnect() -> None:
@@ -35,11 +40,15 @@ class EventStream(StreamingResponse):
             try:
                 async for data in self.body_iterator:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
-                completed = True
+                outcome = "completed"
             except DropConnection:
-                pass
+                outcome = "dropped"
+            except OSError:
+                pass  # the client's socket went away while we wrote to it
             group.cancel_scope.cancel()
-        if completed:
+        if self.on_end is not None:
+            self.on_end(outcome)
+        if outcome == "completed":
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
