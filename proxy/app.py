@@ -130,6 +130,7 @@ async def chat_completions(request: Request) -> Response:
     chat = parse_chat(parse_json(await _body(request)))
     ctx.api_key = _admit(request, chat.model)
     chat = _budget_controls(request, ctx.api_key, chat)
+    ctx.explain = request.headers.get("x-router-explain") == "1"
     if chat.stream:
         answer = await pipeline.stream(chat, ctx)
         return StreamingResponse(
@@ -149,18 +150,8 @@ async def route(request: Request) -> Response:
     decision = pipeline.decide(chat)
     if decision.choice is None:
         raise BadRequest(f"'{chat.model}' is a backend, not a routing alias: there is nothing to rank.", param="model")
-    return JSONResponse(
-        {
-            "object": "router.decision",
-            "alias": decision.alias.name if decision.alias else None,
-            "model": decision.choice.chosen.name,
-            "reason": decision.choice.reason,
-            "threshold": decision.choice.threshold,
-            "model_version": decision.scores.model_version if decision.scores else None,
-            "feature_version": decision.features.version if decision.features else None,
-            "candidates": [asdict(c) for c in decision.choice.ranked + decision.choice.dropped],
-        }
-    )
+    summary = decision.summary() or {}
+    return JSONResponse({"object": "router.decision", **summary})
 
 
 async def embeddings(request: Request) -> Response:

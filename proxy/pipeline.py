@@ -55,14 +55,19 @@ class Decision:
         return {"p_acceptable": cand.p_acceptable, "latency_s": cand.latency_s, "cost_usd": cand.cost_usd}
 
     def summary(self) -> dict[str, Any] | None:
+        """The routing decision as logged and as `/v1/route` and `x-router-explain: 1` show it."""
         if self.choice is None:
             return None
         return {
             "alias": self.alias.name if self.alias else None,
+            "model": self.choice.chosen.name,
             "reason": self.choice.reason,
             "threshold": self.choice.threshold,
-            "ranked": [asdict(c) for c in self.choice.ranked],
-            "dropped": [asdict(c) for c in self.choice.dropped],
+            "model_version": self.scores.model_version if self.scores else None,
+            "feature_version": self.features.version if self.features else None,
+            "task": self.features.prompt.task if self.features else None,
+            # Serving order first (chosen, then fallbacks), then the dropped ones with the reason.
+            "candidates": [asdict(c) for c in self.choice.ranked + self.choice.dropped],
         }
 
 
@@ -90,6 +95,7 @@ class CallContext:
     started_at: float = field(default_factory=time.time)
     t0: float = field(default_factory=time.perf_counter)
     api_key: ApiKey | None = None
+    explain: bool = False  # the client asked for the routing explanation (x-router-explain: 1)
 
 
 @dataclass
@@ -334,6 +340,9 @@ class Pipeline:
                     "x-router-model-version": decision.scores.model_version,
                 }
             )
+        summary = decision.summary() if ctx.explain else None
+        if summary is not None:
+            headers["x-router-explain"] = json.dumps(summary, separators=(",", ":"), default=_round)
         tried = [a for a in attempts if "skipped" not in a]
         if len(tried) > 1:
             headers["x-router-attempts"] = str(len(tried))
@@ -398,6 +407,10 @@ class Pipeline:
                 usage_source=usage_source or ("upstream" if usage else None),
             )
         )
+
+
+def _round(value: Any) -> Any:
+    return round(float(value), 6)
 
 
 def _estimated_usage(request: ChatRequest, decision: Decision, text: _Transcript) -> Usage:

@@ -77,6 +77,20 @@ def test_route_agrees_with_the_headers_of_the_routed_call(proxy_url: str, client
     assert float(raw.headers["x-router-predicted-cost-usd"]) == pytest.approx(chosen["cost_usd"], rel=1e-4)
 
 
+def test_explain_header_carries_the_same_ranking(proxy_url: str, client: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": "Translate 'good morning' into French."}]
+    ranking = httpx.post(f"{proxy_url}/v1/route", json={"model": "router", "messages": messages}).json()
+    raw = client.chat.completions.with_raw_response.create(
+        model="router", messages=messages, extra_headers={"x-router-explain": "1"}
+    )
+    explained = json.loads(raw.headers["x-router-explain"])
+    assert explained["model"] == ranking["model"] == raw.headers["x-router-model"]
+    assert [c["name"] for c in explained["candidates"]] == [c["name"] for c in ranking["candidates"]]
+    assert explained["task"] == ranking["task"]
+    plain = client.chat.completions.with_raw_response.create(model="router", messages=messages)
+    assert "x-router-explain" not in plain.headers
+
+
 def test_route_on_a_backend_name_is_a_400(proxy_url: str) -> None:
     response = httpx.post(
         f"{proxy_url}/v1/route", json={"model": "cheap", "messages": [{"role": "user", "content": "x"}]}

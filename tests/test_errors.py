@@ -201,7 +201,7 @@ def test_every_call_is_logged_with_usage_and_cost(client: openai.OpenAI, db_path
     assert (backend, stream, status) == ("cheap", 1, 200)
     assert tokens_in > 0 and tokens_out > 0
     assert cost == pytest.approx(tokens_in * 6e-7 + tokens_out * 6e-7)
-    assert json.loads(decision)["ranked"][0]["name"] == "cheap"
+    assert json.loads(decision)["candidates"][0]["name"] == "cheap"
 
 
 def test_failed_call_is_logged_with_its_error(client: openai.OpenAI, db_path: Path) -> None:
