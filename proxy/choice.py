@@ -8,7 +8,10 @@ candidate was dropped. The policy follows the design:
 2. keep those whose P(acceptable) reaches the threshold, and among them minimise
    ``cost_weight * cost / max_cost + latency_weight * latency / max_latency`` (each term scaled by
    the largest value among the kept candidates, so the weights are unit-free);
-3. if none is acceptable, take the most likely to be acceptable.
+3. if none is acceptable, take the most likely to be acceptable;
+4. conversation stickiness: a follow-up turn keeps the backend that answered the previous turn while it
+   stays acceptable, unless another candidate's utility is better by more than `stickiness` (escalate
+   fast, de-escalate slowly), so answers stay consistent and provider prompt caches stay warm.
 
 The fallback order is the chosen one, then the other acceptable ones by utility, then the rest by
 P(acceptable).
@@ -69,8 +72,10 @@ def choose(
     alias: Alias,
     input_tokens: int,
     unavailable: Mapping[str, str] | None = None,
+    previous: str | None = None,
 ) -> Choice:
-    """Rank `backends` for `request`; `unavailable` maps backends that must not be used to the reason."""
+    """Rank `backends` for `request`; `unavailable` maps backends that must not be used to the reason;
+    `previous` is the backend that answered the conversation's previous turn, if known."""
     ctl = request.controls
     threshold = ctl.min_acceptability if ctl.min_acceptability is not None else alias.min_acceptability
     w_cost = ctl.cost_weight if ctl.cost_weight is not None else alias.cost_weight
@@ -101,6 +106,14 @@ def choose(
     max_lat = max(c.latency_s for c in acceptable) or 1.0
     scored = [replace(c, utility=w_cost * c.cost_usd / max_cost + w_lat * c.latency_s / max_lat) for c in acceptable]
     scored.sort(key=lambda c: (c.utility, -c.p_acceptable, c.name))
+    stay = next((c for c in scored if c.name == previous), None)
+    if (
+        stay is not None
+        and stay is not scored[0]
+        and (stay.utility or 0.0) - (scored[0].utility or 0.0) <= alias.stickiness
+    ):
+        scored.remove(stay)
+        return Choice(tuple([stay, *scored, *rest]), tuple(dropped), "sticky", threshold)
     return Choice(tuple(scored + rest), tuple(dropped), "best-utility", threshold)
 
 

@@ -73,6 +73,7 @@ class Alias:
     latency_weight: float = 0.2
     retry_attempts: int | None = None  # per candidate; default: reliability.retry_attempts
     fallbacks: bool = True
+    stickiness: float = 0.1  # utility margin a follow-up turn needs to leave the previous turn's backend
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,7 @@ def _alias(t: _Table, backend_names: list[str]) -> Alias:
         latency_weight=t.number("latency_weight", 0.2, lo=0.0),
         retry_attempts=t.optional_int("retry_attempts", lo=1),
         fallbacks=t.flag("fallbacks", True),
+        stickiness=t.number("stickiness", 0.1, lo=0.0),
     )
     t.done()
     return alias

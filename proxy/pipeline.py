@@ -22,6 +22,7 @@ from proxy.breaker import CircuitBreakers
 from proxy.catalog import LLMProfile, load_catalog
 from proxy.choice import Choice, NoCandidate, choose, estimate_cost
 from proxy.config import Alias, ApiKey, Backend, Config
+from proxy.conversations import ConversationMemory
 from proxy.errors import BadRequest, NotFound, ProxyError, ServiceUnavailable
 from proxy.features import Features, History, Resources, compute_features, load_resources
 from proxy.forward import Forwarder, UpstreamStream, Usage
@@ -132,6 +133,7 @@ class Pipeline:
         self.forwarder = forwarder
         self.store = store
         self.knowledge = knowledge or Knowledge.load(config)
+        self.conversations = ConversationMemory()
         rel = config.reliability
         self.breakers = breakers or CircuitBreakers(rel.breaker_failures, rel.breaker_cooldown_s)
         self.meter = meter or Meter()
@@ -165,8 +167,9 @@ class Pipeline:
             for b in candidates
             if (wait := self.breakers.blocked(b.name)) is not None
         }
+        previous = self.conversations.previous(request.messages) if alias.stickiness > 0 else None
         try:
-            choice = choose(request, candidates, scores, alias, features.prompt.tokens, cooling)
+            choice = choose(request, candidates, scores, alias, features.prompt.tokens, cooling, previous)
         except NoCandidate as exc:
             if any(c.name in cooling for c in exc.dropped):
                 raise ServiceUnavailable(str(exc), code="backends_unavailable", retry_after_s=1.0) from None
@@ -200,6 +203,7 @@ class Pipeline:
             response=done.body,
             upstream_model=done.upstream_model,
         )
+        self.conversations.answered(request.messages, _first_answer(done.body), backend.name)
         return Answer(done.body, backend, self._headers(ctx, decision, backend, attempts))
 
     async def stream(self, request: ChatRequest, ctx: CallContext) -> StreamAnswer:
@@ -290,6 +294,7 @@ class Pipeline:
                     text.add(out)
                     yield _sse(out)
             yield b"data: [DONE]\n\n"
+            self.conversations.answered(request.messages, text.first_answer(), backend.name)
         except ProxyError as exc:
             # Headers are gone already: the error travels as an SSE event, which the OpenAI SDKs raise.
             error, status = exc, exc.status
@@ -409,6 +414,13 @@ class Pipeline:
         )
 
 
+def _first_answer(body: dict[str, Any]) -> str:
+    """The text of the first choice of a completion, as the client will send it back next turn."""
+    choices = body.get("choices") or [{}]
+    content = (choices[0].get("message") or {}).get("content")
+    return content if isinstance(content, str) else ""
+
+
 def _round(value: Any) -> Any:
     return round(float(value), 6)
 
@@ -464,6 +476,9 @@ class _Transcript:
                     slot["tool_calls"] += 1
             if c.get("finish_reason"):
                 slot["finish_reason"] = c["finish_reason"]
+
+    def first_answer(self) -> str:
+        return str(self.choices[min(self.choices)]["content"]) if self.choices else ""
 
     def characters(self) -> int:
         return sum(len(c["content"]) for c in self.choices.values())

@@ -133,6 +133,7 @@ def make_config_dict(sim_url: str, db_path: Path) -> dict[str, Any]:
         "alias": [
             {"name": "router", "candidates": ["strong", "cheap", "weak", "no-tools"]},
             {"name": "strict", "candidates": ["strong", "cheap", "weak"], "min_acceptability": 0.85},
+            {"name": "sticky", "candidates": ["strong", "cheap", "weak"], "stickiness": 10.0},
         ],
         "embedding": [
             {"name": "embed", "model": "openai/text-embedding-3-small", "api_base": base, "api_key_env": "SIM_KEY"}

@@ -249,3 +249,21 @@ def test_embeddings(client: openai.OpenAI) -> None:
 def test_models_lists_backends_aliases_and_embeddings(client: openai.OpenAI) -> None:
     ids = {m.id for m in client.models.list()}
     assert {"strong", "cheap", "weak", "no-tools", "router", "strict", "embed"} <= ids
+
+
+def test_a_follow_up_turn_stays_with_the_backend_that_answered(client: openai.OpenAI) -> None:
+    first = [{"role": "user", "content": "Plan a three-day trip to Lisbon."}]
+    raw = client.chat.completions.with_raw_response.create(
+        model="sticky", messages=first, extra_body={"router": {"min_acceptability": 0.85}}
+    )
+    assert raw.headers["x-router-model"] == "strong"
+    answer = raw.parse().choices[0].message.content
+    follow_up = [*first, {"role": "assistant", "content": answer}, {"role": "user", "content": "Make it cheaper."}]
+    again = client.chat.completions.with_raw_response.create(
+        model="sticky", messages=follow_up, extra_headers={"x-router-explain": "1"}
+    )
+    assert again.headers["x-router-model"] == "strong"
+    assert json.loads(again.headers["x-router-explain"])["reason"] == "sticky"
+    # A new conversation with the same last message has no history: plain best utility.
+    fresh = client.chat.completions.with_raw_response.create(model="sticky", messages=follow_up[-1:])
+    assert fresh.headers["x-router-model"] == "cheap"

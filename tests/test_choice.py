@@ -81,3 +81,26 @@ def test_nothing_left_raises_with_every_reason() -> None:
 def test_cost_adds_every_price_component() -> None:
     b = Backend("x", "m", prices=Prices(input_per_token=1.0, output_per_token=2.0, per_second=3.0, per_call=4.0))
     assert estimate_cost(b, 10, 5, 2) == 10 + 10 + 6 + 4
+
+
+def test_a_follow_up_stays_with_the_previous_backend_within_the_margin() -> None:
+    alias = Alias(
+        "router", ALIAS.candidates, min_acceptability=0.7, cost_weight=1.0, latency_weight=0.0, stickiness=1.5
+    )
+    choice = choose(request(), BACKENDS, scores([0.9, 0.8, 0.5]), alias, 10, previous="big")
+    assert choice.chosen.name == "big" and choice.reason == "sticky"
+    assert [c.name for c in choice.ranked] == ["big", "mid", "small"]
+
+
+def test_a_clearly_better_candidate_wins_over_stickiness() -> None:
+    alias = Alias(
+        "router", ALIAS.candidates, min_acceptability=0.7, cost_weight=1.0, latency_weight=0.0, stickiness=0.1
+    )
+    choice = choose(request(), BACKENDS, scores([0.9, 0.8, 0.5]), alias, 10, previous="big")
+    assert choice.chosen.name == "mid" and choice.reason == "best-utility"
+
+
+def test_escalation_is_immediate_when_the_previous_backend_is_not_acceptable() -> None:
+    alias = Alias("router", ALIAS.candidates, min_acceptability=0.7, stickiness=100.0)
+    choice = choose(request(), BACKENDS, scores([0.9, 0.8, 0.5]), alias, 10, previous="small")
+    assert choice.chosen.name == "mid"
