@@ -4,8 +4,10 @@
     POST /v1/route              the routing decision for a chat body, without calling any LLM
     POST /v1/embeddings         forwarded to a configured embedding backend (no routing)
     GET  /v1/models             every backend and routing alias
+    POST /v1/feedback           a person's label for a logged call
     GET  /health                liveness
     GET  /ready                 scorer and log store loaded
+    GET  /admin/status          circuits, per-key usage, log writer (admin key)
 
 Heavy resources (litellm, the scorer, the log store, the HTTP session) open in the lifespan and live
 on `app.state`; nothing happens at import time.
@@ -32,6 +34,7 @@ from proxy import config as config_mod
 from proxy.auth import KeyRing
 from proxy.config import ApiKey, Config
 from proxy.errors import BadRequest, InternalError, NotFound, PayloadTooLarge, ProxyError, RateLimited
+from proxy.feedback import parse_feedback
 from proxy.forward import Forwarder
 from proxy.ids import new_id
 from proxy.inflight import InFlightLimit
@@ -79,6 +82,7 @@ def create_app(
             Route("/v1/route", route, methods=["POST"]),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/feedback", feedback, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/admin/status", admin_status, methods=["GET"]),
@@ -177,6 +181,19 @@ async def embeddings(request: Request) -> Response:
         )
     result = await pipeline.forwarder.embed(backend, body)
     return JSONResponse(result, headers={"x-router-model": backend.name})
+
+
+async def feedback(request: Request) -> Response:
+    key: ApiKey | None = request.app.state.keyring.identify(request.headers)
+    label = parse_feedback(parse_json(await _body(request)), key.id if key else None)
+    store: LogStore = request.app.state.store
+    if not await store.has_call(label.call_id):
+        raise NotFound(f"No logged call has request id '{label.call_id}'.", param="request_id", code="call_not_found")
+    store.record_label(label)
+    return JSONResponse(
+        {"object": "feedback", "request_id": label.call_id, "score": label.score, "source": label.source},
+        status_code=201,
+    )
 
 
 async def models(request: Request) -> Response:

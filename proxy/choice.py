@@ -117,6 +117,23 @@ def choose(
     return Choice(tuple(scored + rest), tuple(dropped), "best-utility", threshold)
 
 
+def explore(choice: Choice, rate: float, draw: float, pick: float) -> tuple[Choice, bool, float]:
+    """With probability `rate`, serve an acceptable-but-not-best candidate (uniformly) instead of the best.
+
+    `draw` and `pick` are uniform in [0, 1) (the caller owns the randomness, so this stays pure).
+    Returns the choice in serving order, whether it explored, and the probability that the policy
+    picks the backend now first: what off-policy estimates from the log need.
+    """
+    alternatives = [c for c in choice.ranked[1:] if c.utility is not None]
+    if rate <= 0 or not alternatives or choice.reason == "sticky":
+        return choice, False, 1.0
+    if draw >= rate:
+        return choice, False, 1.0 - rate
+    served = alternatives[min(int(pick * len(alternatives)), len(alternatives) - 1)]
+    order = (served, *(c for c in choice.ranked if c is not served))
+    return replace(choice, ranked=order, reason="exploration"), True, rate / len(alternatives)
+
+
 def _unfit(request: ChatRequest, b: Backend, c: Candidate, input_tokens: int) -> str | None:
     ctl = request.controls
     needed = input_tokens + (request.max_output_tokens or 0)

@@ -74,6 +74,7 @@ class Alias:
     retry_attempts: int | None = None  # per candidate; default: reliability.retry_attempts
     fallbacks: bool = True
     stickiness: float = 0.1  # utility margin a follow-up turn needs to leave the previous turn's backend
+    exploration_rate: float = 0.0  # share of picks among acceptable-but-not-best candidates (logged)
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,7 @@ def _alias(t: _Table, backend_names: list[str]) -> Alias:
         retry_attempts=t.optional_int("retry_attempts", lo=1),
         fallbacks=t.flag("fallbacks", True),
         stickiness=t.number("stickiness", 0.1, lo=0.0),
+        exploration_rate=t.number("exploration_rate", 0.0, lo=0.0, hi=1.0),
     )
     t.done()
     return alias

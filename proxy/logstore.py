@@ -49,11 +49,27 @@ class Observation:
     response: dict[str, Any] | None = None
     api_key_id: str | None = None
     usage_source: str | None = None  # "upstream", or "estimated" when a stream ended before the upstream's usage
+    exploration: bool = False  # the pick was an exploration among acceptable-but-not-best candidates
+    selection_probability: float | None = None  # P(this backend was picked) under the policy, for off-policy estimates
+
+
+@dataclass(frozen=True)
+class Label:
+    """A quality label for a logged call: from a person (feedback) or an automated metric or judge."""
+
+    call_id: str
+    score: float  # in [0, 1]; 1 = acceptable
+    source: str  # "human", "judge:<model>", "exact_match", "rouge_l", ...
+    created_at: float
+    comment: str | None = None
+    api_key_id: str | None = None
 
 
 class LogStore(Protocol):
     async def start(self) -> None: ...
     def record(self, observation: Observation) -> None: ...
+    def record_label(self, label: Label) -> None: ...
+    async def has_call(self, call_id: str) -> bool: ...
     async def spend_since(self, api_key_id: str, since: float) -> float: ...
     async def aclose(self) -> None: ...
 
@@ -97,12 +113,30 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         CREATE INDEX calls_api_key ON calls(api_key_id, started_at);
         """,
     ),
+    (
+        "003_labels_and_exploration",
+        """
+        ALTER TABLE calls ADD COLUMN exploration INTEGER;         -- 1: an exploration pick
+        ALTER TABLE calls ADD COLUMN selection_probability REAL;  -- P(pick) under the routing policy
+        CREATE TABLE labels (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            call_id TEXT NOT NULL,          -- calls.id
+            score REAL NOT NULL,            -- 0..1, 1 = acceptable
+            source TEXT NOT NULL,           -- human, judge:<model>, exact_match, rouge_l, ...
+            comment TEXT,
+            api_key_id TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX labels_call ON labels(call_id);
+        """,
+    ),
 )
 
 _COLUMNS = (
     "id started_at requested_model alias backend upstream_model stream status error ttft_s latency_s "
     "input_tokens output_tokens cost_usd feature_version model_version api_key_id "
-    "decision_json features_json attempts_json request_json response_json usage_source"
+    "decision_json features_json attempts_json request_json response_json usage_source exploration "
+    "selection_probability"
 ).split()
 
 
@@ -125,7 +159,7 @@ class SqliteLogStore:
         self.path = path
         self.bodies = bodies
         self.batch = batch
-        self.queue: asyncio.Queue[Observation] = asyncio.Queue(maxsize=queue_size)
+        self.queue: asyncio.Queue[Observation | Label] = asyncio.Queue(maxsize=queue_size)
         self.dropped = 0
         self.written = 0
         self._db: aiosqlite.Connection | None = None
@@ -149,6 +183,20 @@ class SqliteLogStore:
         except asyncio.QueueFull:
             self.dropped += 1
             log.error("log queue full (%d): call %s not logged", self.queue.maxsize, observation.id)
+
+    def record_label(self, label: Label) -> None:
+        try:
+            self.queue.put_nowait(label)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.error("log queue full (%d): label for %s not stored", self.queue.maxsize, label.call_id)
+
+    async def has_call(self, call_id: str) -> bool:
+        """Whether the call is logged (waiting for the queue first, so a call just answered is found)."""
+        assert self._db is not None, "start() first"
+        await self.flush()
+        async with self._db.execute("SELECT 1 FROM calls WHERE id = ?", (call_id,)) as cur:
+            return await cur.fetchone() is not None
 
     async def spend_since(self, api_key_id: str, since: float) -> float:
         """USD the key spent since `since` (unix seconds), from the calls on disk."""
@@ -178,11 +226,19 @@ class SqliteLogStore:
             items = [await self.queue.get()]
             while len(items) < self.batch and not self.queue.empty():
                 items.append(self.queue.get_nowait())
+            calls = [self._row(o) for o in items if isinstance(o, Observation)]
+            labels = [_label_row(x) for x in items if isinstance(x, Label)]
             try:
-                await self._db.executemany(
-                    f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                    [self._row(o) for o in items],
-                )
+                if calls:
+                    await self._db.executemany(
+                        f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", calls
+                    )
+                if labels:
+                    await self._db.executemany(
+                        "INSERT INTO labels (call_id, score, source, comment, api_key_id, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        labels,
+                    )
                 await self._db.commit()
                 self.written += len(items)
             except aiosqlite.Error:
@@ -194,6 +250,7 @@ class SqliteLogStore:
     def _row(self, o: Observation) -> tuple[Any, ...]:
         d = asdict(o)
         d["stream"] = int(o.stream)
+        d["exploration"] = int(o.exploration)
         for key in ("decision", "features", "attempts"):
             d[f"{key}_json"] = _json(d.pop(key))
         for key in ("request", "response"):
@@ -207,6 +264,10 @@ class SqliteLogStore:
         if self.bodies == "hash" and text is not None:
             return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest()})
         return text
+
+
+def _label_row(label: Label) -> tuple[Any, ...]:
+    return (label.call_id, label.score, label.source, label.comment, label.api_key_id, label.created_at)
 
 
 def _json(value: Any) -> str | None:

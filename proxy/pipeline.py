@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import math
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 
 from proxy.breaker import CircuitBreakers
 from proxy.catalog import LLMProfile, load_catalog
-from proxy.choice import Choice, NoCandidate, choose, estimate_cost
+from proxy.choice import Choice, NoCandidate, choose, estimate_cost, explore
 from proxy.config import Alias, ApiKey, Backend, Config
 from proxy.conversations import ConversationMemory
 from proxy.errors import BadRequest, NotFound, ProxyError, ServiceUnavailable
@@ -46,6 +47,8 @@ class Decision:
     features: Features | None = None
     scores: Scores | None = None
     choice: Choice | None = None
+    exploration: bool = False
+    selection_probability: float | None = None  # None for a request that named its backend
 
     def predictions(self, backend: str) -> dict[str, float] | None:
         if self.choice is None:
@@ -134,19 +137,21 @@ class Pipeline:
         self.store = store
         self.knowledge = knowledge or Knowledge.load(config)
         self.conversations = ConversationMemory()
+        self.rng = random.Random()
         rel = config.reliability
         self.breakers = breakers or CircuitBreakers(rel.breaker_failures, rel.breaker_cooldown_s)
         self.meter = meter or Meter()
 
     # -- decide ---------------------------------------------------------------------------------------
 
-    def decide(self, request: ChatRequest) -> Decision:
+    def decide(self, request: ChatRequest, *, explore: bool = False) -> Decision:
+        """Where `request` goes. `explore`: let the alias's exploration rate apply (serving, not /v1/route)."""
         backend = self.config.backend(request.model)
         if backend is not None:
             return Decision(order=(backend,))
-        return self._route(request)
+        return self._route(request, explore)
 
-    def _route(self, request: ChatRequest) -> Decision:
+    def _route(self, request: ChatRequest, explore_now: bool) -> Decision:
         alias = self.config.alias(request.model)
         if alias is None:
             raise NotFound(
@@ -174,6 +179,11 @@ class Pipeline:
             if any(c.name in cooling for c in exc.dropped):
                 raise ServiceUnavailable(str(exc), code="backends_unavailable", retry_after_s=1.0) from None
             raise BadRequest(str(exc), param="model", code="no_candidate") from None
+        explored, probability = False, 1.0
+        if explore_now:
+            choice, explored, probability = explore(
+                choice, alias.exploration_rate, self.rng.random(), self.rng.random()
+            )
         by_name = {b.name: b for b in candidates}
         return Decision(
             order=tuple(by_name[c.name] for c in choice.ranked),
@@ -181,12 +191,14 @@ class Pipeline:
             features=features,
             scores=scores,
             choice=choice,
+            exploration=explored,
+            selection_probability=probability,
         )
 
     # -- serve --------------------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest, ctx: CallContext) -> Answer:
-        decision = self.decide(request)
+        decision = self.decide(request, explore=True)
         attempts: list[dict[str, Any]] = []
         try:
             done, backend = await self._serve(decision, request, attempts, self.forwarder.complete)
@@ -207,7 +219,7 @@ class Pipeline:
         return Answer(done.body, backend, self._headers(ctx, decision, backend, attempts))
 
     async def stream(self, request: ChatRequest, ctx: CallContext) -> StreamAnswer:
-        decision = self.decide(request)
+        decision = self.decide(request, explore=True)
         attempts: list[dict[str, Any]] = []
         try:
             upstream, backend = await self._serve(decision, request, attempts, self.forwarder.open_stream)
@@ -410,6 +422,8 @@ class Pipeline:
                 response=response,
                 api_key_id=ctx.api_key.id if ctx.api_key else None,
                 usage_source=usage_source or ("upstream" if usage else None),
+                exploration=decision.exploration,
+                selection_probability=decision.selection_probability,
             )
         )
 
