@@ -1,0 +1,147 @@
+"""Export the proxy's call log as the long routing-data format (CSV, optionally gzipped) and/or JSONL.
+
+Usage: .venv/bin/python -m scripts.export_log --db var/switchyard.db [--csv OUT.csv.gz] [--jsonl OUT.jsonl]
+       [--since UNIX_SECONDS] [--labelled-only]
+
+One CSV row per successful call: source "switchyard-log", prompt_id = the request id, the prompt, the
+backend that answered as `model`, `correct` = the mean of the call's labels (blank when unlabelled),
+`label_type` = the label sources, `score_raw` = the labels as JSON, tokens, actual cost, total latency,
+the predicted task type, and `response_chars`. A single-turn request's prompt is its user text (after
+the system prompt, if any, on its own paragraph); a multi-turn one is rendered "role: text" per message.
+The JSONL keeps everything the CSV cannot: messages, candidates with their predictions, fallbacks, the
+exploration flag and the selection probability (for off-policy estimates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import sqlite3
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from proxy.dataset import COLUMNS
+
+SOURCE = "switchyard-log"
+
+
+def render_prompt(messages: list[dict[str, Any]]) -> str:
+    def text(m: dict[str, Any]) -> str:
+        content = m.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return ""
+
+    users = [m for m in messages if m.get("role") == "user"]
+    systems = [m for m in messages if m.get("role") in ("system", "developer")]
+    if len(users) == 1 and len(users) + len(systems) == len(messages):
+        return "\n\n".join([*(text(s) for s in systems), text(users[0])])
+    return "\n".join(f"{m.get('role')}: {text(m)}" for m in messages)
+
+
+def response_text(response: dict[str, Any] | None) -> str:
+    if not response:
+        return ""
+    first = (response.get("choices") or [{}])[0]
+    message = first.get("message") or first  # logged streams keep {"content": ...} per choice
+    content = message.get("content")
+    return content if isinstance(content, str) else ""
+
+
+def records(db: Path, since: float = 0.0, labelled_only: bool = False) -> Iterator[dict[str, Any]]:
+    """One dict per successful call, with its labels; what both output formats are made from."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    labels: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in conn.execute("SELECT call_id, score, source, comment, created_at FROM labels ORDER BY id"):
+        labels[row["call_id"]].append(dict(row))
+    query = "SELECT * FROM calls WHERE status = 200 AND started_at >= ? ORDER BY id"
+    for row in conn.execute(query, (since,)):
+        call_labels = labels.get(row["id"], [])
+        if labelled_only and not call_labels:
+            continue
+        request = json.loads(row["request_json"] or "null") or {}
+        if "sha256" in request and "messages" not in request:
+            continue  # bodies were kept as hashes only: nothing to train on
+        yield {
+            "call": dict(row),
+            "request": request,
+            "response": json.loads(row["response_json"] or "null"),
+            "decision": json.loads(row["decision_json"] or "null"),
+            "attempts": json.loads(row["attempts_json"] or "[]"),
+            "labels": call_labels,
+        }
+    conn.close()
+
+
+def long_row(rec: dict[str, Any]) -> dict[str, Any]:
+    call, labels = rec["call"], rec["labels"]
+    scores = [lab["score"] for lab in labels]
+    return {
+        "source": SOURCE,
+        "prompt_id": call["id"],
+        "prompt": render_prompt(rec["request"].get("messages") or []),
+        "model": call["backend"],
+        "correct": round(sum(scores) / len(scores), 6) if scores else "",
+        "input_tokens": call["input_tokens"] if call["input_tokens"] is not None else "",
+        "output_tokens": call["output_tokens"] if call["output_tokens"] is not None else "",
+        "cost_usd": call["cost_usd"] if call["cost_usd"] is not None else "",
+        "latency_s": round(call["latency_s"], 6),
+        "task": (rec["decision"] or {}).get("task") or "",
+        "split": "",
+        "label_type": "+".join(sorted({lab["source"] for lab in labels})),
+        "score_raw": json.dumps([{"score": lab["score"], "source": lab["source"]} for lab in labels]) if labels else "",
+        "response_chars": len(response_text(rec["response"])),
+    }
+
+
+def write_csv(rows: Iterator[dict[str, Any]], path: Path) -> int:
+    count = 0
+    raw: IO[str]
+    if path.suffix == ".gz":
+        raw = gzip.open(path, "wt", encoding="utf-8", newline="")
+    else:
+        raw = path.open("w", encoding="utf-8", newline="")
+    with raw:
+        out = csv.DictWriter(raw, fieldnames=COLUMNS)
+        out.writeheader()
+        for row in rows:
+            out.writerow(row)
+            count += 1
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--csv", type=Path)
+    parser.add_argument("--jsonl", type=Path)
+    parser.add_argument("--since", type=float, default=0.0)
+    parser.add_argument("--labelled-only", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.csv and not args.jsonl:
+        parser.error("give --csv and/or --jsonl")
+    if not args.db.exists():
+        parser.error(f"no such log database: {args.db}")
+    if args.csv:
+        n = write_csv((long_row(r) for r in records(args.db, args.since, args.labelled_only)), args.csv)
+        print(f"wrote {n} rows to {args.csv}", file=sys.stderr)
+    if args.jsonl:
+        n = 0
+        with args.jsonl.open("w", encoding="utf-8") as out:
+            for rec in records(args.db, args.since, args.labelled_only):
+                out.write(json.dumps(rec, default=str) + "\n")
+                n += 1
+        print(f"wrote {n} records to {args.jsonl}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

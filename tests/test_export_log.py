@@ -1,0 +1,55 @@
+"""The log exports as the long routing-data format (readable by the project's own loader) and as JSONL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import openai
+
+from proxy.dataset import iter_rows
+from scripts.export_log import main as export_main
+from scripts.export_log import render_prompt
+from tests.conftest import logged_row
+
+
+def test_export_round_trips_through_the_long_format_loader(
+    client: openai.OpenAI, proxy_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    labelled = client.chat.completions.with_raw_response.create(
+        model="router", messages=[{"role": "user", "content": "Name a prime number above 100."}]
+    )
+    labelled_id = labelled.headers["x-router-request-id"]
+    with client.chat.completions.with_streaming_response.create(
+        model="cheap", messages=[{"role": "user", "content": "Count to five."}], stream=True
+    ) as raw:
+        streamed_id = raw.headers["x-router-request-id"]
+        streamed_text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    httpx.post(f"{proxy_url}/v1/feedback", json={"request_id": labelled_id, "score": 1}).raise_for_status()
+    httpx.post(f"{proxy_url}/v1/feedback", json={"request_id": labelled_id, "score": 0, "source": "judge:x"})
+    logged_row(db_path, streamed_id, "id")
+    out_csv, out_jsonl = tmp_path / "log.csv.gz", tmp_path / "log.jsonl"
+    assert export_main(["--db", str(db_path), "--csv", str(out_csv), "--jsonl", str(out_jsonl)]) == 0
+    rows = {r.prompt_id: r for r in iter_rows(out_csv)}
+    first = rows[labelled_id]
+    assert first.prompt == "Name a prime number above 100." and first.model == labelled.headers["x-router-model"]
+    assert first.correct == 0.5 and first.label_type == "human+judge:x"
+    assert first.cost_usd and first.cost_usd > 0 and first.input_tokens and first.output_tokens
+    second = rows[streamed_id]
+    assert second.correct is None and second.model == "cheap"
+    assert second.response_chars == len(streamed_text)
+    records = {json.loads(line)["call"]["id"]: json.loads(line) for line in out_jsonl.read_text().splitlines()}
+    assert records[labelled_id]["decision"]["candidates"][0]["name"] == first.model
+    assert records[labelled_id]["call"]["selection_probability"] == 1.0
+
+
+def test_multi_turn_prompts_are_rendered_with_roles() -> None:
+    messages = [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": [{"type": "text", "text": "Bye"}]},
+    ]
+    assert render_prompt(messages) == "system: Be terse.\nuser: Hi\nassistant: Hello\nuser: Bye"
+    assert render_prompt(messages[:2]) == "Be terse.\n\nHi"
