@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from proxy.simulator.chat_request import SimChatRequest
 from proxy.simulator.draws import normal, rng, unit
+from proxy.simulator.judge import signature
 from proxy.simulator.schema_values import value_for
 from proxy.simulator.words import WORDS, count_tokens, filler, tokens
 
@@ -36,7 +37,9 @@ class ChoiceResult:
     logprobs: tuple[TokenLogprob, ...] | None
 
 
-def make_choice(request: SimChatRequest, index: int, target_chars: int, family: str, seed: int) -> ChoiceResult:
+def make_choice(
+    request: SimChatRequest, index: int, target_chars: int, family: str, seed: int, acceptable: bool = True
+) -> ChoiceResult:
     identity = (seed, request.model, request.prompt_key, request.seed, index)
     rand = rng("content", *identity)
     tool = _tool_to_call(request, seed)
@@ -50,7 +53,11 @@ def make_choice(request: SimChatRequest, index: int, target_chars: int, family: 
     elif request.response_format == "json_object":
         text = json.dumps({"answer": filler(rand, max(8, target_chars)), "confidence": round(rand.random(), 2)})
     else:
-        text = _text(rand, target_chars, family)
+        # Draw until the text's signature carries the verdict, for the simulated judge (see judge.py).
+        for _ in range(32):
+            text = _text(rand, target_chars, family)
+            if signature(text) == acceptable:
+                break
     text, finish = _apply_stop(text, request.stop)
     pieces = tokens(text)
     if request.max_tokens is not None and len(pieces) > request.max_tokens:

@@ -11,14 +11,16 @@ from collections.abc import AsyncIterator, Sequence
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from proxy.simulator.answers import make_choice, prompt_tokens
+from proxy.simulator.answers import ChoiceResult, make_choice, prompt_tokens
 from proxy.simulator.behaviour import Plan, plan
-from proxy.simulator.chat_request import parse_chat
+from proxy.simulator.chat_request import SimChatRequest, parse_chat
 from proxy.simulator.faults import Fault
+from proxy.simulator.judge import JUDGE_MODEL, judge_reply
 from proxy.simulator.recorder import StreamOutcome
 from proxy.simulator.render import Envelope, Frame, completion_body, stream_frames
 from proxy.simulator.state import received_json, sim_state
 from proxy.simulator.streaming import CutShortResponse, DropConnection, EventStream
+from proxy.simulator.words import count_tokens
 
 # Sleeps shorter than this are batched with the next one: asyncio timers are not that precise.
 _MIN_SLEEP_S = 0.005
@@ -27,6 +29,8 @@ _MIN_SLEEP_S = 0.005
 async def chat_completions(request: Request) -> Response:
     sim = sim_state(request)
     chat = parse_chat(await received_json(request, sim))
+    if chat.model == JUDGE_MODEL:
+        return _judge(chat, sim.settings.seed)
     profile = sim.profile(chat.model)
     fault = sim.faults.take((chat.model, profile.name), "chat") or chat.fault or Fault()
     if fault.delay_s:
@@ -37,7 +41,10 @@ async def chat_completions(request: Request) -> Response:
     seed, speed = sim.settings.seed, sim.settings.speed
     n_prompt = prompt_tokens(chat)
     behaviour = plan(chat, profile, sim.profiles, sim.known, seed, n_prompt)
-    choices = [make_choice(chat, i, behaviour.target_chars, behaviour.family, seed) for i in range(chat.n)]
+    choices = [
+        make_choice(chat, i, behaviour.target_chars, behaviour.family, seed, behaviour.acceptable)
+        for i in range(chat.n)
+    ]
     env = Envelope(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), chat.model)
     headers = _sim_headers(behaviour)
     ttft_wall = fault.ttft_s if fault.ttft_s is not None else behaviour.ttft_s * speed
@@ -61,6 +68,18 @@ async def chat_completions(request: Request) -> Response:
     if fault.disconnect_after_chunks is not None:
         return CutShortResponse(json.dumps(payload).encode("utf-8"), 200, headers)
     return JSONResponse(payload, headers=headers)
+
+
+def _judge(chat: SimChatRequest, seed: int) -> Response:
+    """The simulated judge answers at once, whole or streamed."""
+    reply = judge_reply(chat.all_text, seed)
+    choice = ChoiceResult(0, reply, (), "stop", count_tokens(reply), None)
+    env = Envelope(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), chat.model)
+    n_prompt = prompt_tokens(chat)
+    if chat.stream:
+        frames = stream_frames(env, [choice], n_prompt, chat.include_usage)
+        return EventStream(_paced(frames, 0.0, 0.0, Fault()), {})
+    return JSONResponse(completion_body(env, [choice], n_prompt, {"judge": True}))
 
 
 def _sim_headers(behaviour: Plan) -> dict[str, str]:

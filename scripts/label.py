@@ -1,0 +1,186 @@
+"""Label logged calls automatically: an LLM judge through litellm, and reference-based metrics.
+
+Usage:
+  .venv/bin/python -m scripts.label --db var/switchyard.db --config config.toml --judge BACKEND \\
+      [--rubric FILE] [--limit 500] [--concurrency 8]
+  .venv/bin/python -m scripts.label --db var/switchyard.db --references refs.jsonl
+
+The judge is a backend of the config, called through the proxy's own forwarding code (litellm), with a
+rubric whose `{question}` and `{answer}` are filled in; its reply must contain "Score: N/10", stored as
+N/10 with source "judge:<backend>". Calls it already labelled are skipped. References are JSONL lines
+{"request_id": ..., "reference": ...} (or {"prompt": ..., "reference": ...}, matched on the prompt
+text): each matching call gets "exact_match" (normalised text equality, 0 or 1) and "rouge_l" (F1 of
+the longest common token subsequence). Labels go to the `labels` table of the log, next to feedback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sqlite3
+import string
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from proxy import config as config_mod
+from proxy.dataset import normalize_prompt
+from proxy.errors import ProxyError
+from proxy.forward import Forwarder
+from proxy.request import parse_chat
+from scripts.export_log import records, render_prompt, response_text
+
+RUBRIC = """You are a strict grader. Read the question and the answer, and judge whether the answer is correct,
+complete and responsive. Reply with one line "Score: N/10" (10 = fully acceptable, 0 = useless), then one
+sentence of reason.
+
+<question>
+{question}
+</question>
+
+<answer>{answer}</answer>
+"""
+_SCORE = re.compile(r"Score:\s*(\d+(?:\.\d+)?)\s*/\s*10", re.IGNORECASE)
+
+
+def parse_score(reply: str) -> float | None:
+    found = _SCORE.search(reply)
+    return None if found is None else min(1.0, max(0.0, float(found.group(1)) / 10))
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.casefold().translate(str.maketrans("", "", string.punctuation)).split())
+
+
+def rouge_l(candidate: str, reference: str) -> float:
+    """F1 of the longest common subsequence of normalised tokens (ROUGE-L)."""
+    a, b = normalise(candidate).split(), normalise(reference).split()
+    if not a or not b:
+        return float(a == b)
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b, 1):
+            current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
+        previous = current
+    lcs = previous[-1]
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(a), lcs / len(b)
+    return 2 * precision * recall / (precision + recall)
+
+
+def insert_labels(db: Path, labels: list[tuple[str, float, str, str | None]]) -> None:
+    now = time.time()
+    with sqlite3.connect(db, timeout=30) as conn:
+        conn.executemany(
+            "INSERT INTO labels (call_id, score, source, comment, api_key_id, created_at) VALUES (?, ?, ?, ?, NULL, ?)",
+            [(call_id, score, source, comment, now) for call_id, score, source, comment in labels],
+        )
+
+
+async def judge_calls(
+    db: Path,
+    config: config_mod.Config,
+    judge: str,
+    *,
+    rubric: str = RUBRIC,
+    limit: int = 500,
+    concurrency: int = 8,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    backend = config.backend(judge)
+    if backend is None:
+        raise SystemExit(f"--judge {judge!r} is not a backend of the config")
+    source = f"judge:{judge}"
+    todo = [r for r in records(db) if source not in {lab["source"] for lab in r["labels"]}][:limit]
+    forwarder = Forwarder(config_mod.api_keys(config, environ))
+    await forwarder.start()
+    gate = asyncio.Semaphore(concurrency)
+    labels: list[tuple[str, float, str, str | None]] = []
+
+    async def one(rec: dict[str, Any]) -> None:
+        prompt = rubric.format(
+            question=render_prompt(rec["request"].get("messages") or []), answer=response_text(rec["response"])
+        )
+        request = parse_chat({"model": judge, "messages": [{"role": "user", "content": prompt}], "temperature": 0})
+        async with gate:
+            try:
+                done = await forwarder.complete(backend, request)
+            except ProxyError as exc:
+                print(f"judge failed on {rec['call']['id']}: {exc.message}", file=sys.stderr)
+                return
+        reply = str(((done.body.get("choices") or [{}])[0].get("message") or {}).get("content") or "")
+        score = parse_score(reply)
+        if score is None:
+            print(f"no score in the judge's reply for {rec['call']['id']}: {reply[:80]!r}", file=sys.stderr)
+            return
+        labels.append((rec["call"]["id"], score, source, reply[:500]))
+
+    try:
+        await asyncio.gather(*(one(r) for r in todo))
+    finally:
+        await forwarder.aclose()
+    insert_labels(db, labels)
+    return len(labels)
+
+
+def reference_labels(db: Path, references: Path) -> int:
+    by_id: dict[str, str] = {}
+    by_prompt: dict[str, str] = {}
+    for line in references.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            item = json.loads(line)
+            if "request_id" in item:
+                by_id[item["request_id"]] = item["reference"]
+            else:
+                by_prompt[normalize_prompt(item["prompt"])] = item["reference"]
+    labels: list[tuple[str, float, str, str | None]] = []
+    for rec in records(db):
+        call_id = rec["call"]["id"]
+        prompt = normalize_prompt(render_prompt(rec["request"].get("messages") or []))
+        reference = by_id.get(call_id, by_prompt.get(prompt))
+        if reference is None:
+            continue
+        answer = response_text(rec["response"])
+        labels.append((call_id, float(normalise(answer) == normalise(reference)), "exact_match", None))
+        labels.append((call_id, round(rouge_l(answer, reference), 6), "rouge_l", None))
+    insert_labels(db, labels)
+    return len(labels)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--config", type=Path, help="proxy config holding the judge backend")
+    parser.add_argument("--judge", help="backend name of the judge model")
+    parser.add_argument("--rubric", type=Path, help="rubric template with {question} and {answer}")
+    parser.add_argument("--references", type=Path, help="JSONL of reference answers")
+    parser.add_argument("--limit", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args(argv)
+    if not args.judge and not args.references:
+        parser.error("give --judge (with --config) and/or --references")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if args.judge:
+        if not args.config:
+            parser.error("--judge needs --config")
+        config = config_mod.load(args.config, environ=os.environ)
+        rubric = args.rubric.read_text(encoding="utf-8") if args.rubric else RUBRIC
+        n = asyncio.run(
+            judge_calls(args.db, config, args.judge, rubric=rubric, limit=args.limit, concurrency=args.concurrency)
+        )
+        print(f"judge {args.judge}: {n} labels", file=sys.stderr)
+    if args.references:
+        n = reference_labels(args.db, args.references)
+        print(f"references: {n} labels", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
