@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -41,3 +42,30 @@ def test_soak_smoke() -> None:
     report = json.loads(out.stdout)
     assert report["requests"] > 50 and set(report["statuses"]) == {"200"}
     assert report["rss_mb_at_end"] > 0 and report["fds_at_end"] > 0
+
+
+def test_bench_smoke(tmp_path: Path) -> None:
+    out = run_script(
+        "scripts.bench",
+        "--seconds",
+        "0.5",
+        "--concurrency",
+        "1",
+        "--upstreams",
+        "plain",
+        "--json",
+        str(tmp_path / "bench.json"),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = json.loads((tmp_path / "bench.json").read_text())
+    seen = {(r["target"], r["mode"], r["stream"]) for r in rows}
+    assert seen == {
+        ("direct", "-", False),
+        ("direct", "-", True),
+        ("switchyard", "routed", False),
+        ("switchyard", "routed", True),
+        ("switchyard", "named", False),
+        ("switchyard", "named", True),
+    }
+    assert all(r["errors"] == 0 and r["rps"] > 0 for r in rows)
+    assert all(r["cpu_ms_per_request"] > 0 and r["rss_mb"] > 0 for r in rows if r["target"] == "switchyard")

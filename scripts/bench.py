@@ -1,0 +1,302 @@
+"""Benchmark the proxy against going direct (and, with --litellm, against litellm's own proxy), side by side.
+
+Usage: .venv/bin/python -m scripts.bench [--seconds 10] [--concurrency 1,16,64] [--litellm] [--quick]
+
+Upstreams: a zero-latency plain responder (`scripts.plain_upstream`), the same with 50 ms of latency, and
+the simulated backends at speed 0. The proxy under test is pinned to CPU 1; upstreams and the load
+generator (aiohttp, in this process) share CPU 0. For each upstream it measures routed calls (alias over
+10 candidates, logging on) and named-backend calls, non-streaming and streaming, at each concurrency,
+and prints requests/s, p50/p99 latency, p50 added over going direct, proxy CPU per request and resident
+memory. `--litellm` installs litellm's proxy into var/bench/litellm-venv (first run only) and measures it
+the same way, named and routed (10 deployments under one model name), so ratios come from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from scripts.harness import ROOT, free_port, rss_bytes, stop, to_toml, wait_ready
+
+LITELLM_VERSION = "1.110.2"
+MESSAGES = [{"role": "user", "content": "Give me one short sentence about the sea."}]
+CANDIDATES = [f"b{i}" for i in range(10)]
+
+
+@dataclass
+class Result:
+    target: str
+    upstream: str
+    mode: str
+    stream: bool
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_ms_per_request: float | None = None
+    rss_mb: float | None = None
+    added_p50_ms: float | None = None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (litellm's proxy may fork a worker)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (FileNotFoundError, IndexError):
+            pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    kids = [int(x) for x in out.stdout.split()]
+    return kids + [g for k in kids for g in _children(k)]
+
+
+async def load(url: str, model: str, stream: bool, concurrency: int, seconds: float) -> tuple[int, list[float], int]:
+    """Closed-loop load: `concurrency` workers send back-to-back requests for `seconds`."""
+    latencies: list[float] = []
+    errors = 0
+    body = {"model": model, "messages": MESSAGES, "max_tokens": 16, "stream": stream}
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                t = time.perf_counter()
+                try:
+                    async with http.post(f"{url}/v1/chat/completions", json=body) as response:
+                        payload = await response.read()
+                        ok = response.status == 200 and (not stream or payload.rstrip().endswith(b"[DONE]"))
+                except aiohttp.ClientError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - t)
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(latencies) + errors, latencies, errors
+
+
+def measure(
+    target: str, upstream: str, mode: str, url: str, model: str, stream: bool, c: int, seconds: float, pid: int | None
+) -> Result:
+    asyncio.run(load(url, model, stream, c, min(1.0, seconds / 5)))  # warm-up: connections, caches
+    cpu0 = cpu_seconds(pid) if pid else 0.0
+    started = time.perf_counter()
+    total, latencies, errors = asyncio.run(load(url, model, stream, c, seconds))
+    elapsed = time.perf_counter() - started
+    ms = sorted(x * 1000 for x in latencies) or [float("nan")]
+    result = Result(
+        target,
+        upstream,
+        mode,
+        stream,
+        c,
+        len(latencies) / elapsed,
+        statistics.median(ms),
+        ms[int(0.99 * (len(ms) - 1))],
+        errors,
+    )
+    if pid:
+        result.cpu_ms_per_request = (cpu_seconds(pid) - cpu0) * 1000 / max(1, total)
+        result.rss_mb = sum(rss_bytes(p) for p in [pid, *_children(pid)]) / 2**20
+    return result
+
+
+@contextmanager
+def process(
+    cmd: list[str],
+    ready_url: str,
+    log: Path,
+    cpu: int | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 180,
+) -> Iterator[subprocess.Popen[bytes]]:
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})},
+        )
+    try:
+        wait_ready(ready_url, proc, timeout_s)
+        yield proc
+    finally:
+        stop(proc)
+
+
+def switchyard_config(upstream_url: str, db: Path, port: int) -> dict[str, Any]:
+    backends = [
+        {
+            "name": n,
+            "model": "openai/plain",
+            "api_base": f"{upstream_url}/v1",
+            "accuracy": 0.7 + i / 100,
+            "input_cost_per_token": 1e-7 * (i + 1),
+            "output_cost_per_token": 1e-7 * (i + 1),
+        }
+        for i, n in enumerate(CANDIDATES)
+    ]
+    return {
+        "server": {"port": port, "max_in_flight": 10_000},
+        "log": {"path": str(db)},
+        "backend": backends,
+        "alias": [{"name": "router", "candidates": CANDIDATES}],
+    }
+
+
+def litellm_config(upstream_url: str) -> str:
+    deployment = {"model": "openai/plain", "api_base": f"{upstream_url}/v1", "api_key": "none"}
+    entries = [{"model_name": n, "litellm_params": deployment} for n in CANDIDATES]
+    entries += [{"model_name": "router", "litellm_params": deployment} for _ in CANDIDATES]
+    return json.dumps({"model_list": entries})  # JSON is YAML
+
+
+def litellm_venv(base: Path) -> Path:
+    venv = base / "litellm-venv"
+    exe = venv / "bin" / "litellm"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
+    return exe
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--upstreams", default="plain,plain50,sim")
+    parser.add_argument("--litellm", action="store_true", help="also measure litellm's proxy (1 worker)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    levels = [int(x) for x in args.concurrency.split(",")]
+    os.sched_setaffinity(0, {0})  # the load generator stays off the proxy's core
+    work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    results: list[Result] = []
+    for upstream in args.upstreams.split(","):
+        up_port = free_port()
+        up_url = f"http://127.0.0.1:{up_port}"
+        if upstream == "sim":
+            cmd = [
+                sys.executable,
+                "-m",
+                "proxy.simulator",
+                "--port",
+                str(up_port),
+                "--speed",
+                "0",
+                "--log-level",
+                "warning",
+            ]
+        else:
+            cmd = [sys.executable, "-m", "scripts.plain_upstream", "--port", str(up_port)]
+            cmd += ["--delay-ms", "50"] if upstream == "plain50" else []
+        with process(cmd, f"{up_url}/health", work / f"{upstream}.log", cpu=0):
+            model_for_sim = upstream == "sim"
+            direct = {}
+            for stream in (False, True):
+                for c in levels:
+                    r = measure(
+                        "direct",
+                        upstream,
+                        "-",
+                        up_url,
+                        "mixtral-8x7b" if model_for_sim else "plain",
+                        stream,
+                        c,
+                        args.seconds,
+                        None,
+                    )
+                    direct[(stream, c)] = r.p50_ms
+                    results.append(r)
+            targets = [("switchyard", _switchyard(up_url, work, upstream, model_for_sim))]
+            if args.litellm:
+                targets.append(("litellm-proxy", _litellm(up_url, work, upstream, model_for_sim)))
+            for name, starter in targets:
+                with starter as (url, pid):
+                    for mode, model in (("routed", "router"), ("named", "b0")):
+                        for stream in (False, True):
+                            for c in levels:
+                                r = measure(name, upstream, mode, url, model, stream, c, args.seconds, pid)
+                                r.added_p50_ms = r.p50_ms - direct[(stream, c)]
+                                results.append(r)
+                                print(_row(r), flush=True)
+    print(_table(results))
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1))
+    return 0
+
+
+@contextmanager
+def _switchyard(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    raw = switchyard_config(up_url, work / f"{upstream}-calls.db", port)
+    if sim:
+        for b in raw["backend"]:
+            b["model"] = "openai/mixtral-8x7b"
+    config = work / f"{upstream}-switchyard.toml"
+    config.write_text(to_toml(raw))
+    cmd = [sys.executable, "-m", "proxy", "--config", str(config), "--log-level", "warning"]
+    with process(cmd, f"http://127.0.0.1:{port}/ready", work / f"{upstream}-switchyard.log", cpu=1) as proc:
+        yield f"http://127.0.0.1:{port}", proc.pid
+
+
+@contextmanager
+def _litellm(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tuple[str, int]]:
+    exe = litellm_venv(ROOT / "var" / "bench")
+    port = free_port()
+    config = work / f"{upstream}-litellm.yaml"
+    text = litellm_config(up_url)
+    config.write_text(text.replace("openai/plain", "openai/mixtral-8x7b") if sim else text)
+    cmd = [str(exe), "--config", str(config), "--port", str(port), "--num_workers", "1"]
+    with process(cmd, f"http://127.0.0.1:{port}/health/liveliness", work / f"{upstream}-litellm.log", cpu=1) as p:
+        yield f"http://127.0.0.1:{port}", p.pid
+
+
+def _row(r: Result) -> str:
+    added = "" if r.added_p50_ms is None else f"{r.added_p50_ms:8.2f}"
+    cpu = "" if r.cpu_ms_per_request is None else f"{r.cpu_ms_per_request:7.2f}"
+    rss = "" if r.rss_mb is None else f"{r.rss_mb:6.0f}"
+    return (
+        f"{r.target:14} {r.upstream:8} {r.mode:6} {'stream' if r.stream else 'whole':6} {r.concurrency:4} "
+        f"{r.rps:9.1f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {added:>8} {cpu:>7} {rss:>6} {r.errors:5}"
+    )
+
+
+def _table(results: list[Result]) -> str:
+    head = (
+        f"{'target':14} {'upstream':8} {'mode':6} {'kind':6} {'c':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'added':>8} {'CPU ms':>7} {'RSS MB':>6} {'errs':>5}"
+    )
+    return "\n".join([head, *(_row(r) for r in results)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
