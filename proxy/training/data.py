@@ -1,0 +1,294 @@
+"""Long-format data -> labelled prompts, the split, candidate profiles and feature tables.
+
+The split is by prompt: a salted hash of the normalised prompt key puts ~20% of the distinct prompts in
+the held-out set, the same set in training and evaluation and whatever files are loaded (the same
+MMLU item in two sources has one key, so it is never on both sides). Training prompts get a fold
+(another salted hash) for cross-validation and for out-of-fold `History`: a training row's
+prior-success features are counted on the other folds only, so they never contain its own label, and
+held-out rows use the history of all training prompts, as the proxy uses its logs.
+
+Profiles: a data model the catalog knows keeps its catalog entry, with its accuracy replaced by the
+one observed on the training prompts (the catalog's measured accuracy also counts held-out prompts);
+a model it does not know gets a profile derived from the data (`derive_profile`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from proxy.catalog import Catalog, LLMProfile
+from proxy.dataset import LongRow, iter_rows, prompt_key
+from proxy.errors import BadRequest
+from proxy.features import History, Resources, compute_features
+from proxy.features.examples import LabelledPrompt, group_rows, request_from_prompt
+from proxy.request import ChatRequest
+
+log = logging.getLogger(__name__)
+
+HELD_OUT_FRACTION = 0.2
+FOLDS = 5
+CHARS_PER_TOKEN = 4.0  # response_chars -> output tokens (English text and code average about 4)
+
+
+def _unit(salt: str, key: str) -> float:
+    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def is_held_out(key: str, fraction: float = HELD_OUT_FRACTION) -> bool:
+    return _unit("switchyard-split-v1", key) < fraction
+
+
+def fold_of(key: str, folds: int = FOLDS) -> int:
+    return min(folds - 1, int(_unit("switchyard-fold-v1", key) * folds))
+
+
+@dataclass(frozen=True)
+class DataSet:
+    files: tuple[Path, ...]
+    items: list[LabelledPrompt]
+    costs: dict[tuple[str, str], float]  # (prompt key, model) -> cost_usd as recorded upstream
+    sources: dict[str, str] = field(default_factory=dict)  # prompt key -> every source it appears in, joined
+    source_models: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source -> its models
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(sorted({m for it in self.items for m in it.correct}))
+
+
+def load_data(files: Iterable[Path], source: str | None = None) -> DataSet:
+    """Every labelled row of `files` (only those of `source` when given), grouped by prompt."""
+    paths = tuple(Path(f) for f in files)
+    rows: list[LongRow] = []
+    for path in paths:
+        rows.extend(r for r in iter_rows(path) if source is None or r.source == source)
+    costs: dict[tuple[str, str], float] = {}
+    sources: dict[str, set[str]] = {}
+    models: dict[str, set[str]] = {}
+    for r in rows:
+        key = prompt_key(r.prompt)
+        sources.setdefault(key, set()).add(r.source)
+        models.setdefault(r.source, set()).add(r.model)
+        if r.cost_usd is not None and r.correct is not None:
+            costs[(key, r.model)] = r.cost_usd
+    return DataSet(
+        paths,
+        group_rows(rows),
+        costs,
+        {k: "|".join(sorted(v)) for k, v in sources.items()},
+        {s: tuple(sorted(v)) for s, v in models.items()},
+    )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- profiles -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """What the training prompts say about one model (as upstream spells it)."""
+
+    n: int
+    accuracy: float
+    by_task: dict[str, tuple[float, int]]  # data task -> (sum of labels, n)
+    mean_output_tokens: float | None  # from response_chars, where recorded
+    price_per_token: float | None  # from cost_usd / (prompt + output tokens), where recorded
+
+
+def model_stats(items: Sequence[LabelledPrompt], costs: dict[tuple[str, str], float]) -> dict[str, ModelStats]:
+    acc: dict[str, list[float]] = {}
+    tasks: dict[str, dict[str, tuple[float, int]]] = {}
+    out: dict[str, list[float]] = {}
+    spend: dict[str, list[float]] = {}
+    for it in items:
+        for model, label in it.correct.items():
+            acc.setdefault(model, []).append(label)
+            s, n = tasks.setdefault(model, {}).get(it.task or "all", (0.0, 0))
+            tasks[model][it.task or "all"] = (s + label, n + 1)
+            chars = it.response_chars.get(model)
+            if chars is not None:
+                out.setdefault(model, []).append(chars / CHARS_PER_TOKEN)
+            cost = costs.get((it.key, model))
+            if cost is not None:
+                tokens = len(it.prompt) / CHARS_PER_TOKEN + (chars or 0) / CHARS_PER_TOKEN
+                spend.setdefault(model, [0.0, 0.0])
+                spend[model][0] += cost
+                spend[model][1] += tokens
+    stats = {}
+    for model, labels in acc.items():
+        c = spend.get(model)
+        stats[model] = ModelStats(
+            n=len(labels),
+            accuracy=float(np.mean(labels)),
+            by_task=tasks[model],
+            mean_output_tokens=float(np.mean(out[model])) if model in out else None,
+            price_per_token=c[0] / c[1] if c and c[1] > 0 else None,
+        )
+    return stats
+
+
+def derive_profile(name: str, stats: ModelStats) -> LLMProfile:
+    """A profile for a model the catalog does not know: what the data says, unknowns left unknown."""
+    total = sum(s for s, _ in stats.by_task.values())
+    return LLMProfile(
+        name=name,
+        model=name,
+        catalog_id=None,
+        accuracy=stats.accuracy,
+        input_per_token=stats.price_per_token,
+        output_per_token=stats.price_per_token,
+        measured=MappingProxyType({"all": (total, stats.n)}),
+    )
+
+
+def resolve_profiles(catalog: Catalog, stats: dict[str, ModelStats]) -> dict[str, LLMProfile]:
+    """Upstream model name -> the profile its feature rows are computed with."""
+    profiles = {}
+    for name, s in stats.items():
+        entry = catalog.find(name)
+        if entry is None:
+            profiles[name] = derive_profile(name, s)
+        else:
+            profiles[name] = replace(entry, name=name, accuracy=s.accuracy, measured=MappingProxyType({}))
+    return profiles
+
+
+# -- feature tables -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """Feature rows of (prompt, model) pairs, with labels and what each row is."""
+
+    names: tuple[str, ...]
+    x: np.ndarray  # float32 (rows, features)
+    label: np.ndarray  # float32 in [0, 1]
+    out_tokens: np.ndarray  # float32 observed output tokens, NaN where upstream did not record the answer
+    prompt: np.ndarray  # int64 row -> index into the items the table was built from
+    model: tuple[str, ...]  # row -> upstream model name
+    input_tokens: np.ndarray  # float32 row -> prompt tokens as the features count them
+    expected_out: np.ndarray  # float32 row -> the features' task-based expected answer length
+
+
+def request_of(item: LabelledPrompt) -> ChatRequest | None:
+    try:
+        return request_from_prompt(item.prompt)
+    except BadRequest:
+        return None
+
+
+def prompt_buckets(items: Sequence[LabelledPrompt], resources: Resources) -> list[tuple[str, ...]]:
+    """The History buckets of each prompt (empty for a prompt the proxy would refuse)."""
+    out = []
+    for it in items:
+        request = request_of(it)
+        out.append(compute_features(request, [], None, resources=resources).prompt.buckets if request else ())
+    return out
+
+
+def history_from(
+    items: Sequence[LabelledPrompt],
+    buckets: Sequence[tuple[str, ...]],
+    profiles: dict[str, LLMProfile],
+    indices: Iterable[int],
+) -> History:
+    triples = (
+        (profiles[m].history_key, buckets[i], label)
+        for i in indices
+        for m, label in items[i].correct.items()
+        if m in profiles
+    )
+    return History.from_outcomes(triples)
+
+
+def build_table(
+    items: Sequence[LabelledPrompt],
+    indices: Sequence[int],
+    profiles: dict[str, LLMProfile],
+    resources: Resources,
+    history_of: Callable[[int], History | None],
+    progress: str = "features",
+) -> Table:
+    """One row per (prompt, model with a label); all candidates of a prompt in one call, as the proxy does."""
+    blocks: list[np.ndarray] = []
+    labels: list[float] = []
+    out_tokens: list[float] = []
+    prompt_ix: list[int] = []
+    models: list[str] = []
+    inputs: list[float] = []
+    expected: list[float] = []
+    names: tuple[str, ...] = resources.names
+    skipped = 0
+    step = max(1, len(indices) // 5)
+    for done, i in enumerate(indices):
+        if done and done % step == 0:
+            log.info("%s: %d/%d prompts", progress, done, len(indices))
+        it = items[i]
+        request = request_of(it)
+        cands = [m for m in it.correct if m in profiles]
+        if request is None or not cands:
+            skipped += 1
+            continue
+        feats = compute_features(request, [profiles[m] for m in cands], history_of(i), resources=resources)
+        blocks.append(feats.rows)
+        for m in cands:
+            labels.append(it.correct[m])
+            chars = it.response_chars.get(m)
+            out_tokens.append(chars / CHARS_PER_TOKEN if chars is not None else math.nan)
+            prompt_ix.append(i)
+            models.append(m)
+            inputs.append(feats.prompt.tokens)
+            expected.append(feats.prompt.expected_output_tokens)
+    if skipped:
+        log.info("%s: skipped %d prompts the proxy would refuse or with no known model", progress, skipped)
+    x = np.vstack(blocks) if blocks else np.empty((0, len(names)), dtype=np.float32)
+    return Table(
+        names=names,
+        x=x.astype(np.float32, copy=False),
+        label=np.asarray(labels, dtype=np.float32),
+        out_tokens=np.asarray(out_tokens, dtype=np.float32),
+        prompt=np.asarray(prompt_ix, dtype=np.int64),
+        model=tuple(models),
+        input_tokens=np.asarray(inputs, dtype=np.float32),
+        expected_out=np.asarray(expected, dtype=np.float32),
+    )
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[int]
+    test: list[int]
+    fold: dict[int, int]  # training prompt index -> fold
+
+
+def split(items: Sequence[LabelledPrompt], folds: int = FOLDS) -> Split:
+    train = [i for i, it in enumerate(items) if not is_held_out(it.key)]
+    test = [i for i, it in enumerate(items) if is_held_out(it.key)]
+    return Split(train, test, {i: fold_of(items[i].key, folds) for i in train})
+
+
+def out_of_fold_histories(
+    items: Sequence[LabelledPrompt],
+    buckets: Sequence[tuple[str, ...]],
+    profiles: dict[str, LLMProfile],
+    sp: Split,
+    folds: int = FOLDS,
+) -> tuple[list[History], History]:
+    """Per fold, the history of the other training folds; and the history of all training prompts."""
+    per_fold = [history_from(items, buckets, profiles, (i for i in sp.train if sp.fold[i] != k)) for k in range(folds)]
+    return per_fold, history_from(items, buckets, profiles, sp.train)

@@ -1,0 +1,169 @@
+"""Fit the correctness model (LightGBM, calibrated) and the output-length model (LightGBM regression).
+
+Correctness: one binary classifier over every (prompt, model) row, so a model described only by its
+profile still gets a score. Labels in (0, 1) (judge scores, partial credit) enter as two weighted rows,
+(1, w=label) and (0, w=1-label), so the model estimates the expected label. The number of trees is
+chosen by early stopping in cross-validation over the prompt folds (never a held-out prompt); the
+out-of-fold predictions fit an isotonic map (raw probability -> calibrated), stored as knots and
+applied with linear interpolation, and the final model is refitted on all training rows.
+
+Output length: log1p(output tokens) from the rows where upstream recorded the answer's length.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import roc_auc_score
+
+from proxy.training.metrics import ece
+
+log = logging.getLogger(__name__)
+
+CLASSIFIER_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_child_samples": 40,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.6,
+    "reg_lambda": 1.0,
+    "verbose": -1,
+}
+REGRESSOR_PARAMS: dict[str, Any] = {
+    "objective": "regression",
+    "learning_rate": 0.05,
+    "n_estimators": 200,
+    "num_leaves": 31,
+    "min_child_samples": 40,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.6,
+    "verbose": -1,
+}
+MAX_TREES = 1500
+PATIENCE = 50
+CALIBRATION_KNOTS = 200
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Monotone piecewise-linear map raw P -> calibrated P (np.interp over the knots)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def apply(self, p: np.ndarray) -> np.ndarray:
+        return np.interp(p, self.x, self.y)
+
+
+@dataclass(frozen=True)
+class Correctness:
+    model: lgb.LGBMClassifier
+    calibration: Calibration
+    trees: int
+    cv: dict[str, float]  # out-of-fold metrics on the training prompts
+
+
+def soft_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with a label strictly between 0 and 1 become a positive and a negative row, weighted."""
+    soft = (y > 0) & (y < 1)
+    hard = ~soft
+    xs = np.vstack([x[hard], x[soft], x[soft]])
+    ys = np.concatenate([np.round(y[hard]), np.ones(soft.sum()), np.zeros(soft.sum())])
+    ws = np.concatenate([np.ones(hard.sum()), y[soft], 1.0 - y[soft]])
+    return xs, ys.astype(np.int32), ws
+
+
+def _classifier(trees: int, threads: int, seed: int, params: dict[str, Any] | None = None) -> lgb.LGBMClassifier:
+    return lgb.LGBMClassifier(**(params or CLASSIFIER_PARAMS), n_estimators=trees, n_jobs=threads, random_state=seed)
+
+
+def fit_correctness(
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: np.ndarray,
+    threads: int = 1,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+) -> Correctness:
+    """Cross-validate over `folds` (one fold id per row), calibrate out of fold, refit on everything."""
+    oof = np.zeros(len(y))
+    best: list[int] = []
+    for k in np.unique(folds):
+        va = folds == k
+        xs, ys, ws = soft_rows(x[~va], y[~va])
+        xv, yv, wv = soft_rows(x[va], y[va])
+        model = _classifier(MAX_TREES, threads, seed, params)
+        model.fit(
+            xs,
+            ys,
+            sample_weight=ws,
+            eval_X=(xv,),
+            eval_y=(yv,),
+            eval_sample_weight=[wv],
+            callbacks=[lgb.early_stopping(PATIENCE, verbose=False)],
+        )
+        best.append(int(model.best_iteration_ or MAX_TREES))
+        oof[va] = np.asarray(model.predict_proba(x[va], num_iteration=best[-1]))[:, 1]
+        log.info("correctness fold %s: %d trees, out-of-fold AUC %.4f", k, best[-1], _auc(y[va], oof[va]))
+    trees = int(np.mean(best))
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
+    calibration = _thin(iso.X_thresholds_, iso.y_thresholds_)
+    calibrated = calibration.apply(oof)
+    cv = {
+        "auc": _auc(y, oof),
+        "log_loss_raw": _log_loss(y, oof),
+        "log_loss_calibrated": _log_loss(y, calibrated),
+        "ece_raw": ece(oof, y),
+        "ece_calibrated_in_sample": ece(calibrated, y),
+        "trees_per_fold": float(np.mean(best)),
+    }
+    log.info("correctness: refitting on all %d training rows with %d trees", len(y), trees)
+    xs, ys, ws = soft_rows(x, y)
+    final = _classifier(trees, threads, seed, params).fit(xs, ys, sample_weight=ws)
+    return Correctness(final, calibration, trees, cv)
+
+
+def fit_output_length(x: np.ndarray, out_tokens: np.ndarray, threads: int = 1, seed: int = 0) -> lgb.LGBMRegressor:
+    known = np.isfinite(out_tokens)
+    if known.sum() < 20:
+        raise ValueError(f"only {int(known.sum())} rows record the answer's length (response_chars); need 20")
+    model = lgb.LGBMRegressor(**REGRESSOR_PARAMS, n_jobs=threads, random_state=seed)
+    return model.fit(x[known], np.log1p(out_tokens[known]))
+
+
+def _thin(x: np.ndarray, y: np.ndarray, knots: int = CALIBRATION_KNOTS) -> Calibration:
+    """At most `knots` points of the isotonic step function, keeping its ends (it stays monotone)."""
+    if len(x) > knots:
+        keep = np.unique(np.linspace(0, len(x) - 1, knots).round().astype(int))
+        x, y = x[keep], y[keep]
+    return Calibration(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    hard = np.round(y)
+    return float(roc_auc_score(hard, p)) if 0 < hard.sum() < len(hard) else float("nan")
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    return {
+        "rows": float(len(y)),
+        "auc": _auc(y, p),
+        "log_loss": _log_loss(y, p),
+        "brier": float(np.mean((p - y) ** 2)),
+        "ece": ece(p, y),
+        "mean_p": float(np.mean(p)),
+        "mean_label": float(np.mean(y)),
+    }

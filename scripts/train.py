@@ -1,0 +1,211 @@
+"""Train the router's correctness and output-length models from long-format data; write ONNX + manifest.
+
+Usage:
+  .venv/bin/python scripts/train.py                       # every *_long.csv.gz under ../shared/data -> models/
+  .venv/bin/python scripts/train.py --data my_evals.csv --out /tmp/my-models
+Options: --data-dir DIR, --threads N (LightGBM threads, default 1), --folds K (default 5).
+
+Needs the `[train]` extra (pip install -e '.[train]'). Any long-format file works, including one whose
+models the catalog does not know: they get profiles derived from the data (proxy/training/data.py).
+About 20% of the distinct prompts (a salted hash of the normalised text) are held out and never
+trained on; `scripts/evaluate.py` replays exactly those. The manifest records the data files and their
+sha256, the feature names and version, what each output means, the held-out metrics and the versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from proxy.catalog import load_catalog  # noqa: E402
+from proxy.dataset import find_long_files  # noqa: E402
+from proxy.features import VERSION, load_resources  # noqa: E402
+from proxy.scoring import OnnxScorer  # noqa: E402
+from proxy.training import data as td  # noqa: E402
+from proxy.training.export import write_models  # noqa: E402
+from proxy.training.fit import (  # noqa: E402
+    CLASSIFIER_PARAMS,
+    REGRESSOR_PARAMS,
+    classification_metrics,
+    fit_correctness,
+    fit_output_length,
+)
+
+log = logging.getLogger("train")
+DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
+LABEL = (
+    "P(acceptable): the probability that the candidate's answer to this prompt is acceptable, i.e. the expected "
+    "upstream quality label in [0, 1] (benchmark exact match / unit tests = 0 or 1, judge score / 10, task metric); "
+    "calibrated with an isotonic map fitted on out-of-fold predictions of the training prompts"
+)
+
+
+def data_files(args: argparse.Namespace) -> list[Path]:
+    if args.data:
+        return [Path(f) for f in args.data]
+    files = find_long_files(Path(args.data_dir))
+    if not files:
+        raise SystemExit(f"no *_long.csv.gz under {args.data_dir}; pass --data FILE")
+    return files
+
+
+def train(files: list[Path], out: Path, threads: int = 1, folds: int = td.FOLDS) -> dict[str, Any]:
+    started = time.perf_counter()
+    log.info("reading %s", ", ".join(str(f) for f in files))
+    ds = td.load_data(files)
+    sp = td.split(ds.items, folds)
+    train_items = [ds.items[i] for i in sp.train]
+    log.info("%d distinct prompts: %d for training, %d held out", len(ds.items), len(sp.train), len(sp.test))
+    stats = td.model_stats(train_items, ds.costs)
+    profiles = td.resolve_profiles(load_catalog(), stats)
+    derived = sorted(m for m, p in profiles.items() if p.catalog_id is None)
+    if derived:
+        log.info("not in the catalog, profiles derived from the data: %s", ", ".join(derived))
+    resources = load_resources()
+    log.info("history buckets of every prompt")
+    buckets = td.prompt_buckets(ds.items, resources)
+    per_fold, everything = td.out_of_fold_histories(ds.items, buckets, profiles, sp, folds)
+    train_t = td.build_table(ds.items, sp.train, profiles, resources, lambda i: per_fold[sp.fold[i]], "train rows")
+    test_t = td.build_table(ds.items, sp.test, profiles, resources, lambda i: everything, "held-out rows")
+    log.info(
+        "feature rows: %d train, %d held out, %d features", len(train_t.label), len(test_t.label), len(train_t.names)
+    )
+    row_folds = np.array([sp.fold[int(i)] for i in train_t.prompt])
+
+    log.info("correctness model: %d-fold cross-validation, then a refit", folds)
+    corr = fit_correctness(train_t.x, train_t.label, row_folds, threads=threads)
+    length_target, length_source = _length_target(train_t)
+    log.info("output-length model on %s", length_source)
+    length = fit_output_length(train_t.x, length_target, threads=threads)
+
+    metrics: dict[str, Any] = {"cross_validation": corr.cv}
+    if len(test_t.label):
+        p = corr.calibration.apply(corr.model.predict_proba(test_t.x)[:, 1])
+        metrics["held_out"] = classification_metrics(test_t.label, p)
+        metrics["held_out_by_source"] = _by_source(ds, test_t, p)
+        metrics["held_out_output_length"] = _length_metrics(test_t, length.predict(test_t.x))
+        log.info("held-out correctness: %s", _fmt(metrics["held_out"]))
+    manifest = {
+        "feature_version": VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "correctness": {
+            "label": LABEL,
+            "model": "LightGBM binary classifier over every (prompt, candidate) feature row, one model for all LLMs",
+            "params": {**CLASSIFIER_PARAMS, "n_estimators": corr.trees},
+            "soft_labels": "labels strictly between 0 and 1 enter as a positive and a negative row weighted by them",
+        },
+        "output_length": {
+            "target": "log1p(output tokens); output tokens = response_chars / 4 (upstream answer length in characters)",
+            "trained_on": length_source,
+            "params": REGRESSOR_PARAMS,
+        },
+        "latency": (
+            "not a model output: the scorer computes ttft_s = the candidate's measured median time to first token "
+            "(catalog, from ../shared/data/latency; 0.6 s if unknown) and latency_s = ttft_s + predicted output "
+            "tokens / the candidate's measured tokens per second (50 if unknown). No per-prompt latency exists in "
+            "the data; logged latencies will replace this."
+        ),
+        "training_data": [{"path": _rel(f), "sha256": td.sha256_file(f)} for f in files],
+        "split": {
+            "held_out": f"sha256('switchyard-split-v1:' + proxy.dataset.prompt_key(prompt)) < {td.HELD_OUT_FRACTION}",
+            "prompts_train": len(sp.train),
+            "prompts_held_out": len(sp.test),
+            "rows_train": int(len(train_t.label)),
+            "rows_held_out": int(len(test_t.label)),
+            "history": "prior-success features of a training row are counted on the other folds only",
+        },
+        "candidates_seen": sorted(profiles),
+        "catalog_ids": {m: p.catalog_id for m, p in sorted(profiles.items())},
+        "derived_profiles": {
+            m: {
+                "accuracy": stats[m].accuracy,
+                "n": stats[m].n,
+                "accuracy_by_task": {t: s / n for t, (s, n) in sorted(stats[m].by_task.items())},
+                "mean_output_tokens": stats[m].mean_output_tokens,
+                "price_per_token": stats[m].price_per_token,
+            }
+            for m in derived
+        },
+        "metrics": metrics,
+        "training_seconds": round(time.perf_counter() - started, 1),
+    }
+    written = write_models(out, corr.model, corr.calibration, length, train_t.names, manifest)
+    _check_export(out, corr, length, test_t if len(test_t.label) else train_t)
+    log.info("wrote %s in %.0f s", out, time.perf_counter() - started)
+    return written
+
+
+def _length_target(t: td.Table) -> tuple[np.ndarray, str]:
+    known = int(np.isfinite(t.out_tokens).sum())
+    if known >= 20:
+        return t.out_tokens, f"{known} training rows whose answer length upstream recorded (response_chars)"
+    # No answer lengths in the data: learn the features' own task-based estimate, so the model still exists.
+    return t.expected_out, "fallback: the features' task-based expected answer length (the data records none)"
+
+
+def _by_source(ds: td.DataSet, t: td.Table, p: np.ndarray) -> dict[str, dict[str, float]]:
+    src = np.array([ds.sources.get(ds.items[int(i)].key, "") for i in t.prompt])
+    return {s: classification_metrics(t.label[src == s], p[src == s]) for s in sorted(set(src))}
+
+
+def _length_metrics(t: td.Table, pred_log: np.ndarray) -> dict[str, float]:
+    known = np.isfinite(t.out_tokens)
+    if not known.any():
+        return {"rows": 0.0}
+    truth = np.log1p(t.out_tokens[known])
+    heuristic = np.log1p(t.expected_out[known])
+    return {
+        "rows": float(known.sum()),
+        "mae_log": float(np.mean(np.abs(pred_log[known] - truth))),
+        "median_ratio_error": float(np.median(np.exp(np.abs(pred_log[known] - truth)))),
+        "heuristic_mae_log": float(np.mean(np.abs(heuristic - truth))),
+    }
+
+
+def _check_export(out: Path, corr: Any, length: Any, t: td.Table) -> None:
+    """The ONNX graphs must reproduce the LightGBM predictions (float32 thresholds: tiny differences)."""
+    scorer = OnnxScorer.load(out, t.names)
+    x = t.x[:500]
+    got_p, got_l = scorer.predict_raw(x)
+    want_p, want_l = corr.model.predict_proba(x)[:, 1], length.predict(x)
+    dp, dl = float(np.max(np.abs(want_p - got_p))), float(np.max(np.abs(want_l - got_l)))
+    log.info("ONNX vs LightGBM on %d rows: max |dP| %.2e, max |d log tokens| %.2e", len(x), dp, dl)
+    if dp > 1e-3 or dl > 1e-2:
+        raise SystemExit(f"ONNX export disagrees with LightGBM (dP {dp}, dlog {dl})")
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(ROOT.parent))
+    except ValueError:
+        return str(path)
+
+
+def _fmt(m: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in m.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", action="append", help="a long-format .csv or .csv.gz file (repeatable)")
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="used when no --data is given")
+    parser.add_argument("--out", default=str(ROOT / "models"), help="output directory (default: models/)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--folds", type=int, default=td.FOLDS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    train(data_files(args), Path(args.out), threads=args.threads, folds=args.folds)
+
+
+if __name__ == "__main__":
+    main()
