@@ -1,0 +1,138 @@
+"""Replay held-out prompts through a scorer and the proxy's own selection policy (`proxy.choice.choose`).
+
+A router's quality-cost curve is one point per setting: the acceptability threshold is swept over
+the quantiles of its P(acceptable) (the alias's `min_acceptability`), with `cost_weight` 1 and
+`latency_weight` 0 (the data has no per-prompt latency), so each point is what the proxy would do with
+that alias setting. Baselines go through the same `choose()` with their own P(acceptable) in place of
+the model's (output length, hence predicted cost, stays the scorer's).
+
+The actual cost of an answer is upstream's `cost_usd` where recorded; otherwise the candidate's catalog
+prices x (prompt tokens + output tokens), output tokens being response_chars / 4 where recorded, else
+the model's mean recorded length on the source, else the features' task-based expected length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from proxy.catalog import LLMProfile
+from proxy.choice import choose
+from proxy.config import Alias, Backend, Prices
+from proxy.features import Features, History, Resources, compute_features
+from proxy.features.examples import LabelledPrompt
+from proxy.features.llm import NEUTRAL_PRICE_PER_M
+from proxy.request import ChatRequest
+from proxy.scoring import Scorer, Scores
+from proxy.training.data import CHARS_PER_TOKEN, request_of
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One held-out prompt with every candidate's scores and real outcome."""
+
+    item: LabelledPrompt
+    request: ChatRequest
+    features: Features
+    scores: Scores
+    labels: np.ndarray  # real quality label per candidate
+    costs: np.ndarray  # real (or priced) cost per candidate, USD
+
+
+@dataclass(frozen=True)
+class Curve:
+    settings: np.ndarray  # threshold per point
+    cost: np.ndarray  # mean cost per prompt
+    quality: np.ndarray  # mean quality label
+    picks: np.ndarray  # int (points, prompts): index of the chosen candidate
+
+
+def backend_of(p: LLMProfile) -> Backend:
+    """A backend as the proxy would configure it for this model (context limits off: the data answered)."""
+    neutral = NEUTRAL_PRICE_PER_M / 1e6
+    prices = Prices(
+        input_per_token=p.input_per_token if p.input_per_token is not None else neutral,
+        output_per_token=p.output_per_token if p.output_per_token is not None else neutral,
+        source="config",
+    )
+    return Backend(name=p.name, model=p.model, prices=prices)
+
+
+def replay(
+    items: Sequence[LabelledPrompt],
+    candidates: Sequence[str],
+    profiles: dict[str, LLMProfile],
+    scorer: Scorer,
+    history: History,
+    resources: Resources,
+    recorded_costs: dict[tuple[str, str], float],
+    mean_out_tokens: dict[str, float],
+) -> list[Replayed]:
+    """Score every prompt that has a label for every candidate (others are skipped)."""
+    profs = [profiles[m] for m in candidates]
+    out = []
+    for it in items:
+        request = request_of(it)
+        if request is None or any(m not in it.correct for m in candidates):
+            continue
+        features = compute_features(request, profs, history, resources=resources)
+        scores = scorer.score(features, profs, request.max_output_tokens)
+        labels = np.array([it.correct[m] for m in candidates])
+        costs = np.array(
+            [_cost(it, m, profiles[m], features, recorded_costs, mean_out_tokens.get(m)) for m in candidates]
+        )
+        out.append(Replayed(it, request, features, scores, labels, costs))
+    return out
+
+
+def _cost(
+    it: LabelledPrompt,
+    model: str,
+    p: LLMProfile,
+    features: Features,
+    recorded: dict[tuple[str, str], float],
+    mean_out: float | None,
+) -> float:
+    cost = recorded.get((it.key, model))
+    if cost is not None:
+        return cost
+    chars = it.response_chars.get(model)
+    if chars is not None:
+        out = chars / CHARS_PER_TOKEN
+    else:
+        out = mean_out if mean_out is not None else float(features.prompt.expected_output_tokens)
+    b = backend_of(p).prices
+    return features.prompt.tokens * b.input_per_token + out * b.output_per_token
+
+
+def thresholds(p: np.ndarray, points: int = 200) -> np.ndarray:
+    """Settings that spread the curve: quantiles of the P(acceptable) values, plus both extremes."""
+    qs = np.quantile(np.asarray(p, dtype=float).ravel(), np.linspace(0.0, 1.0, points))
+    return np.unique(np.concatenate([[0.0], qs, [1.0 + 1e-9]]))
+
+
+def sweep(
+    prompts: Sequence[Replayed],
+    backends: Sequence[Backend],
+    p_acceptable: np.ndarray | None = None,
+    settings: np.ndarray | None = None,
+) -> Curve:
+    """The router's curve; `p_acceptable` (prompts x candidates) replaces the scorer's P (baselines)."""
+    names = tuple(b.name for b in backends)
+    index = {n: j for j, n in enumerate(names)}
+    p_all = np.vstack([r.scores.p_acceptable for r in prompts]) if p_acceptable is None else p_acceptable
+    settings = thresholds(p_all) if settings is None else settings
+    picks = np.zeros((len(settings), len(prompts)), dtype=np.int64)
+    for i, r in enumerate(prompts):
+        scores = r.scores if p_acceptable is None else replace(r.scores, p_acceptable=p_acceptable[i])
+        for s, t in enumerate(settings):
+            alias = Alias("replay", names, min_acceptability=float(t), cost_weight=1.0, latency_weight=0.0)
+            picks[s, i] = index[choose(r.request, backends, scores, alias, r.features.prompt.tokens).chosen.name]
+    labels = np.vstack([r.labels for r in prompts])
+    costs = np.vstack([r.costs for r in prompts])
+    rows = np.arange(len(prompts))
+    quality = np.array([labels[rows, pk].mean() for pk in picks])
+    cost = np.array([costs[rows, pk].mean() for pk in picks])
+    return Curve(settings, cost, quality, picks)

@@ -1,0 +1,273 @@
+"""Replay the held-out prompts through the trained models and the proxy's selection policy; compare baselines.
+
+Usage:
+  .venv/bin/python scripts/evaluate.py --json /tmp/eval.json --plot /tmp/eval.png     # all of ../shared/data
+  .venv/bin/python scripts/evaluate.py --data ../shared/data/routellm/routellm_long.csv.gz --json out.json
+Options: --models DIR (default: models/), --data-dir DIR, --max-prompts N (per source, for a quick look),
+--no-baselines.
+
+Held-out prompts are those `scripts/train.py` never trained on (the same salted hash of the prompt).
+Candidate profiles and the prior-success History are built from the training prompts of the given files,
+as in training. Per source it reports each model's quality and cost, the oracle, and for the router
+and each baseline (TF-IDF + logistic regression, kNN, random mix, always-cheapest) the quality-cost
+curve and the metrics of `proxy/training/metrics.py`. Needs the `[train]` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from proxy.catalog import load_catalog  # noqa: E402
+from proxy.dataset import find_long_files  # noqa: E402
+from proxy.features import load_resources  # noqa: E402
+from proxy.scoring import load_scorer  # noqa: E402
+from proxy.training import data as td  # noqa: E402
+from proxy.training import metrics as tm  # noqa: E402
+from proxy.training.replay import Curve, Replayed, backend_of, replay, sweep  # noqa: E402
+
+log = logging.getLogger("evaluate")
+DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
+
+
+def summarize(
+    name: str,
+    cost: np.ndarray,
+    quality: np.ndarray,
+    singles: dict[str, dict[str, float]],
+    best: str,
+    cheapest: str,
+    strong_share: np.ndarray | None = None,
+    p: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    settings: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The metrics of one router's curve, relative to the best single model."""
+    qb, cb = singles[best]["quality"], singles[best]["cost"]
+    costs = [s["cost"] for s in singles.values()]
+    out: dict[str, Any] = {
+        "router": name,
+        "quality_at_best_cost": tm.quality_at_cost(cost, quality, cb),
+        "cost_frac_at_equal_quality": tm.cost_at_quality(cost, quality, qb) / cb,
+        "cost_frac_at_99pct_quality": tm.cost_at_quality(cost, quality, 0.99 * qb) / cb,
+        "cost_frac_at_95pct_quality": tm.cost_at_quality(cost, quality, 0.95 * qb) / cb,
+        "aiq": tm.aiq(cost, quality, min(costs), max(costs)),
+        "max_quality": float(np.max(quality)),
+    }
+    out["quality_at_best_cost_frac"] = out["quality_at_best_cost"] / qb
+    if strong_share is not None and len(singles) == 2:
+        qw = singles[cheapest]["quality"]
+        out["apgr"] = tm.apgr(strong_share, quality, qw, qb)
+        out["cpt50"] = tm.cpt(strong_share, quality, qw, qb, 0.5)
+        out["cpt80"] = tm.cpt(strong_share, quality, qw, qb, 0.8)
+    if p is not None and labels is not None:
+        out["ece"] = tm.ece(p.ravel(), labels.ravel())
+    curve: list[dict[str, float]] = []
+    for i in range(len(cost)):
+        point = {"cost": float(cost[i]), "quality": float(quality[i])}
+        if settings is not None:
+            point["threshold"] = float(settings[i])
+        if strong_share is not None:
+            point["strong_share"] = float(strong_share[i])
+        curve.append(point)
+    out["curve"] = curve
+    return out
+
+
+def random_mix(singles: dict[str, dict[str, float]], best: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every model sends a random share of its calls to another: all segments between single models."""
+    names = list(singles)
+    cost, quality, share = [], [], []
+    for a in names:
+        for b in names:
+            for alpha in np.linspace(0.0, 1.0, 101):
+                cost.append((1 - alpha) * singles[a]["cost"] + alpha * singles[b]["cost"])
+                quality.append((1 - alpha) * singles[a]["quality"] + alpha * singles[b]["quality"])
+                share.append((1 - alpha) * (a == best) + alpha * (b == best))
+    return np.array(cost), np.array(quality), np.array(share)
+
+
+def evaluate_source(
+    source: str,
+    ds: td.DataSet,
+    sp: td.Split,
+    prompts: Sequence[Replayed],
+    candidates: tuple[str, ...],
+    profiles: dict[str, Any],
+    baselines: bool,
+) -> dict[str, Any]:
+    labels = np.vstack([r.labels for r in prompts])
+    costs = np.vstack([r.costs for r in prompts])
+    singles = {
+        m: {"quality": float(labels[:, j].mean()), "cost": float(costs[:, j].mean())} for j, m in enumerate(candidates)
+    }
+    best = max(candidates, key=lambda m: (singles[m]["quality"], -singles[m]["cost"]))
+    cheapest = min(candidates, key=lambda m: singles[m]["cost"])
+    b = candidates.index(best)
+    top = labels.max(axis=1, keepdims=True)
+    oracle_cost = np.where(labels >= top, costs, np.inf).min(axis=1)
+    backends = [backend_of(profiles[m]) for m in candidates]
+    result: dict[str, Any] = {
+        "source": source,
+        "prompts": len(prompts),
+        "candidates": list(candidates),
+        "models": singles,
+        "best_model": best,
+        "cheapest_model": cheapest,
+        "oracle": {"quality": float(top.mean()), "cost": float(oracle_cost.mean())},
+        "routers": {},
+    }
+    log.info("%s: %d held-out prompts, %d candidates; router sweep", source, len(prompts), len(candidates))
+    p = np.vstack([r.scores.p_acceptable for r in prompts])
+
+    def add(name: str, curve: Curve, p_used: np.ndarray | None) -> None:
+        share = (curve.picks == b).mean(axis=1)
+        result["routers"][name] = summarize(
+            name, curve.cost, curve.quality, singles, best, cheapest, share, p_used, labels, curve.settings
+        )
+        result["routers"][name]["model_version"] = prompts[0].scores.model_version if name == "switchyard" else None
+
+    add("switchyard", sweep(prompts, backends), p)
+    if baselines:
+        from proxy.training import baselines as bl  # scikit-learn: only when baselines are asked for
+
+        train = [ds.items[i] for i in sp.train if _in(ds, ds.items[i].key, source)]
+        train = [it for it in train if all(m in it.correct for m in candidates)]
+        train_labels = np.array([[it.correct[m] for m in candidates] for it in train])
+        texts = [it.prompt for it in train]
+        test_texts = [r.item.prompt for r in prompts]
+        log.info("%s: baselines trained on %d training prompts", source, len(train))
+        for name, fn in (("tfidf_logistic", bl.tfidf_logistic), ("knn", bl.knn)):
+            pb = fn(texts, train_labels, test_texts)
+            add(name, sweep(prompts, backends, pb), pb)
+    mc, mq, ms = random_mix(singles, best)
+    result["routers"]["random_mix"] = summarize("random_mix", mc, mq, singles, best, cheapest, ms)
+    result["routers"]["random_mix"]["curve"] = []  # a straight-line family: no need to store 10k points
+    cheap_share = np.array([float(cheapest == best)])
+    result["routers"]["always_cheapest"] = summarize(
+        "always_cheapest",
+        np.array([singles[cheapest]["cost"]]),
+        np.array([singles[cheapest]["quality"]]),
+        singles,
+        best,
+        cheapest,
+        cheap_share,
+    )
+    return result
+
+
+def _in(ds: td.DataSet, key: str, source: str) -> bool:
+    return source in ds.sources.get(key, "").split("|")
+
+
+def evaluate(
+    files: Sequence[Path],
+    models_dir: Path,
+    max_prompts: int | None = None,
+    baselines: bool = True,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    ds = td.load_data(files)
+    sp = td.split(ds.items)
+    stats = td.model_stats([ds.items[i] for i in sp.train], ds.costs)
+    profiles = td.resolve_profiles(load_catalog(), stats)
+    resources = load_resources()
+    log.info("%d prompts (%d held out); history of the training prompts", len(ds.items), len(sp.test))
+    buckets = td.prompt_buckets(ds.items, resources)
+    history = td.history_from(ds.items, buckets, profiles, sp.train)
+    scorer = load_scorer(models_dir)
+    mean_out = {m: s.mean_output_tokens for m, s in stats.items() if s.mean_output_tokens is not None}
+    report: dict[str, Any] = {"data": [str(f) for f in files], "models_dir": str(models_dir), "sources": {}}
+    for source, models in sorted(ds.source_models.items()):
+        candidates = tuple(m for m in models if m in profiles)
+        held = [ds.items[i] for i in sp.test if _in(ds, ds.items[i].key, source)]
+        if max_prompts is not None:
+            held = held[:max_prompts]
+        prompts = replay(held, candidates, profiles, scorer, history, resources, ds.costs, mean_out)
+        if len(prompts) < 2 or len(candidates) < 2:
+            log.info("%s: %d usable held-out prompts, %d candidates: skipped", source, len(prompts), len(candidates))
+            continue
+        report["sources"][source] = evaluate_source(source, ds, sp, prompts, candidates, profiles, baselines)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    return report
+
+
+def print_report(report: dict[str, Any]) -> None:
+    for source, r in report["sources"].items():
+        print(f"\n== {source}: {r['prompts']} held-out prompts, best single model {r['best_model']}")
+        for m, s in sorted(r["models"].items(), key=lambda kv: kv[1]["cost"]):
+            print(f"   {m:40s} quality {s['quality']:.4f}  cost ${s['cost']:.6f}")
+        print(f"   {'oracle':40s} quality {r['oracle']['quality']:.4f}  cost ${r['oracle']['cost']:.6f}")
+        keys = ("quality_at_best_cost_frac", "cost_frac_at_equal_quality", "cost_frac_at_99pct_quality")
+        keys += ("cost_frac_at_95pct_quality", "aiq", "apgr", "cpt50", "cpt80", "ece")
+        print("   " + " ".join(f"{k:>14.14s}" for k in ("router", *keys)))
+        for name, m in r["routers"].items():
+            print("   " + " ".join(f"{name:>14.14s}" if k == "router" else _cell(m.get(k)) for k in ("router", *keys)))
+
+
+def _cell(v: Any) -> str:
+    return f"{v:14.4f}" if isinstance(v, float) else f"{'-':>14s}"
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sources = list(report["sources"].values())
+    fig, axes = plt.subplots(1, len(sources), figsize=(6 * len(sources), 4.5), squeeze=False)
+    for ax, r in zip(axes[0], sources, strict=True):
+        for name, m in r["routers"].items():
+            if m["curve"] and len(m["curve"]) > 1:
+                c = np.array([[pt["cost"], pt["quality"]] for pt in m["curve"]])
+                order = np.argsort(c[:, 0])
+                ax.plot(c[order, 0], c[order, 1], label=name, lw=1.5 if name == "switchyard" else 1.0)
+        for mname, s in r["models"].items():
+            ax.scatter([s["cost"]], [s["quality"]], s=14, color="grey")
+            ax.annotate(mname.split("/")[-1][:18], (s["cost"], s["quality"]), fontsize=6)
+        ax.scatter([r["oracle"]["cost"]], [r["oracle"]["quality"]], marker="*", s=80, color="black", label="oracle")
+        ax.set_xscale("log")
+        ax.set_xlabel("mean cost per prompt (USD, log)")
+        ax.set_ylabel("mean quality")
+        ax.set_title(f"{r['source'][:40]} ({r['prompts']} held-out prompts)", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", action="append", help="a long-format .csv or .csv.gz file (repeatable)")
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="used when no --data is given")
+    parser.add_argument("--models", default=str(ROOT / "models"), help="models directory (default: models/)")
+    parser.add_argument("--json", required=True, help="write the report here")
+    parser.add_argument("--plot", help="write the quality-cost curves here (PNG)")
+    parser.add_argument("--max-prompts", type=int, help="at most this many held-out prompts per source")
+    parser.add_argument("--no-baselines", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    files = [Path(f) for f in args.data] if args.data else find_long_files(Path(args.data_dir))
+    report = evaluate(files, Path(args.models), args.max_prompts, not args.no_baselines)
+    report["command"] = " ".join([".venv/bin/python", *sys.argv])
+    Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    print_report(report)
+    if args.plot:
+        plot(report, Path(args.plot))
+        print(f"\nplot: {args.plot}")
+    print(f"report: {args.json} ({report['seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()

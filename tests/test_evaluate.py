@@ -1,0 +1,86 @@
+"""Quality-cost metrics on hand-computed cases, and evaluate.py end to end on a small slice of the real data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from proxy.training import metrics as tm
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT.parent / "shared" / "data"
+
+
+def test_ece_is_the_weighted_gap_per_bin() -> None:
+    # bin of 0.1: mean label 0.5 (gap 0.4, 2 rows); bin of 0.9: mean label 1 (gap 0.1, 2 rows)
+    assert tm.ece(np.array([0.1, 0.1, 0.9, 0.9]), np.array([0, 1, 1, 1])) == pytest.approx(0.25)
+    assert tm.ece(np.array([0.25, 0.25, 0.75, 0.75]), np.array([0, 0.5, 1, 0.5])) == pytest.approx(0.0)
+    assert tm.ece(np.array([1.0]), np.array([0.0])) == pytest.approx(1.0)  # p = 1 falls in the last bin
+
+
+def test_aiq_integrates_the_non_decreasing_upper_hull() -> None:
+    line = tm.aiq(np.array([0.0, 1.0]), np.array([0.5, 1.0]))
+    assert line == pytest.approx(0.75)
+    # A point under the chord changes nothing; one above it lifts the hull.
+    assert tm.aiq(np.array([0.0, 0.5, 1.0]), np.array([0.5, 0.6, 1.0])) == pytest.approx(0.75)
+    assert tm.aiq(np.array([0.0, 0.5, 1.0]), np.array([0.5, 0.9, 1.0])) == pytest.approx(0.825)
+    # Past the best point the hull stays flat: spending more never lowers it.
+    assert tm.aiq(np.array([0.0, 0.5, 1.0]), np.array([0.5, 0.9, 0.8])) == pytest.approx(0.8)
+    # Over a wider range than the points cover, the hull is flat beyond its ends.
+    assert tm.aiq(np.array([0.0, 1.0]), np.array([0.5, 1.0]), 0.0, 2.0) == pytest.approx((0.75 + 1.0) / 2)
+
+
+def test_apgr_and_cpt_follow_routellm() -> None:
+    q_weak, q_strong = 0.6, 0.8
+    # One setting: half the calls to the strong model recover the whole gap.
+    share, quality = np.array([0.5]), np.array([0.8])
+    assert tm.apgr(share, quality, q_weak, q_strong) == pytest.approx(0.25 + 0.5)
+    assert tm.cpt(share, quality, q_weak, q_strong, 0.5) == pytest.approx(0.5)
+    # Adding a setting at 20% strong with half the gap: PGR (0,0) (.2,.5) (.5,1) (1,1).
+    share, quality = np.array([0.2, 0.5]), np.array([0.7, 0.8])
+    assert tm.apgr(share, quality, q_weak, q_strong) == pytest.approx(0.05 + 0.225 + 0.5)
+    assert tm.cpt(share, quality, q_weak, q_strong, 0.5) == pytest.approx(0.2)
+    assert tm.cpt(share, quality, q_weak, q_strong, 0.8) == pytest.approx(0.5)
+    # A random mix recovers the gap linearly: APGR 0.5, CPT(x) = x.
+    mix = np.linspace(0, 1, 11)
+    assert tm.apgr(mix, q_weak + mix * (q_strong - q_weak), q_weak, q_strong) == pytest.approx(0.5)
+    assert tm.cpt(mix, q_weak + mix * (q_strong - q_weak), q_weak, q_strong, 0.8) == pytest.approx(0.8)
+
+
+def test_cost_at_quality_and_quality_at_cost_read_single_settings() -> None:
+    cost, quality = np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.8, 0.9])
+    assert tm.cost_at_quality(cost, quality, 0.8) == 2.0
+    assert tm.cost_at_quality(cost, quality, 0.85) == 4.0
+    assert math.isnan(tm.cost_at_quality(cost, quality, 0.95))
+    assert tm.quality_at_cost(cost, quality, 3.0) == 0.8
+    assert math.isnan(tm.quality_at_cost(cost, quality, 0.5))
+
+
+def test_evaluate_replays_held_out_prompts_on_a_slice_of_the_data(tmp_path: Path) -> None:
+    if not DATA_DIR.is_dir():
+        pytest.skip(f"../shared/data not present: {DATA_DIR} holds the real routing data this test replays")
+    if not (ROOT / "models" / "manifest.json").is_file():
+        pytest.skip("models/ has no manifest.json: run `make models` first")
+    pytest.importorskip("sklearn", reason="the baselines need the [train] extra")
+    from scripts import evaluate
+
+    report = evaluate.evaluate([DATA_DIR / "routellm" / "routellm_long.csv.gz"], ROOT / "models", max_prompts=60)
+    r = report["sources"]["RouteLLM"]
+    assert r["prompts"] == 60
+    assert r["best_model"] == "gpt-4-1106-preview"
+    singles = r["models"]
+    assert r["oracle"]["quality"] >= max(s["quality"] for s in singles.values())
+    routers = r["routers"]
+    assert set(routers) == {"switchyard", "tfidf_logistic", "knn", "random_mix", "always_cheapest"}
+    assert routers["random_mix"]["apgr"] == pytest.approx(0.5, abs=1e-3)
+    cheap = singles[r["cheapest_model"]]
+    assert routers["always_cheapest"]["curve"][0]["quality"] == pytest.approx(cheap["quality"])
+    ours = routers["switchyard"]
+    assert 0.0 <= ours["ece"] <= 1.0 and 0.0 <= ours["cpt50"] <= 1.0
+    # The sweep spans the two extremes: threshold 0 sends everything to the cheaper model.
+    first = min(ours["curve"], key=lambda pt: pt["threshold"])
+    assert first["strong_share"] == 0.0 and first["quality"] == pytest.approx(cheap["quality"])
+    assert ours["model_version"].startswith("switchyard-")
