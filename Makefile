@@ -38,3 +38,18 @@ test: lint unit
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules
+
+# Training and evaluation need the [train] extra; the data stays outside the repository.
+DATA_DIR ?= ../shared/data
+.PHONY: models evaluate
+
+# The shipped models: trained on the training part of every *_long.csv.gz under DATA_DIR.
+models: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	$(BIN)/python scripts/train.py --data-dir $(DATA_DIR) --out models
+
+# Held-out replay of the shipped models against the baselines: var/evaluation.json and .png.
+evaluate: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	mkdir -p var
+	$(BIN)/python scripts/evaluate.py --data-dir $(DATA_DIR) --models models --json var/evaluation.json --plot var/evaluation.png
