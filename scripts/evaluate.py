@@ -35,10 +35,24 @@ from proxy.features import load_resources  # noqa: E402
 from proxy.scoring import load_scorer  # noqa: E402
 from proxy.training import data as td  # noqa: E402
 from proxy.training import metrics as tm  # noqa: E402
-from proxy.training.replay import Curve, Replayed, backend_of, replay, sweep  # noqa: E402
+from proxy.training.replay import Replayed, backend_of, replay, sweep  # noqa: E402
 
 log = logging.getLogger("evaluate")
 DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
+# "threshold" is choose() as it is; "quality-weight" is the proposed quality term (proxy/training/replay.py).
+POLICIES = (("threshold", ""), ("quality-weight", "/qw"))
+# Printed columns: quality at the best model's cost (/ its quality), cost (/ its cost) at 100/99/95% of its quality.
+COLUMNS = {
+    "quality_at_best_cost_frac": "q@bestcost",
+    "cost_frac_at_equal_quality": "c@q100%",
+    "cost_frac_at_99pct_quality": "c@q99%",
+    "cost_frac_at_95pct_quality": "c@q95%",
+    "aiq": "AIQ",
+    "apgr": "APGR",
+    "cpt50": "CPT50",
+    "cpt80": "CPT80",
+    "ece": "ECE",
+}
 
 
 def summarize(
@@ -51,7 +65,6 @@ def summarize(
     strong_share: np.ndarray | None = None,
     p: np.ndarray | None = None,
     labels: np.ndarray | None = None,
-    settings: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The metrics of one router's curve, relative to the best single model."""
     qb, cb = singles[best]["quality"], singles[best]["cost"]
@@ -76,8 +89,6 @@ def summarize(
     curve: list[dict[str, float]] = []
     for i in range(len(cost)):
         point = {"cost": float(cost[i]), "quality": float(quality[i])}
-        if settings is not None:
-            point["threshold"] = float(settings[i])
         if strong_share is not None:
             point["strong_share"] = float(strong_share[i])
         curve.append(point)
@@ -131,14 +142,20 @@ def evaluate_source(
     log.info("%s: %d held-out prompts, %d candidates; router sweep", source, len(prompts), len(candidates))
     p = np.vstack([r.scores.p_acceptable for r in prompts])
 
-    def add(name: str, curve: Curve, p_used: np.ndarray | None) -> None:
-        share = (curve.picks == b).mean(axis=1)
-        result["routers"][name] = summarize(
-            name, curve.cost, curve.quality, singles, best, cheapest, share, p_used, labels, curve.settings
-        )
-        result["routers"][name]["model_version"] = prompts[0].scores.model_version if name == "switchyard" else None
+    def add(name: str, p_used: np.ndarray, baseline: bool) -> None:
+        for policy, suffix in POLICIES:
+            curve = sweep(prompts, backends, p_used if baseline else None, policy)
+            share = (curve.picks == b).mean(axis=1)
+            m = summarize(name + suffix, curve.cost, curve.quality, singles, best, cheapest, share, p_used, labels)
+            m["policy"] = policy
+            m["settings"] = "min_acceptability" if policy == "threshold" else "cost_weight (quality_weight 1)"
+            for point, setting in zip(m["curve"], curve.settings, strict=True):
+                point["setting"] = float(setting)
+            if not baseline:
+                m["model_version"] = prompts[0].scores.model_version
+            result["routers"][name + suffix] = m
 
-    add("switchyard", sweep(prompts, backends), p)
+    add("switchyard", p, baseline=False)
     if baselines:
         from proxy.training import baselines as bl  # scikit-learn: only when baselines are asked for
 
@@ -149,8 +166,7 @@ def evaluate_source(
         test_texts = [r.item.prompt for r in prompts]
         log.info("%s: baselines trained on %d training prompts", source, len(train))
         for name, fn in (("tfidf_logistic", bl.tfidf_logistic), ("knn", bl.knn)):
-            pb = fn(texts, train_labels, test_texts)
-            add(name, sweep(prompts, backends, pb), pb)
+            add(name, fn(texts, train_labels, test_texts), baseline=True)
     mc, mq, ms = random_mix(singles, best)
     result["routers"]["random_mix"] = summarize("random_mix", mc, mq, singles, best, cheapest, ms)
     result["routers"]["random_mix"]["curve"] = []  # a straight-line family: no need to store 10k points
@@ -209,15 +225,13 @@ def print_report(report: dict[str, Any]) -> None:
         for m, s in sorted(r["models"].items(), key=lambda kv: kv[1]["cost"]):
             print(f"   {m:40s} quality {s['quality']:.4f}  cost ${s['cost']:.6f}")
         print(f"   {'oracle':40s} quality {r['oracle']['quality']:.4f}  cost ${r['oracle']['cost']:.6f}")
-        keys = ("quality_at_best_cost_frac", "cost_frac_at_equal_quality", "cost_frac_at_99pct_quality")
-        keys += ("cost_frac_at_95pct_quality", "aiq", "apgr", "cpt50", "cpt80", "ece")
-        print("   " + " ".join(f"{k:>14.14s}" for k in ("router", *keys)))
+        print(f"   {'router':20s} " + " ".join(f"{k:>10s}" for k in COLUMNS.values()))
         for name, m in r["routers"].items():
-            print("   " + " ".join(f"{name:>14.14s}" if k == "router" else _cell(m.get(k)) for k in ("router", *keys)))
+            print(f"   {name:20s} " + " ".join(_cell(m.get(k)) for k in COLUMNS))
 
 
 def _cell(v: Any) -> str:
-    return f"{v:14.4f}" if isinstance(v, float) else f"{'-':>14s}"
+    return f"{v:10.4f}" if isinstance(v, float) else f"{'-':>10s}"
 
 
 def plot(report: dict[str, Any], path: Path) -> None:

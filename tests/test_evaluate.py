@@ -74,13 +74,17 @@ def test_evaluate_replays_held_out_prompts_on_a_slice_of_the_data(tmp_path: Path
     singles = r["models"]
     assert r["oracle"]["quality"] >= max(s["quality"] for s in singles.values())
     routers = r["routers"]
-    assert set(routers) == {"switchyard", "tfidf_logistic", "knn", "random_mix", "always_cheapest"}
+    expected = {"switchyard", "tfidf_logistic", "knn"}
+    assert set(routers) == expected | {f"{r}/qw" for r in expected} | {"random_mix", "always_cheapest"}
     assert routers["random_mix"]["apgr"] == pytest.approx(0.5, abs=1e-3)
     cheap = singles[r["cheapest_model"]]
     assert routers["always_cheapest"]["curve"][0]["quality"] == pytest.approx(cheap["quality"])
     ours = routers["switchyard"]
     assert 0.0 <= ours["ece"] <= 1.0 and 0.0 <= ours["cpt50"] <= 1.0
-    # The sweep spans the two extremes: threshold 0 sends everything to the cheaper model.
-    first = min(ours["curve"], key=lambda pt: pt["threshold"])
+    # The sweep spans the extremes: threshold 0 sends everything to the cheaper model; with the quality
+    # term, cost weight 0 sends each prompt to the model more likely to answer it.
+    first = min(ours["curve"], key=lambda pt: pt["setting"])
     assert first["strong_share"] == 0.0 and first["quality"] == pytest.approx(cheap["quality"])
     assert ours["model_version"].startswith("switchyard-")
+    qw = routers["switchyard/qw"]
+    assert qw["policy"] == "quality-weight" and max(qw["curve"], key=lambda pt: pt["setting"])["strong_share"] == 0.0

@@ -1,10 +1,17 @@
 """Replay held-out prompts through a scorer and the proxy's own selection policy (`proxy.choice.choose`).
 
-A router's quality-cost curve is one point per setting: the acceptability threshold is swept over
-the quantiles of its P(acceptable) (the alias's `min_acceptability`), with `cost_weight` 1 and
-`latency_weight` 0 (the data has no per-prompt latency), so each point is what the proxy would do with
-that alias setting. Baselines go through the same `choose()` with their own P(acceptable) in place of
-the model's (output length, hence predicted cost, stays the scorer's).
+A router's quality-cost curve is one point per setting, under one of two policies:
+
+- "threshold" (what `choose()` does today): the acceptability threshold (the alias's
+  `min_acceptability`) is swept over the quantiles of P(acceptable), with `cost_weight` 1 and
+  `latency_weight` 0 (the data has no per-prompt latency): the cheapest acceptable candidate wins;
+- "quality-weight" (a proposed extension of `choose()`): threshold 0 and a quality term in the
+  utility, `cost_weight * cost / max_cost + latency_weight * latency / max_latency - quality_weight *
+  P(acceptable)`, lowest wins; the sweep is over cost_weight with quality_weight 1. It is computed from
+  `choose()`'s own candidates and utilities (`rerank`), so only the added term is new here.
+
+Baselines go through the same code with their own P(acceptable) in place of the model's (output length,
+hence predicted cost, stays the scorer's).
 
 The actual cost of an answer is upstream's `cost_usd` where recorded; otherwise the candidate's catalog
 prices x (prompt tokens + output tokens), output tokens being response_chars / 4 where recorded, else
@@ -113,23 +120,46 @@ def thresholds(p: np.ndarray, points: int = 200) -> np.ndarray:
     return np.unique(np.concatenate([[0.0], qs, [1.0 + 1e-9]]))
 
 
+def cost_weights(points: int = 200) -> np.ndarray:
+    """Settings of the quality-weight policy: 0 (most likely acceptable) up to cost dominating."""
+    return np.concatenate([[0.0], np.geomspace(1e-3, 1e3, points - 1)])
+
+
+def rerank(utility: np.ndarray, p: np.ndarray, quality_weight: float = 1.0) -> int:
+    """The proposed quality term: the index minimising utility - quality_weight * P(acceptable)."""
+    return int(np.argmin(utility - quality_weight * p))
+
+
 def sweep(
     prompts: Sequence[Replayed],
     backends: Sequence[Backend],
     p_acceptable: np.ndarray | None = None,
+    policy: str = "threshold",
     settings: np.ndarray | None = None,
 ) -> Curve:
     """The router's curve; `p_acceptable` (prompts x candidates) replaces the scorer's P (baselines)."""
     names = tuple(b.name for b in backends)
     index = {n: j for j, n in enumerate(names)}
     p_all = np.vstack([r.scores.p_acceptable for r in prompts]) if p_acceptable is None else p_acceptable
-    settings = thresholds(p_all) if settings is None else settings
+    if settings is None:
+        settings = thresholds(p_all) if policy == "threshold" else cost_weights()
     picks = np.zeros((len(settings), len(prompts)), dtype=np.int64)
     for i, r in enumerate(prompts):
         scores = r.scores if p_acceptable is None else replace(r.scores, p_acceptable=p_acceptable[i])
-        for s, t in enumerate(settings):
-            alias = Alias("replay", names, min_acceptability=float(t), cost_weight=1.0, latency_weight=0.0)
-            picks[s, i] = index[choose(r.request, backends, scores, alias, r.features.prompt.tokens).chosen.name]
+        if policy == "threshold":
+            for s, t in enumerate(settings):
+                alias = Alias("replay", names, min_acceptability=float(t), cost_weight=1.0, latency_weight=0.0)
+                picks[s, i] = index[choose(r.request, backends, scores, alias, r.features.prompt.tokens).chosen.name]
+        elif policy == "quality-weight":
+            # Utility is linear in cost_weight: one choose() call gives every setting's ranking.
+            alias = Alias("replay", names, min_acceptability=0.0, cost_weight=1.0, latency_weight=0.0)
+            kept = [c for c in choose(r.request, backends, scores, alias, r.features.prompt.tokens).ranked]
+            u = np.array([c.utility if c.utility is not None else np.inf for c in kept])
+            p = np.array([c.p_acceptable for c in kept])
+            for s, w in enumerate(settings):
+                picks[s, i] = index[kept[rerank(float(w) * u, p)].name]
+        else:
+            raise ValueError(f"unknown policy {policy!r}")
     labels = np.vstack([r.labels for r in prompts])
     costs = np.vstack([r.costs for r in prompts])
     rows = np.arange(len(prompts))
