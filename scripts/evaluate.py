@@ -4,7 +4,7 @@ Usage:
   .venv/bin/python scripts/evaluate.py --json /tmp/eval.json --plot /tmp/eval.png     # all of ../shared/data
   .venv/bin/python scripts/evaluate.py --data ../shared/data/routellm/routellm_long.csv.gz --json out.json
 Options: --models DIR (default: models/), --data-dir DIR, --max-prompts N (per source, for a quick look),
---no-baselines.
+--no-baselines, --knowledge catalog (score with the proxy's own profiles and History, to compare with it).
 
 Held-out prompts are those `scripts/train.py` never trained on (the same salted hash of the prompt).
 Candidate profiles and the prior-success History are built from the training prompts of the given files,
@@ -21,6 +21,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from proxy.catalog import load_catalog  # noqa: E402
 from proxy.dataset import find_long_files  # noqa: E402
-from proxy.features import load_resources  # noqa: E402
+from proxy.features import History, load_resources  # noqa: E402
 from proxy.scoring import load_scorer  # noqa: E402
 from proxy.training import data as td  # noqa: E402
 from proxy.training import metrics as tm  # noqa: E402
@@ -192,19 +193,37 @@ def evaluate(
     models_dir: Path,
     max_prompts: int | None = None,
     baselines: bool = True,
+    knowledge: str = "train",
 ) -> dict[str, Any]:
+    """`knowledge`: "train" builds profiles and History from the training prompts (the honest replay);
+    "catalog" uses what the proxy uses (catalog profiles, `History.from_catalog`), whose measured counts
+    include held-out prompts: only for checking that the proxy and this script agree on a prompt."""
     started = time.perf_counter()
     ds = td.load_data(files)
     sp = td.split(ds.items)
     stats = td.model_stats([ds.items[i] for i in sp.train], ds.costs)
-    profiles = td.resolve_profiles(load_catalog(), stats)
+    catalog = load_catalog()
+    profiles = td.resolve_profiles(catalog, stats)
     resources = load_resources()
-    log.info("%d prompts (%d held out); history of the training prompts", len(ds.items), len(sp.test))
-    buckets = td.prompt_buckets(ds.items, resources)
-    history = td.history_from(ds.items, buckets, profiles, sp.train)
+    log.info("%d prompts (%d held out); %s knowledge", len(ds.items), len(sp.test), knowledge)
+    if knowledge == "catalog":
+        history = History.from_catalog(catalog)
+        for m, p in profiles.items():
+            entry = catalog.find(m)
+            profiles[m] = p if entry is None else replace(entry, name=m)
+    elif knowledge == "train":
+        buckets = td.prompt_buckets(ds.items, resources)
+        history = td.history_from(ds.items, buckets, profiles, sp.train)
+    else:
+        raise ValueError(f"knowledge must be 'train' or 'catalog', not {knowledge!r}")
     scorer = load_scorer(models_dir)
     mean_out = {m: s.mean_output_tokens for m, s in stats.items() if s.mean_output_tokens is not None}
-    report: dict[str, Any] = {"data": [str(f) for f in files], "models_dir": str(models_dir), "sources": {}}
+    report: dict[str, Any] = {
+        "data": [str(f) for f in files],
+        "models_dir": str(models_dir),
+        "knowledge": knowledge,
+        "sources": {},
+    }
     for source, models in sorted(ds.source_models.items()):
         candidates = tuple(m for m in models if m in profiles)
         held = [ds.items[i] for i in sp.test if _in(ds, ds.items[i].key, source)]
@@ -270,10 +289,17 @@ def main() -> None:
     parser.add_argument("--plot", help="write the quality-cost curves here (PNG)")
     parser.add_argument("--max-prompts", type=int, help="at most this many held-out prompts per source")
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument(
+        "--knowledge",
+        choices=("train", "catalog"),
+        default="train",
+        help="profiles and History from the training prompts (default), or the proxy's catalog ones "
+        "(they count held-out labels: only to compare with the running proxy)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     files = [Path(f) for f in args.data] if args.data else find_long_files(Path(args.data_dir))
-    report = evaluate(files, Path(args.models), args.max_prompts, not args.no_baselines)
+    report = evaluate(files, Path(args.models), args.max_prompts, not args.no_baselines, args.knowledge)
     report["command"] = " ".join([".venv/bin/python", *sys.argv])
     Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print_report(report)
