@@ -200,16 +200,17 @@ def check_features(manifest: dict[str, Any], names: tuple[str, ...], models_dir:
         )
 
 
-def load_scorer(models_dir: Path | None) -> Scorer:
+def load_scorer(models_dir: Path | None, names: Sequence[str] | None = None) -> Scorer:
     """The trained models of `models_dir` when it holds a manifest, else the prior rule.
 
-    Raises ModelError when the manifest is there but unusable (unreadable, or other features), rather
-    than routing silently on the prior.
+    `names` are the feature names the caller computes (`Resources.names`; default: `feature_names()`,
+    which loads the default resources). Raises ModelError when the manifest is there but unusable
+    (unreadable, or other features), rather than routing silently on the prior.
     """
     if models_dir is None or not (Path(models_dir) / MANIFEST).is_file():
         log.info("no trained models in %s: routing with the prior rule", models_dir)
         return PriorScorer()
-    return OnnxScorer.load(Path(models_dir))
+    return OnnxScorer.load(Path(models_dir), names)
 
 
 SCORERS: dict[str, Callable[[], Scorer]] = {"prior": PriorScorer}

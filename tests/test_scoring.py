@@ -12,7 +12,7 @@ import pytest
 
 from proxy.catalog import load_catalog
 from proxy.config import Backend
-from proxy.features import VERSION, compute_features, feature_names
+from proxy.features import VERSION, compute_features, feature_names, load_resources
 from proxy.features.examples import request_from_prompt
 from proxy.scoring import ModelError, OnnxScorer, PriorScorer, load_scorer
 
@@ -44,7 +44,7 @@ def test_no_manifest_means_the_prior_rule(tmp_path: Path) -> None:
 
 
 def test_shipped_models_score_every_candidate_in_one_call() -> None:
-    scorer = load_scorer(_shipped())
+    scorer = load_scorer(_shipped(), load_resources().names)
     assert isinstance(scorer, OnnxScorer)
     features, profiles = _features("What is the derivative of x**3 * sin(x)? Show the steps.")
     scores = scorer.score(features, profiles, None)
