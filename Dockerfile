@@ -15,6 +15,8 @@ RUN useradd --create-home --uid 10001 switchyard && mkdir -p /var/lib/switchyard
     && chown switchyard /var/lib/switchyard
 COPY models /opt/switchyard/models
 COPY --chown=switchyard config.example.toml /var/lib/switchyard/config.toml
+# The image's models live outside the package: point the config at them.
+RUN sed -i '1i models_dir = "/opt/switchyard/models"' /var/lib/switchyard/config.toml
 USER switchyard
 WORKDIR /var/lib/switchyard
 EXPOSE 8000

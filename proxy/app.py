@@ -8,6 +8,7 @@
     GET  /health                liveness
     GET  /ready                 scorer and log store loaded
     GET  /admin/status          circuits, per-key usage, log writer (admin key)
+    POST /admin/reload          swap in new router models without a restart (admin key)
 
 Heavy resources (litellm, the scorer, the log store, the HTTP session) open in the lifespan and live
 on `app.state`; nothing happens at import time.
@@ -15,11 +16,13 @@ on `app.state`; nothing happens at import time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -42,9 +45,12 @@ from proxy.limits import Meter, period_start
 from proxy.logstore import LogStore, SqliteLogStore
 from proxy.pipeline import CallContext, Pipeline
 from proxy.request import ChatRequest, parse_chat, parse_json
-from proxy.scoring import PriorScorer, Scorer
+from proxy.scoring import ModelError, Scorer, load_scorer
 
 log = logging.getLogger(__name__)
+
+# The trained models that ship with the project (a fresh clone routes with them).
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
 def create_app(
@@ -68,7 +74,9 @@ def create_app(
             if key.budget_usd is not None:
                 since = period_start(key.budget_period, meter.clock())
                 meter.seed_spend(key, await log_store.spend_since(key.id, since))
-        app.state.pipeline = Pipeline(config, scorer or PriorScorer(), forwarder, log_store, meter=meter)
+        models_dir = config.models_dir or DEFAULT_MODELS_DIR
+        chosen = scorer if scorer is not None else await asyncio.to_thread(load_scorer, models_dir)
+        app.state.pipeline = Pipeline(config, chosen, forwarder, log_store, meter=meter)
         app.state.store = log_store
         try:
             yield
@@ -86,6 +94,7 @@ def create_app(
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/admin/status", admin_status, methods=["GET"]),
+            Route("/admin/reload", admin_reload, methods=["POST"]),
         ],
         middleware=[Middleware(InFlightLimit, limit=config.server.max_in_flight)],
         lifespan=lifespan,
@@ -263,6 +272,30 @@ async def admin_status(request: Request) -> Response:
             "log": {"written": getattr(store, "written", None), "dropped": getattr(store, "dropped", None)},
         }
     )
+
+
+async def admin_reload(request: Request) -> Response:
+    """Load new router models and swap them in atomically; a model that does not fit is refused, the old stays.
+
+    Body (optional): {"models_dir": "<path>"}; default: the configured (or shipped) models directory.
+    Requests already routed finish on the models they were routed with.
+    """
+    request.app.state.keyring.require_admin(request.headers)
+    pipeline: Pipeline = request.app.state.pipeline
+    raw = await _body(request)
+    body = parse_json(raw) if raw else {}
+    path = body.get("models_dir") if isinstance(body, dict) else None
+    if path is not None and not isinstance(path, str):
+        raise BadRequest("'models_dir' must be a path.", param="models_dir")
+    models_dir = Path(path) if path else (pipeline.config.models_dir or DEFAULT_MODELS_DIR)
+    previous = pipeline.scorer.version
+    try:
+        scorer = await asyncio.to_thread(load_scorer, models_dir)
+    except ModelError as exc:
+        raise BadRequest(f"Models not loaded, still using {previous}: {exc}", code="model_mismatch") from None
+    pipeline.scorer = scorer
+    log.info("router models reloaded: %s -> %s (%s)", previous, scorer.version, models_dir)
+    return JSONResponse({"model_version": scorer.version, "previous": previous, "models_dir": str(models_dir)})
 
 
 async def _body(request: Request) -> bytes:

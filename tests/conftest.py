@@ -84,6 +84,8 @@ def make_config_dict(sim_url: str, db_path: Path) -> dict[str, Any]:
         return {"name": name, "model": f"openai/{model}", "api_base": base, "api_key_env": "SIM_KEY", **kw}
 
     return {
+        # The prior rule, not the shipped trained models: these tests pin routing outcomes to known priors.
+        "models_dir": str(db_path.parent / "no-models"),
         "log": {"path": str(db_path)},
         "server": {"max_body_bytes": 200_000},
         # Tests inject failures on purpose: keep circuits closed here (tests/test_reliability.py checks them).
