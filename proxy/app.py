@@ -45,6 +45,7 @@ from proxy.limits import Meter, period_start
 from proxy.logstore import LogStore, SqliteLogStore
 from proxy.pipeline import CallContext, Pipeline
 from proxy.request import ChatRequest, parse_chat, parse_json
+from proxy.router import Router
 from proxy.scoring import ModelError, Scorer, load_scorer
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def create_app(
                 meter.seed_spend(key, await log_store.spend_since(key.id, since))
         models_dir = config.models_dir or DEFAULT_MODELS_DIR
         chosen = scorer if scorer is not None else await asyncio.to_thread(load_scorer, models_dir)
-        app.state.pipeline = Pipeline(config, chosen, forwarder, log_store, meter=meter)
+        app.state.pipeline = Pipeline(Router(config, chosen), forwarder, log_store, meter=meter)
         app.state.store = log_store
         try:
             yield
@@ -288,12 +289,12 @@ async def admin_reload(request: Request) -> Response:
     if path is not None and not isinstance(path, str):
         raise BadRequest("'models_dir' must be a path.", param="models_dir")
     models_dir = Path(path) if path else (pipeline.config.models_dir or DEFAULT_MODELS_DIR)
-    previous = pipeline.scorer.version
+    previous = pipeline.router.scorer.version
     try:
         scorer = await asyncio.to_thread(load_scorer, models_dir)
     except ModelError as exc:
         raise BadRequest(f"Models not loaded, still using {previous}: {exc}", code="model_mismatch") from None
-    pipeline.scorer = scorer
+    pipeline.router.scorer = scorer
     log.info("router models reloaded: %s -> %s (%s)", previous, scorer.version, models_dir)
     return JSONResponse({"model_version": scorer.version, "previous": previous, "models_dir": str(models_dir)})
 
