@@ -45,7 +45,7 @@ from proxy.limits import Meter, period_start
 from proxy.logstore import LogStore, SqliteLogStore
 from proxy.pipeline import CallContext, Pipeline
 from proxy.request import ChatRequest, parse_chat, parse_json
-from proxy.router import Router
+from proxy.router import Knowledge, Router
 from proxy.scoring import ModelError, Scorer, load_scorer
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,13 @@ def create_app(
             if key.budget_usd is not None:
                 since = period_start(key.budget_period, meter.clock())
                 meter.seed_spend(key, await log_store.spend_since(key.id, since))
-        models_dir = config.models_dir or DEFAULT_MODELS_DIR
-        chosen = scorer if scorer is not None else await asyncio.to_thread(load_scorer, models_dir)
-        app.state.pipeline = Pipeline(Router(config, chosen), forwarder, log_store, meter=meter)
+        knowledge = await asyncio.to_thread(Knowledge.load, config)
+        chosen = scorer
+        if chosen is None:
+            models_dir = config.models_dir or DEFAULT_MODELS_DIR
+            chosen = await asyncio.to_thread(load_scorer, models_dir, knowledge.resources.names)
+        router = Router(config, chosen, knowledge=knowledge)
+        app.state.pipeline = Pipeline(router, forwarder, log_store, meter=meter)
         app.state.store = log_store
         try:
             yield
@@ -291,7 +295,7 @@ async def admin_reload(request: Request) -> Response:
     models_dir = Path(path) if path else (pipeline.config.models_dir or DEFAULT_MODELS_DIR)
     previous = pipeline.router.scorer.version
     try:
-        scorer = await asyncio.to_thread(load_scorer, models_dir)
+        scorer = await asyncio.to_thread(load_scorer, models_dir, pipeline.router.knowledge.resources.names)
     except ModelError as exc:
         raise BadRequest(f"Models not loaded, still using {previous}: {exc}", code="model_mismatch") from None
     pipeline.router.scorer = scorer
