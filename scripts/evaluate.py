@@ -36,6 +36,7 @@ from proxy.features import History, load_resources  # noqa: E402
 from proxy.scoring import load_scorer  # noqa: E402
 from proxy.training import data as td  # noqa: E402
 from proxy.training import metrics as tm  # noqa: E402
+from proxy.training import profiles as tp  # noqa: E402
 from proxy.training.replay import Replayed, backend_of, replay, sweep  # noqa: E402
 
 log = logging.getLogger("evaluate")
@@ -201,9 +202,9 @@ def evaluate(
     started = time.perf_counter()
     ds = td.load_data(files)
     sp = td.split(ds.items)
-    stats = td.model_stats([ds.items[i] for i in sp.train], ds.costs)
+    stats = tp.model_stats([ds.items[i] for i in sp.train], ds.costs)
     catalog = load_catalog()
-    profiles = td.resolve_profiles(catalog, stats)
+    profiles = tp.resolve_profiles(catalog, stats)
     resources = load_resources()
     log.info("%d prompts (%d held out); %s knowledge", len(ds.items), len(sp.test), knowledge)
     if knowledge == "catalog":

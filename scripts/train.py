@@ -32,6 +32,7 @@ from proxy.dataset import find_long_files  # noqa: E402
 from proxy.features import VERSION, load_resources  # noqa: E402
 from proxy.scoring import OnnxScorer  # noqa: E402
 from proxy.training import data as td  # noqa: E402
+from proxy.training import profiles as tp  # noqa: E402
 from proxy.training.export import write_models  # noqa: E402
 from proxy.training.fit import (  # noqa: E402
     CLASSIFIER_PARAMS,
@@ -66,8 +67,8 @@ def train(files: list[Path], out: Path, threads: int = 1, folds: int = td.FOLDS)
     sp = td.split(ds.items, folds)
     train_items = [ds.items[i] for i in sp.train]
     log.info("%d distinct prompts: %d for training, %d held out", len(ds.items), len(sp.train), len(sp.test))
-    stats = td.model_stats(train_items, ds.costs)
-    profiles = td.resolve_profiles(load_catalog(), stats)
+    stats = tp.model_stats(train_items, ds.costs)
+    profiles = tp.resolve_profiles(load_catalog(), stats)
     derived = sorted(m for m, p in profiles.items() if p.catalog_id is None)
     if derived:
         log.info("not in the catalog, profiles derived from the data: %s", ", ".join(derived))

@@ -17,6 +17,7 @@ from proxy.features import VERSION, compute_features
 from proxy.features.examples import LabelledPrompt, request_from_prompt
 from proxy.scoring import OnnxScorer, load_scorer
 from proxy.training import data as td
+from proxy.training import profiles as tp
 
 MODELS = ("gpt-4-1106-preview", "mistralai/mistral-7b-chat", "acme-unknown-13b")
 TOPICS = ("arithmetic", "poetry", "python code", "history", "chemistry", "translation")
@@ -64,13 +65,13 @@ def test_derived_profile_comes_from_the_data() -> None:
         LabelledPrompt("k2", "p two", "s", "code", {"acme": 0.0}, {}),
         LabelledPrompt("k3", "p three", "s", "code", {"acme": 1.0}, {"acme": 800}),
     ]
-    stats = td.model_stats(items, {("k1", "acme"): 0.001, ("k3", "acme"): 0.002})
+    stats = tp.model_stats(items, {("k1", "acme"): 0.001, ("k3", "acme"): 0.002})
     acme = stats["acme"]
     assert acme.n == 3 and acme.accuracy == pytest.approx(2 / 3)
     assert acme.by_task == {"math": (1.0, 1), "code": (1.0, 2)}
     assert acme.mean_output_tokens == pytest.approx(150.0)  # (400 + 800) / 2 chars / 4
     assert acme.price_per_token == pytest.approx(0.003 / ((5 + 400 + 7 + 800) / 4))
-    profiles = td.resolve_profiles(load_catalog(), stats)
+    profiles = tp.resolve_profiles(load_catalog(), stats)
     assert profiles["acme"].catalog_id is None and profiles["acme"].accuracy == pytest.approx(2 / 3)
     assert profiles["acme"].input_per_token == pytest.approx(acme.price_per_token)
     # A catalog model keeps its entry, but its accuracy is the one seen on these (training) prompts.

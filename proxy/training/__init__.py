@@ -1,8 +1,9 @@
 """Training and evaluation helpers for the router's models; imported only by `scripts/` and tests.
 
-- `data.py`: long-format files -> labelled prompts, the train/test split by prompt, candidate profiles
-  (catalog entries, or derived from the data for models the catalog does not know), and feature tables
+- `data.py`: long-format files -> labelled prompts, the train/test split by prompt, and feature tables
   with out-of-fold `History`, computed by the proxy's own `compute_features`;
+- `profiles.py`: candidate profiles (catalog entries, or derived from the data for models the catalog
+  does not know);
 - `fit.py`: the LightGBM correctness and output-length models and the isotonic calibration;
 - `export.py`: ONNX conversion and `manifest.json`;
 - `replay.py`: held-out prompts through a scorer and the proxy's `choose()`, over a sweep of settings;
