@@ -6,7 +6,8 @@ candidate was dropped. The policy follows the design:
 1. drop candidates that cannot serve the request (context window, tools, vision, JSON mode), and
    those outside the request's limits (max latency, max cost);
 2. keep those whose P(acceptable) reaches the threshold, and among them minimise
-   ``cost_weight * cost / max_cost + latency_weight * latency / max_latency`` (each term scaled by
+   ``cost_weight * cost / max_cost + latency_weight * latency / max_latency - quality_weight * P(acceptable)``
+   (the cost and latency terms scaled by
    the largest value among the kept candidates, so the weights are unit-free);
 3. if none is acceptable, take the most likely to be acceptable;
 4. conversation stickiness: a follow-up turn keeps the backend that answered the previous turn while it
@@ -80,6 +81,7 @@ def choose(
     threshold = ctl.min_acceptability if ctl.min_acceptability is not None else alias.min_acceptability
     w_cost = ctl.cost_weight if ctl.cost_weight is not None else alias.cost_weight
     w_lat = ctl.latency_weight if ctl.latency_weight is not None else alias.latency_weight
+    w_q = ctl.quality_weight if ctl.quality_weight is not None else alias.quality_weight
     kept: list[Candidate] = []
     dropped: list[Candidate] = []
     for i, b in enumerate(backends):
@@ -104,7 +106,10 @@ def choose(
         return Choice(tuple(rest), tuple(dropped), "most-likely-acceptable", threshold)
     max_cost = max(c.cost_usd for c in acceptable) or 1.0
     max_lat = max(c.latency_s for c in acceptable) or 1.0
-    scored = [replace(c, utility=w_cost * c.cost_usd / max_cost + w_lat * c.latency_s / max_lat) for c in acceptable]
+    scored = [
+        replace(c, utility=w_cost * c.cost_usd / max_cost + w_lat * c.latency_s / max_lat - w_q * c.p_acceptable)
+        for c in acceptable
+    ]
     scored.sort(key=lambda c: (c.utility, -c.p_acceptable, c.name))
     stay = next((c for c in scored if c.name == previous), None)
     if (

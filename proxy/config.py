@@ -71,6 +71,7 @@ class Alias:
     min_acceptability: float = 0.7
     cost_weight: float = 1.0
     latency_weight: float = 0.2
+    quality_weight: float = 0.0  # how much a likelier acceptable answer is worth against cost and latency
     retry_attempts: int | None = None  # per candidate; default: reliability.retry_attempts
     fallbacks: bool = True
     stickiness: float = 0.1  # utility margin a follow-up turn needs to leave the previous turn's backend
@@ -315,6 +316,7 @@ def _alias(t: _Table, backend_names: list[str]) -> Alias:
         min_acceptability=t.number("min_acceptability", 0.7, lo=0.0, hi=1.0),
         cost_weight=t.number("cost_weight", 1.0, lo=0.0),
         latency_weight=t.number("latency_weight", 0.2, lo=0.0),
+        quality_weight=t.number("quality_weight", 0.0, lo=0.0),
         retry_attempts=t.optional_int("retry_attempts", lo=1),
         fallbacks=t.flag("fallbacks", True),
         stickiness=t.number("stickiness", 0.1, lo=0.0),

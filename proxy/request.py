@@ -140,6 +140,7 @@ class RouteControls:
     max_cost_usd: float | None = None
     cost_weight: float | None = None
     latency_weight: float | None = None
+    quality_weight: float | None = None
     fallbacks: bool = True
 
 
@@ -370,7 +371,15 @@ def _controls(value: Any) -> RouteControls:
         return RouteControls()
     if not isinstance(value, dict):
         raise BadRequest("'router' must be an object.", param="router")
-    known = {"candidates", "min_acceptability", "max_latency_s", "max_cost_usd", "cost_weight", "latency_weight"}
+    known = {
+        "candidates",
+        "min_acceptability",
+        "max_latency_s",
+        "max_cost_usd",
+        "cost_weight",
+        "latency_weight",
+        "quality_weight",
+    }
     for key in value:
         if key not in known | {"fallbacks"}:
             raise BadRequest(f"'router.{key}' is not a routing control.", param=f"router.{key}")
@@ -380,7 +389,7 @@ def _controls(value: Any) -> RouteControls:
     ):
         raise BadRequest("'router.candidates' must be a non-empty array of model names.", param="router.candidates")
     _number(value, "min_acceptability", 0.0, 1.0, "router.")
-    for key in ("max_latency_s", "max_cost_usd", "cost_weight", "latency_weight"):
+    for key in ("max_latency_s", "max_cost_usd", "cost_weight", "latency_weight", "quality_weight"):
         _number(value, key, 0.0, None, "router.")
     return RouteControls(
         candidates=tuple(candidates) if candidates else None,
@@ -389,6 +398,7 @@ def _controls(value: Any) -> RouteControls:
         max_cost_usd=value.get("max_cost_usd"),
         cost_weight=value.get("cost_weight"),
         latency_weight=value.get("latency_weight"),
+        quality_weight=value.get("quality_weight"),
         fallbacks=_opt_bool(value, "fallbacks", "router.fallbacks") is not False,
     )
 

@@ -104,3 +104,18 @@ def test_escalation_is_immediate_when_the_previous_backend_is_not_acceptable() -
     alias = Alias("router", ALIAS.candidates, min_acceptability=0.7, stickiness=100.0)
     choice = choose(request(), BACKENDS, scores([0.9, 0.8, 0.5]), alias, 10, previous="small")
     assert choice.chosen.name == "mid"
+
+
+def test_quality_weight_buys_a_likelier_answer() -> None:
+    base = dict(min_acceptability=0.7, cost_weight=0.1, latency_weight=0.0)
+    plain = choose(request(), BACKENDS, scores([0.95, 0.75, 0.5]), Alias("router", ALIAS.candidates, **base), 10)
+    assert plain.chosen.name == "mid"
+    weighted = Alias("router", ALIAS.candidates, quality_weight=1.0, **base)
+    assert choose(request(), BACKENDS, scores([0.95, 0.75, 0.5]), weighted, 10).chosen.name == "big"
+    per_request = request(router={"quality_weight": 1.0})
+    assert (
+        choose(
+            per_request, BACKENDS, scores([0.95, 0.75, 0.5]), Alias("router", ALIAS.candidates, **base), 10
+        ).chosen.name
+        == "big"
+    )

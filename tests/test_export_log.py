@@ -12,6 +12,7 @@ from proxy.dataset import iter_rows
 from scripts.export_log import main as export_main
 from scripts.export_log import render_prompt
 from tests.conftest import logged_row
+from tests.test_learning_log import labels_of
 
 
 def test_export_round_trips_through_the_long_format_loader(
@@ -27,8 +28,10 @@ def test_export_round_trips_through_the_long_format_loader(
         streamed_id = raw.headers["x-router-request-id"]
         streamed_text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     httpx.post(f"{proxy_url}/v1/feedback", json={"request_id": labelled_id, "score": 1}).raise_for_status()
-    httpx.post(f"{proxy_url}/v1/feedback", json={"request_id": labelled_id, "score": 0, "source": "judge:x"})
+    feedback = {"request_id": labelled_id, "score": 0, "source": "judge:x"}
+    httpx.post(f"{proxy_url}/v1/feedback", json=feedback).raise_for_status()
     logged_row(db_path, streamed_id, "id")
+    labels_of(db_path, labelled_id, 2)  # labels, like calls, are written off the request path
     out_csv, out_jsonl = tmp_path / "log.csv.gz", tmp_path / "log.jsonl"
     assert export_main(["--db", str(db_path), "--csv", str(out_csv), "--jsonl", str(out_jsonl)]) == 0
     rows = {r.prompt_id: r for r in iter_rows(out_csv)}
