@@ -178,18 +178,17 @@ class SqliteLogStore:
         self._writer = asyncio.create_task(self._write_forever(), name="logstore-writer")
 
     def record(self, observation: Observation) -> None:
-        try:
-            self.queue.put_nowait(observation)
-        except asyncio.QueueFull:
-            self.dropped += 1
-            log.error("log queue full (%d): call %s not logged", self.queue.maxsize, observation.id)
+        self._enqueue(observation, f"call {observation.id}")
 
     def record_label(self, label: Label) -> None:
+        self._enqueue(label, f"label for {label.call_id}")
+
+    def _enqueue(self, item: Observation | Label, what: str) -> None:
         try:
-            self.queue.put_nowait(label)
+            self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.dropped += 1
-            log.error("log queue full (%d): label for %s not stored", self.queue.maxsize, label.call_id)
+            log.error("log queue full (%d): %s not written", self.queue.maxsize, what)
 
     async def has_call(self, call_id: str) -> bool:
         """Whether the call is logged (waiting for the queue first, so a call just answered is found)."""

@@ -76,13 +76,7 @@ class Pipeline:
     # -- serve --------------------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest, ctx: CallContext) -> Answer:
-        decision = self.decide(request, explore=True)
-        attempts: list[dict[str, Any]] = []
-        try:
-            done, backend = await self._serve(decision, request, attempts, self.forwarder.complete)
-        except ProxyError as exc:
-            self._record(ctx, request, decision, self._failed_backend(exc, decision), attempts, error=exc)
-            raise
+        decision, attempts, done, backend = await self._start(request, ctx, self.forwarder.complete)
         self._record(
             ctx,
             request,
@@ -97,15 +91,22 @@ class Pipeline:
         return Answer(done.body, backend, self._headers(ctx, decision, backend, attempts))
 
     async def stream(self, request: ChatRequest, ctx: CallContext) -> StreamAnswer:
+        decision, attempts, upstream, backend = await self._start(request, ctx, self.forwarder.open_stream)
+        events = self._relay(upstream, request, ctx, decision, backend, attempts)
+        return StreamAnswer(events, backend, self._headers(ctx, decision, backend, attempts))
+
+    async def _start(
+        self, request: ChatRequest, ctx: CallContext, call: Callable[..., Awaitable[T]]
+    ) -> tuple[Decision, list[dict[str, Any]], T, Backend]:
+        """Decide, then serve until a backend answers; a request that fails everywhere is recorded here."""
         decision = self.decide(request, explore=True)
         attempts: list[dict[str, Any]] = []
         try:
-            upstream, backend = await self._serve(decision, request, attempts, self.forwarder.open_stream)
+            result, backend = await self._serve(decision, request, attempts, call)
         except ProxyError as exc:
             self._record(ctx, request, decision, self._failed_backend(exc, decision), attempts, error=exc)
             raise
-        events = self._relay(upstream, request, ctx, decision, backend, attempts)
-        return StreamAnswer(events, backend, self._headers(ctx, decision, backend, attempts))
+        return decision, attempts, result, backend
 
     async def _serve(
         self,
