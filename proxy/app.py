@@ -136,7 +136,14 @@ def _budget_controls(request: Request, key: ApiKey | None, chat: ChatRequest) ->
     if budget.state != "low" or budget.remaining_usd is None:
         return chat
     limit = min(budget.remaining_usd, chat.controls.max_cost_usd or budget.remaining_usd)
-    cheaper = replace(chat.controls, min_acceptability=0.0, cost_weight=1.0, latency_weight=0.0, max_cost_usd=limit)
+    cheaper = replace(
+        chat.controls,
+        min_acceptability=0.0,
+        cost_weight=1.0,
+        latency_weight=0.0,
+        quality_weight=0.0,
+        max_cost_usd=limit,
+    )
     return replace(chat, controls=cheaper)
 
 
