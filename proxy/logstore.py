@@ -6,6 +6,11 @@ The schema grows by named, append-only migrations, applied in order and noted in
 
 Log stores sit behind the `LogStore` interface and the `STORES` registry, so a Postgres store can
 stand beside this one.
+
+Schema notes beyond the column comments in `MIGRATIONS`: `calls.status` is the call's outcome, which
+for a stream that failed after its first byte is the error's status (the HTTP status already sent was
+200) and 499 when the client went away; `attempts_json` lists every try in order, each with its
+status and error when it failed; `decision_json` is what `/v1/route` shows for the call.
 """
 
 from __future__ import annotations
