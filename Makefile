@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Training libraries: the tests train and evaluate small models too, so `make test` installs them.
+TRAIN_STAMP := $(VENV)/.installed-train
+$(TRAIN_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	touch $(TRAIN_STAMP)
+
 run: install
 	$(BIN)/python scripts/demo.py
 
@@ -31,7 +37,7 @@ lint: install
 $(NODE_SDK): tests/node/package-lock.json
 	if command -v npm >/dev/null; then npm ci --prefix tests/node --no-audit --no-fund --silent; fi
 
-unit: install $(NODE_SDK)
+unit: install $(TRAIN_STAMP) $(NODE_SDK)
 	$(BIN)/pytest
 
 test: lint unit
@@ -44,12 +50,10 @@ DATA_DIR ?= ../shared/data
 .PHONY: models evaluate
 
 # The shipped models: trained on the training part of every *_long.csv.gz under DATA_DIR.
-models: install
-	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+models: $(TRAIN_STAMP)
 	$(BIN)/python scripts/train.py --data-dir $(DATA_DIR) --out models
 
 # Held-out replay of the shipped models against the baselines: var/evaluation.json and .png.
-evaluate: install
-	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+evaluate: $(TRAIN_STAMP)
 	mkdir -p var
 	$(BIN)/python scripts/evaluate.py --data-dir $(DATA_DIR) --models models --json var/evaluation.json --plot var/evaluation.png
