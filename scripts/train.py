@@ -3,6 +3,7 @@
 Usage:
   .venv/bin/python scripts/train.py                       # every *_long.csv.gz under ../shared/data -> models/
   .venv/bin/python scripts/train.py --data my_evals.csv --out /tmp/my-models
+  .venv/bin/python scripts/train.py --log var/switchyard.db [--data FILE ...] --out var/models-new
 Options: --data-dir DIR, --threads N (LightGBM threads, default 1), --folds K (default 5).
 
 Needs the `[train]` extra (pip install -e '.[train]'). Any long-format file works, including one whose
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +43,7 @@ from proxy.training.fit import (  # noqa: E402
     fit_correctness,
     fit_output_length,
 )
+from scripts.export_log import long_row, records, write_csv  # noqa: E402
 
 log = logging.getLogger("train")
 DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
@@ -52,8 +55,12 @@ LABEL = (
 
 
 def data_files(args: argparse.Namespace) -> list[Path]:
+    """--data files; else, unless training from --log alone, every long file under --data-dir; plus the log."""
+    logged = [export_log(Path(db)) for db in args.log or ()]
     if args.data:
-        return [Path(f) for f in args.data]
+        return [Path(f) for f in args.data] + logged
+    if logged:
+        return logged
     files = find_long_files(Path(args.data_dir))
     if not files:
         raise SystemExit(f"no *_long.csv.gz under {args.data_dir}; pass --data FILE")
@@ -192,6 +199,18 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
+def export_log(db: Path) -> Path:
+    """The labelled calls of a proxy log as a long-format file (scripts/export_log.py), for training."""
+    if not db.is_file():
+        raise SystemExit(f"--log {db}: no such log database")
+    out = Path(tempfile.mkdtemp(prefix="switchyard-train-")) / f"{db.stem}-labelled.csv.gz"
+    rows = write_csv((long_row(r) for r in records(db, labelled_only=True)), out)
+    log.info("exported %d labelled calls from %s", rows, db)
+    if not rows:
+        raise SystemExit(f"--log {db}: no labelled calls to train on (label them with scripts/label.py or feedback)")
+    return out
+
+
 def _fmt(m: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in m.items())
 
@@ -199,7 +218,10 @@ def _fmt(m: dict[str, float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", action="append", help="a long-format .csv or .csv.gz file (repeatable)")
-    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="used when no --data is given")
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="used when no --data or --log is given")
+    parser.add_argument(
+        "--log", action="append", help="a proxy log database: its labelled calls are training rows (repeatable)"
+    )
     parser.add_argument("--out", default=str(ROOT / "models"), help="output directory (default: models/)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--folds", type=int, default=td.FOLDS)

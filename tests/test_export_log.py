@@ -56,3 +56,23 @@ def test_multi_turn_prompts_are_rendered_with_roles() -> None:
     ]
     assert render_prompt(messages) == "system: Be terse.\nuser: Hi\nassistant: Hello\nuser: Bye"
     assert render_prompt(messages[:2]) == "Be terse.\n\nHi"
+
+
+def test_train_reads_the_labelled_calls_of_a_log(client: openai.OpenAI, proxy_url: str, db_path: Path) -> None:
+    import argparse
+
+    from scripts import train
+
+    raw = client.chat.completions.with_raw_response.create(
+        model="router", messages=[{"role": "user", "content": "A prompt to train on from the log."}]
+    )
+    call_id = raw.headers["x-router-request-id"]
+    httpx.post(f"{proxy_url}/v1/feedback", json={"request_id": call_id, "thumbs": "down"}).raise_for_status()
+    labels_of(db_path, call_id, 1)
+    args = argparse.Namespace(log=[str(db_path)], data=None, data_dir="/nonexistent")
+    (exported,) = train.data_files(args)
+    rows = {r.prompt_id: r for r in iter_rows(exported)}
+    assert rows[call_id].correct == 0.0 and rows[call_id].prompt == "A prompt to train on from the log."
+    assert all(r.correct is not None for r in rows.values())  # only labelled calls are training rows
+    mixed = train.data_files(argparse.Namespace(log=[str(db_path)], data=[str(exported)], data_dir="/nonexistent"))
+    assert mixed[0] == exported and len(mixed) == 2
