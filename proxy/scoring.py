@@ -55,17 +55,29 @@ class Scorer(Protocol):
     def score(self, features: Features, candidates: Sequence[LLMProfile], max_output_tokens: int | None) -> Scores: ...
 
 
-def _speed(candidates: Sequence[LLMProfile]) -> tuple[np.ndarray, np.ndarray]:
-    ttft = np.array([c.ttft_s if c.ttft_s is not None else DEFAULT_TTFT_S for c in candidates])
-    tps = np.array([c.tokens_per_s or DEFAULT_TOKENS_PER_S for c in candidates])
-    return ttft, tps
-
-
-def _cap(out: np.ndarray, candidates: Sequence[LLMProfile], max_output_tokens: int | None) -> np.ndarray:
+def _scores(
+    features: Features,
+    candidates: Sequence[LLMProfile],
+    p_acceptable: np.ndarray,
+    output_tokens: np.ndarray,
+    max_output_tokens: int | None,
+    version: str,
+) -> Scores:
+    """Both scorers' shared tail: cap the output length, then latency = TTFT + tokens / measured speed."""
     limits = np.array([float(c.max_output_tokens or np.inf) for c in candidates])
     if max_output_tokens is not None:
         limits = np.minimum(limits, float(max_output_tokens))
-    return np.minimum(out, limits)
+    out = np.minimum(output_tokens, limits)
+    ttft = np.array([c.ttft_s if c.ttft_s is not None else DEFAULT_TTFT_S for c in candidates])
+    tps = np.array([c.tokens_per_s or DEFAULT_TOKENS_PER_S for c in candidates])
+    return Scores(
+        candidates=features.candidates,
+        p_acceptable=p_acceptable,
+        ttft_s=ttft,
+        latency_s=ttft + out / tps,
+        output_tokens=out,
+        model_version=version,
+    )
 
 
 class PriorScorer:
@@ -80,17 +92,8 @@ class PriorScorer:
 
     def score(self, features: Features, candidates: Sequence[LLMProfile], max_output_tokens: int | None) -> Scores:
         expected = float(features.prompt.expected_output_tokens or DEFAULT_OUTPUT_TOKENS)
-        out = _cap(np.full(len(candidates), expected), candidates, max_output_tokens)
-        ttft, tps = _speed(candidates)
         p = np.array([c.accuracy if c.accuracy is not None else DEFAULT_ACCURACY for c in candidates])
-        return Scores(
-            candidates=features.candidates,
-            p_acceptable=p,
-            ttft_s=ttft,
-            latency_s=ttft + out / tps,
-            output_tokens=out,
-            model_version=self.version,
-        )
+        return _scores(features, candidates, p, np.full(len(candidates), expected), max_output_tokens, self.version)
 
 
 class OnnxScorer:
@@ -147,16 +150,8 @@ class OnnxScorer:
             raise ModelError(f"features {features.version} do not match the models' feature names ({self.version})")
         raw, log_out = self.predict_raw(features.rows)
         p = np.interp(raw, self._knots_x, self._knots_y)
-        out = _cap(np.maximum(np.expm1(log_out.astype(np.float64)), 1.0), candidates, max_output_tokens)
-        ttft, tps = _speed(candidates)
-        return Scores(
-            candidates=features.candidates,
-            p_acceptable=p,
-            ttft_s=ttft,
-            latency_s=ttft + out / tps,
-            output_tokens=out,
-            model_version=self.version,
-        )
+        out = np.maximum(np.expm1(log_out.astype(np.float64)), 1.0)
+        return _scores(features, candidates, p, out, max_output_tokens, self.version)
 
     def predict_raw(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The models' own outputs for feature rows: uncalibrated P(acceptable) and log1p(output tokens)."""
