@@ -37,6 +37,7 @@ from proxy import config as config_mod
 from proxy.auth import KeyRing
 from proxy.config import ApiKey, Config
 from proxy.errors import BadRequest, InternalError, NotFound, PayloadTooLarge, ProxyError, RateLimited
+from proxy.features import load_resources
 from proxy.feedback import parse_feedback
 from proxy.forward import Forwarder
 from proxy.ids import new_id
@@ -45,8 +46,8 @@ from proxy.limits import Meter, period_start
 from proxy.logstore import LogStore, SqliteLogStore
 from proxy.pipeline import CallContext, Pipeline
 from proxy.request import ChatRequest, parse_chat, parse_json
-from proxy.router import Knowledge, Router
-from proxy.scoring import ModelError, Scorer, load_scorer
+from proxy.router import Knowledge, Router, load_models
+from proxy.scoring import ModelError, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,13 @@ def create_app(
             if key.budget_usd is not None:
                 since = period_start(key.budget_period, meter.clock())
                 meter.seed_spend(key, await log_store.spend_since(key.id, since))
-        knowledge = await asyncio.to_thread(Knowledge.load, config)
-        chosen = scorer
-        if chosen is None:
-            models_dir = config.models_dir or DEFAULT_MODELS_DIR
-            chosen = await asyncio.to_thread(load_scorer, models_dir, knowledge.resources.names)
+        resources = await asyncio.to_thread(load_resources)
+        if scorer is None:
+            chosen, knowledge = await asyncio.to_thread(
+                load_models, config, config.models_dir or DEFAULT_MODELS_DIR, resources
+            )
+        else:
+            chosen, knowledge = scorer, await asyncio.to_thread(Knowledge.load, config, None, resources)
         router = Router(config, chosen, knowledge=knowledge)
         app.state.pipeline = Pipeline(router, forwarder, log_store, meter=meter)
         app.state.store = log_store
@@ -302,10 +305,12 @@ async def admin_reload(request: Request) -> Response:
     models_dir = Path(path) if path else (pipeline.config.models_dir or DEFAULT_MODELS_DIR)
     previous = pipeline.router.scorer.version
     try:
-        scorer = await asyncio.to_thread(load_scorer, models_dir, pipeline.router.knowledge.resources.names)
+        scorer, knowledge = await asyncio.to_thread(
+            load_models, pipeline.config, models_dir, pipeline.router.knowledge.resources
+        )
     except ModelError as exc:
         raise BadRequest(f"Models not loaded, still using {previous}: {exc}", code="model_mismatch") from None
-    pipeline.router.scorer = scorer
+    pipeline.router.swap(scorer, knowledge)
     log.info("router models reloaded: %s -> %s (%s)", previous, scorer.version, models_dir)
     return JSONResponse({"model_version": scorer.version, "previous": previous, "models_dir": str(models_dir)})
 
