@@ -70,7 +70,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         keys = config_mod.api_keys(config, os.environ if environ is None else environ)
         forwarder = Forwarder(keys)
-        await forwarder.start()
+        await forwarder.start([*config.backends, *config.embeddings])
         log_store = store or _log_store(config)
         await log_store.start()
         meter = Meter()

@@ -44,6 +44,8 @@ class Backend:
     connect_timeout_s: float = 10.0
     ttft_timeout_s: float | None = None  # time to the first token (default: timeout_s)
     idle_timeout_s: float = 60.0  # longest silence between two stream chunks
+    # "auto": OpenAI-compatible upstreams ("openai/...") directly, others through litellm (proxy/passthrough.py)
+    transport: str = "auto"
     # Descriptive fields: LLM features for the router.
     provider: str | None = None
     family: str | None = None
@@ -265,6 +267,7 @@ def _backend(t: _Table) -> Backend:
         connect_timeout_s=t.number("connect_timeout_s", 10.0, lo=0.001),
         ttft_timeout_s=t.optional_float("ttft_timeout_s", lo=0.001),
         idle_timeout_s=t.number("idle_timeout_s", 60.0, lo=0.001),
+        transport=t.choice("transport", "auto", ("auto", "direct", "litellm")),
         provider=t.optional_str("provider") or _str_or_none(known.get("litellm_provider")),
         family=t.optional_str("family"),
         parameters_b=t.optional_float("parameters_b", lo=0.0),

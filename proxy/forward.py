@@ -1,8 +1,10 @@
-"""Forward: the call to the upstream LLM, through litellm. The only module that imports litellm.
+"""Forward: the call to the upstream LLM, through litellm or, for OpenAI-compatible upstreams, directly
+(`passthrough.py`). The only module that imports litellm.
 
-litellm is imported when a `Forwarder` is built (in the app's lifespan), never at import time: its
-import takes seconds and, without ``LITELLM_LOCAL_MODEL_COST_MAP=True``, fetches a price file from
-the internet. One aiohttp session is shared by every call.
+litellm is imported only when a backend needs it: in the background when the app starts with such a
+backend, else on first use; never at import time. Its import takes seconds and, without
+``LITELLM_LOCAL_MODEL_COST_MAP=True``, fetches a price file from the internet. One aiohttp session is
+shared by every call, on both paths.
 
 What the client sent is forwarded as it came: known OpenAI parameters as litellm parameters (so
 litellm can translate them for non-OpenAI providers), unknown fields as `extra_body`. The upstream is
@@ -15,18 +17,21 @@ from __future__ import annotations
 import array
 import asyncio
 import base64
+import contextlib
+import json
 import logging
 import os
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import httpx
 
+from proxy import passthrough
 from proxy.config import Backend, EmbeddingBackend
 from proxy.errors import BadGateway, GatewayTimeout, ProxyError, for_upstream_status, redact
 from proxy.request import ChatRequest
@@ -63,20 +68,28 @@ class UpstreamStream:
     """
 
     def __init__(
-        self, forwarder: Forwarder, backend: Backend, wrapper: Any, iterator: Any, ttft_s: float, deadline: float
+        self,
+        forwarder: Forwarder,
+        backend: Backend,
+        close: Callable[[], Awaitable[None]],
+        iterator: Any,
+        ttft_s: float,
+        deadline: float,
+        convert: Callable[[Any], dict[str, Any]],
     ) -> None:
         self._forwarder = forwarder
         self._deadline = deadline  # monotonic time by which the whole call must be done
         self._backend = backend
-        self._wrapper = wrapper
+        self._close = close
         self._iterator = iterator
+        self._convert = convert  # a chunk as the upstream client yields it -> an OpenAI chunk dict
         self.ttft_s = ttft_s
         self.usage: Usage | None = None
         self.upstream_model: str | None = None
         self.first: dict[str, Any] = {}
 
     def observe(self, chunk: Any) -> dict[str, Any]:
-        data = _chunk_dict(chunk)
+        data = self._convert(chunk)
         usage = Usage.from_openai(data.get("usage"))
         if usage is not None:
             self.usage = usage
@@ -102,29 +115,53 @@ class UpstreamStream:
             yield self.observe(chunk)
 
     async def aclose(self) -> None:
-        await _close(self._wrapper)
+        await self._close()
+
+
+def _import_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    litellm.drop_params = False
+    return litellm
 
 
 class Forwarder:
     def __init__(self, api_keys: Mapping[str, str]) -> None:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
-        litellm.suppress_debug_info = True
-        litellm.telemetry = False
-        litellm.drop_params = False
-        self._litellm = litellm
         self._keys = dict(api_keys)
         self._secrets = [k for k in self._keys.values() if k]
         self._session: aiohttp.ClientSession | None = None
+        self._litellm: Any = None
+        self._importing: asyncio.Future[Any] | None = None
 
-    async def start(self) -> None:
+    async def start(self, backends: Iterable[Backend | EmbeddingBackend] = ()) -> None:
+        """Open the shared session; if any of `backends` goes through litellm, import it in the background."""
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        if any(not passthrough.is_direct(b) for b in backends):
+            self._importing = asyncio.ensure_future(asyncio.to_thread(_import_litellm))
 
     async def aclose(self) -> None:
+        if self._importing is not None:
+            with contextlib.suppress(Exception):
+                await self._importing
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def _llm(self) -> Any:
+        """litellm, imported once (waiting for the background import if one is running)."""
+        if self._litellm is None:
+            if self._importing is None:
+                self._importing = asyncio.ensure_future(asyncio.to_thread(_import_litellm))
+            self._litellm = await self._importing
+        return self._litellm
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "start() first"
+        return self._session
 
     def _call_args(self, backend: Backend, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         args: dict[str, Any] = dict(request.params)
@@ -149,13 +186,29 @@ class Forwarder:
         limit = min(backend.timeout_s, timeout_s) if timeout_s is not None else backend.timeout_s
         try:
             async with asyncio.timeout(limit):
-                response = await self._litellm.acompletion(**self._call_args(backend, request, stream=False))
+                if passthrough.is_direct(backend):
+                    body = await self._direct(backend, request)
+                else:
+                    llm = await self._llm()
+                    response = await llm.acompletion(**self._call_args(backend, request, stream=False))
+                    body = _clean(response.model_dump(exclude_none=False))
         except TimeoutError:
             raise GatewayTimeout(f"Upstream {backend.name} did not answer within {limit:.3g}s.") from None
         except Exception as exc:  # mapped below: every litellm error is an openai.OpenAIError
             raise self.map_error(exc, backend) from None
-        body = _clean(response.model_dump(exclude_none=False))
         return Completion(body=body, usage=Usage.from_openai(body.get("usage")), upstream_model=body.get("model"))
+
+    async def _direct(self, backend: Backend, request: ChatRequest) -> dict[str, Any]:
+        async with self.session.post(
+            passthrough.url(backend, "/chat/completions"),
+            data=passthrough.chat_body(backend, request, stream=False),
+            headers=passthrough.headers(self._keys.get(backend.name)),
+            timeout=aiohttp.ClientTimeout(sock_connect=backend.connect_timeout_s),
+        ) as response:
+            raw = await response.read()
+            if response.status != 200:
+                raise passthrough.upstream_error(backend, response.status, raw, response.headers, self._secrets)
+        return passthrough.parse_json(backend, raw)
 
     async def open_stream(
         self, backend: Backend, request: ChatRequest, *, timeout_s: float | None = None
@@ -164,22 +217,44 @@ class Forwarder:
         started = time.monotonic()
         total = min(backend.timeout_s, timeout_s) if timeout_s is not None else backend.timeout_s
         ttft_limit = min(backend.ttft_timeout_s or total, total)
-        wrapper = None
+        direct = passthrough.is_direct(backend)
+        handle: Any = None
+        close: Callable[[], Awaitable[None]] = _nothing_to_close
         try:
             async with asyncio.timeout(ttft_limit):
-                wrapper = await self._litellm.acompletion(**self._call_args(backend, request, stream=True))
-                iterator = wrapper.__aiter__()
+                if direct:
+                    handle = await self.session.post(
+                        passthrough.url(backend, "/chat/completions"),
+                        data=passthrough.chat_body(backend, request, stream=True),
+                        headers=passthrough.headers(self._keys.get(backend.name)),
+                        timeout=aiohttp.ClientTimeout(sock_connect=backend.connect_timeout_s),
+                    )
+                    close = _closer(handle)
+                    if handle.status != 200:
+                        raw = await handle.read()
+                        raise passthrough.upstream_error(backend, handle.status, raw, handle.headers, self._secrets)
+                    iterator = passthrough.sse_chunks(handle, backend, self._secrets).__aiter__()
+                else:
+                    llm = await self._llm()
+                    handle = await llm.acompletion(**self._call_args(backend, request, stream=True))
+                    close = _closer(handle)
+                    iterator = handle.__aiter__()
                 first = await iterator.__anext__()
         except TimeoutError:
-            await _close(wrapper)
+            await close()
             raise GatewayTimeout(f"Upstream {backend.name} sent no first token within {ttft_limit:.3g}s.") from None
         except StopAsyncIteration:
-            await _close(wrapper)
+            await close()
             raise BadGateway(f"Upstream {backend.name} closed the stream without sending anything.") from None
-        except Exception as exc:
-            await _close(wrapper)
+        except BaseException as exc:
+            await close()
+            if not isinstance(exc, Exception):
+                raise  # cancelled: the client left
             raise self.map_error(exc, backend) from None
-        stream = UpstreamStream(self, backend, wrapper, iterator, time.monotonic() - started, started + total)
+        convert = _as_is if direct else _chunk_dict
+        stream = UpstreamStream(
+            self, backend, close, iterator, time.monotonic() - started, started + total, convert=convert
+        )
         stream.first = stream.observe(first)
         return stream
 
@@ -190,20 +265,28 @@ class Forwarder:
         extra = {k: v for k, v in body.items() if k not in ("model", "input", "encoding_format", *passed)}
         args: dict[str, Any] = {k: body[k] for k in passed if k in body}
         try:
-            response = await self._litellm.aembedding(
-                model=backend.model,
-                input=body["input"],
-                api_base=backend.api_base,
-                api_key=self._keys.get(backend.name) or "none",
-                timeout=backend.timeout_s,
-                max_retries=0,
-                encoding_format="float",
-                **({"extra_body": extra} if extra else {}),
-                **args,
-            )
+            async with asyncio.timeout(backend.timeout_s):
+                if passthrough.is_direct(backend):
+                    out = {**extra, **args, "model": passthrough.upstream_model(backend), "input": body["input"]}
+                    result = await self._direct_json(backend, "/embeddings", {**out, "encoding_format": "float"})
+                else:
+                    llm = await self._llm()
+                    response = await llm.aembedding(
+                        model=backend.model,
+                        input=body["input"],
+                        api_base=backend.api_base,
+                        api_key=self._keys.get(backend.name) or "none",
+                        timeout=backend.timeout_s,
+                        max_retries=0,
+                        encoding_format="float",
+                        **({"extra_body": extra} if extra else {}),
+                        **args,
+                    )
+                    result = _clean(response.model_dump())
+        except TimeoutError:
+            raise GatewayTimeout(f"Upstream {backend.name} did not answer within {backend.timeout_s:.3g}s.") from None
         except Exception as exc:
             raise self.map_error(exc, backend) from None
-        result: dict[str, Any] = _clean(response.model_dump())
         if body.get("encoding_format") == "base64":
             for item in result.get("data", ()):
                 floats = array.array("f", item["embedding"])  # little-endian float32, as OpenAI sends it
@@ -212,16 +295,32 @@ class Forwarder:
                 item["embedding"] = base64.b64encode(floats.tobytes()).decode()
         return result
 
+    async def _direct_json(self, backend: EmbeddingBackend, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.session.post(
+            passthrough.url(backend, path),
+            data=json.dumps(body, separators=(",", ":")).encode(),
+            headers=passthrough.headers(self._keys.get(backend.name)),
+        ) as response:
+            raw = await response.read()
+            if response.status != 200:
+                raise passthrough.upstream_error(backend, response.status, raw, response.headers, self._secrets)
+        return passthrough.parse_json(backend, raw)
+
     def map_error(self, exc: Exception, backend: Backend | EmbeddingBackend) -> ProxyError:
         if isinstance(exc, ProxyError):
             return exc
-        if not isinstance(exc, self._litellm.exceptions.OpenAIError) and not _is_openai_error(exc):
+        if isinstance(exc, aiohttp.ClientError):  # the direct path: connection refused, reset, cut short
+            return passthrough.unreachable(backend, exc, self._secrets)
+        litellm_error = self._litellm is not None and isinstance(exc, self._litellm.exceptions.OpenAIError)
+        if not litellm_error and not _is_openai_error(exc):
             log.exception("unexpected error calling backend %s", backend.name)
             return BadGateway(f"Upstream {backend.name} failed: {type(exc).__name__}.", backend=backend.name)
         detail = redact(_LITELLM_NOISE.sub("", str(exc)).strip(), self._secrets) or type(exc).__name__
-        if isinstance(exc, self._litellm.Timeout):
+        if self._litellm is not None and isinstance(exc, self._litellm.Timeout):
             return GatewayTimeout(f"Upstream {backend.name} timed out: {detail}", backend=backend.name)
-        if isinstance(exc, self._litellm.APIConnectionError) or "Connection error" in detail:
+        if (self._litellm is not None and isinstance(exc, self._litellm.APIConnectionError)) or (
+            "Connection error" in detail
+        ):
             return BadGateway(f"Could not reach upstream {backend.name}: {detail}", backend=backend.name)
         status = int(getattr(exc, "status_code", 0) or 502)
         cls = for_upstream_status(status)
@@ -234,11 +333,28 @@ class Forwarder:
         )
 
 
-async def _close(wrapper: Any) -> None:
-    """Close a litellm stream wrapper (and with it the upstream connection), if there is one."""
-    close = getattr(wrapper, "aclose", None)
-    if close is not None:
-        await close()
+def _closer(handle: Any) -> Callable[[], Awaitable[None]]:
+    """How to end an open upstream stream: a litellm wrapper's `aclose`, or an aiohttp response's
+    release (back to the pool when read to the end) or close (the connection dropped)."""
+    if isinstance(handle, aiohttp.ClientResponse):
+
+        async def close_response() -> None:
+            if handle.content.at_eof():
+                handle.release()
+            else:
+                handle.close()
+
+        return close_response
+    aclose = getattr(handle, "aclose", None)
+    return aclose if aclose is not None else _nothing_to_close
+
+
+async def _nothing_to_close() -> None:
+    return None
+
+
+def _as_is(chunk: dict[str, Any]) -> dict[str, Any]:
+    return chunk
 
 
 def _is_openai_error(exc: Exception) -> bool:

@@ -94,6 +94,7 @@ def make_config_dict(sim_url: str, db_path: Path) -> dict[str, Any]:
             backend(
                 "strong",
                 "gpt-4-1106-preview",
+                transport="litellm",  # the others take the direct path: both are exercised
                 accuracy=0.88,
                 input_cost_per_token=1e-5,
                 output_cost_per_token=3e-5,

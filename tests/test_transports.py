@@ -1,0 +1,175 @@
+"""The two ways out, side by side: the direct path for OpenAI-compatible upstreams and litellm.
+
+The same simulated model is configured twice, once per transport; each behaviour a client can see
+must be the same on both: answers, streams and their usage, forwarded fields, error statuses and
+messages (secrets redacted), connection failures, embeddings.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from proxy import config as config_mod
+from proxy.app import create_app
+from tests.conftest import ENVIRON, SIM_KEY, Sim, logged_row
+from tests.servers import serve_app
+
+TRANSPORTS = ("direct", "litellm")
+HI = [{"role": "user", "content": "Name a prime number."}]
+
+
+@pytest.fixture(scope="module")
+def proxy(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    db = tmp_path_factory.mktemp("transports") / "calls.db"
+    base = f"{sim_url}/v1"
+    backends: list[dict[str, Any]] = []
+    for t in TRANSPORTS:
+        common = {"api_key_env": "SIM_KEY", "transport": t, "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+        backends += [
+            {"name": f"m-{t}", "model": "openai/mixtral-8x7b", "api_base": base, **common},
+            {"name": f"badkey-{t}", "model": "openai/mixtral-8x7b", "api_base": base, **common, "api_key_env": "BAD"},
+            {"name": f"down-{t}", "model": "openai/mixtral-8x7b", "api_base": "http://127.0.0.1:9/v1", **common},
+        ]
+    raw = {
+        "models_dir": str(db.parent / "no-models"),
+        "log": {"path": str(db)},
+        "reliability": {"retry_attempts": 1, "breaker_failures": 1_000_000},
+        "backend": backends,
+        "embedding": [
+            {"name": f"e-{t}", "model": "openai/text-embedding-3-small", "api_base": base, "api_key_env": "SIM_KEY"}
+            for t in ("direct",)
+        ],
+    }
+    env = {**ENVIRON, "BAD": "sk-bad-secret-key-0123456789"}
+    with serve_app(create_app(config_mod.parse(raw, environ=env), environ=env)) as url:
+        yield url, db
+
+
+def post(url: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+
+
+def test_answers_are_the_same_on_both_paths(proxy: tuple[str, Path], sim: Sim) -> None:
+    url, _ = proxy
+    bodies = {t: post(url, {"model": f"m-{t}", "messages": HI, "max_tokens": 20}).json() for t in TRANSPORTS}
+    direct, via_litellm = bodies["direct"], bodies["litellm"]
+    assert direct["choices"][0]["message"]["content"] == via_litellm["choices"][0]["message"]["content"]
+    assert direct["usage"]["completion_tokens"] == via_litellm["usage"]["completion_tokens"] > 0
+    assert direct["object"] == via_litellm["object"] == "chat.completion"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_unknown_fields_reach_the_upstream_and_the_upstream_model_name_is_sent(
+    proxy: tuple[str, Path], sim: Sim, transport: str
+) -> None:
+    url, _ = proxy
+    assert post(url, {"model": f"m-{transport}", "messages": HI, "top_k": 7, "seed": 3}).status_code == 200
+    sent = sim.last_body()
+    assert (sent["model"], sent["top_k"], sent["seed"]) == ("mixtral-8x7b", 7, 3)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_streams_end_with_done_and_are_priced(proxy: tuple[str, Path], transport: str) -> None:
+    url, db = proxy
+    body = {"model": f"m-{transport}", "messages": HI, "stream": True, "max_tokens": 20}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as response:
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+        request_id = response.headers["x-router-request-id"]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[6:]) for line in lines[:-1]]
+    assert all("usage" not in c or c["usage"] is None for c in chunks)  # the client did not ask for usage
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text
+    tokens, cost, source = logged_row(db, request_id, "output_tokens, cost_usd, usage_source")
+    assert tokens > 0 and cost > 0 and source == "upstream"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_errors_keep_their_status_and_retry_after(
+    proxy: tuple[str, Path], transport: str, stream: bool
+) -> None:
+    url, _ = proxy
+    fault = {"status": 429, "message": "slow down", "retry_after": 7}
+    r = post(url, {"model": f"m-{transport}", "messages": HI, "stream": stream, "sim_fault": fault})
+    assert r.status_code == 429
+    assert r.headers.get("retry-after") == "7"
+    assert "answered 429" in r.json()["error"]["message"] and "slow down" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_server_error_is_502_and_a_refused_key_is_401_without_the_key(
+    proxy: tuple[str, Path], transport: str
+) -> None:
+    url, _ = proxy
+    r = post(url, {"model": f"m-{transport}", "messages": HI, "sim_fault": {"status": 500, "message": "boom"}})
+    assert r.status_code == 502 and "boom" in r.json()["error"]["message"]
+    r = post(url, {"model": f"badkey-{transport}", "messages": HI})
+    assert r.status_code == 401
+    assert "sk-bad-secret-key" not in r.text and "sk-bad-s" not in r.text
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_unreachable_upstream_is_502(proxy: tuple[str, Path], transport: str, stream: bool) -> None:
+    url, _ = proxy
+    r = post(url, {"model": f"down-{transport}", "messages": HI, "stream": stream})
+    assert r.status_code == 502
+    assert r.json()["error"]["type"] == "upstream_error"
+
+
+def test_embeddings_on_the_direct_path_in_float_and_base64(proxy: tuple[str, Path]) -> None:
+    url, _ = proxy
+    floats = httpx.post(f"{url}/v1/embeddings", json={"model": "e-direct", "input": ["a b"]}, timeout=30).json()
+    packed = httpx.post(
+        f"{url}/v1/embeddings", json={"model": "e-direct", "input": ["a b"], "encoding_format": "base64"}, timeout=30
+    ).json()
+    vector = floats["data"][0]["embedding"]
+    raw = base64.b64decode(packed["data"][0]["embedding"])
+    assert list(struct.unpack(f"<{len(raw) // 4}f", raw)) == pytest.approx(vector, rel=1e-6)
+
+
+def test_without_litellm_backends_litellm_is_never_imported(sim_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from scripts.harness import to_toml
+
+    raw = {
+        "models_dir": str(tmp_path / "no-models"),
+        "log": {"path": str(tmp_path / "calls.db")},
+        "backend": [
+            {"name": "m", "model": "openai/mixtral-8x7b", "api_base": f"{sim_url}/v1", "api_key_env": "SIM_KEY"}
+        ],
+    }
+    config = tmp_path / "config.toml"
+    config.write_text(to_toml(raw))
+    code = (
+        "import sys, httpx\n"
+        "from proxy import config as c\n"
+        "from proxy.app import create_app\n"
+        "from tests.servers import serve_app\n"
+        f"with serve_app(create_app(c.load({str(config)!r}))) as url:\n"
+        "    r = httpx.post(url + '/v1/chat/completions', json={'model': 'm', 'messages': [{'role': 'user', "
+        "'content': 'hi'}]}, timeout=30)\n"
+        "    assert r.status_code == 200, r.text\n"
+        "print('litellm' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        env={"PATH": "/usr/bin:/bin", "SIM_KEY": SIM_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
