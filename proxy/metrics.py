@@ -6,6 +6,9 @@ process, as in the tests, do not collide):
 - per call, fed once from the pipeline's record step (`observe`): calls by alias / backend / status, total
   latency, proxy overhead (request to routing decision), time to first token, routing decisions, the error
   of the predicted latency and cost against what was observed, fallbacks;
+  prediction errors come twice: as histograms of the signed error (how often and how far off; a histogram
+  with negative buckets has no `_sum`), and as running sums of predicted and observed values, whose ratio
+  and difference per call are the calibration and the bias;
 - state, read when Prometheus scrapes (`_StateCollector`), so the request path pays nothing for it:
   circuit-breaker state, log queue depth and dropped rows, the router model version in use, current prices
   and the price feed's health.
@@ -93,6 +96,16 @@ class Metrics:
             buckets=_RATIO_ERROR,
             registry=r,
         )
+        self.predicted_latency, self.observed_latency, self.predicted_cost, self.observed_cost = (
+            Counter(
+                f"switchyard_{kind}_{what}",
+                f"Sum of the {kind} {what} of successful routed calls.",
+                ["backend"],
+                registry=r,
+            )
+            for what in ("latency_seconds", "cost_usd")
+            for kind in ("predicted", "observed")
+        )
         self.fallbacks = Counter(
             "switchyard_fallbacks", "Times a call moved on from this backend to the next.", ["backend"], registry=r
         )
@@ -119,7 +132,13 @@ class Metrics:
         if obs.status != 200 or predicted is None:
             return
         self.latency_error.labels(backend).observe(obs.latency_s - predicted["latency_s"])
-        if obs.cost_usd is not None and predicted["cost_usd"] > 0:
+        self.predicted_latency.labels(backend).inc(predicted["latency_s"])
+        self.observed_latency.labels(backend).inc(obs.latency_s)
+        if obs.cost_usd is None:
+            return
+        self.predicted_cost.labels(backend).inc(predicted["cost_usd"])
+        self.observed_cost.labels(backend).inc(obs.cost_usd)
+        if predicted["cost_usd"] > 0:
             self.cost_error.labels(backend).observe((obs.cost_usd - predicted["cost_usd"]) / predicted["cost_usd"])
 
     def exposition(self) -> bytes:
