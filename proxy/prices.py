@@ -45,6 +45,8 @@ def parse_price_file(raw: bytes) -> Mapping[str, Any]:
         raise PriceFileError("not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise PriceFileError(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise PriceFileError("nested too deeply to be a price file") from None
     if not isinstance(data, dict) or not data:
         raise PriceFileError("expected a non-empty JSON object of model entries")
     data.pop("sample_spec", None)
