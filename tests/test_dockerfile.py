@@ -4,15 +4,19 @@ command it runs starts the app."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
 
+from proxy import config as config_mod
+from proxy.config import Config
 from tests.conftest import ROOT
 from tests.servers import free_port
 
@@ -34,9 +38,55 @@ def test_every_copied_path_exists() -> None:
 
 
 def test_image_runs_as_non_root_with_a_health_check_and_a_local_cost_map() -> None:
-    assert instructions("USER") == ["switchyard"]
+    (user,) = instructions("USER")
+    assert user.isdigit() and int(user) != 0, "a numeric non-root uid (Kubernetes' runAsNonRoot checks it)"
+    assert f"--uid {user} " in " ".join(instructions("RUN")), "the uid is the user the image creates"
     assert "/health" in instructions("HEALTHCHECK")[0]
     assert "LITELLM_LOCAL_MODEL_COST_MAP=True" in DOCKERFILE
+
+
+def test_multi_stage_slim_and_no_secrets_baked_in() -> None:
+    stages = instructions("FROM")
+    assert len(stages) >= 2 and "--from=" in DOCKERFILE, "build in one stage, run from a clean one"
+    assert all(s.split()[0].endswith("-slim") for s in stages)
+    python = re.search(r"python:(\d+)\.(\d+)", stages[-1])
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert python is not None and requires.startswith(">=")
+    assert tuple(map(int, python.groups())) >= tuple(map(int, requires[2:].split("."))), "image Python too old"
+    env = " ".join(instructions("ENV"))
+    assert not re.search(r"(KEY|TOKEN|PASSWORD|SECRET)\w*=", env), "secrets come from the runtime environment"
+
+
+def test_the_image_serves_the_port_it_exposes_and_checks() -> None:
+    config = image_config()
+    assert instructions("EXPOSE") == [str(config.server.port)]  # CMD passes no --port
+    assert f"127.0.0.1:{config.server.port}/health" in instructions("HEALTHCHECK")[0]
+
+
+def test_the_image_config_points_at_the_baked_in_models() -> None:
+    models_copy = next(shlex.split(a) for a in instructions("COPY") if shlex.split(a)[0] == "models")
+    assert image_config().models_dir == Path(models_copy[-1])
+    assert (ROOT / "models" / "manifest.json").is_file(), "the shipped models are what the image bakes in"
+
+
+def test_the_build_context_keeps_what_the_image_copies() -> None:
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "*" in ignore, "the context is an allow-list: no .venv, var/ or .git in it"
+    for args in instructions("COPY"):
+        if "--from=" in args:
+            continue
+        for source in [p for p in shlex.split(args) if not p.startswith("--")][:-1]:
+            assert f"!{source.rstrip('/')}/" in ignore or f"!{source}" in ignore, f"{source} is not in the context"
+
+
+def image_config() -> Config:
+    """The config the image runs with: the copied file, with the line the Dockerfile's sed puts first."""
+    (cmd,) = [json.loads(c) for c in instructions("CMD")]
+    target = cmd[cmd.index("--config") + 1]
+    (source,) = [shlex.split(a)[-2] for a in instructions("COPY") if shlex.split(a)[-1] == target]
+    (inserted,) = re.findall(rf"sed -i '1i (.+)' {re.escape(target)}", " ".join(instructions("RUN")))
+    text = inserted + "\n" + (ROOT / source).read_text()
+    return config_mod.parse(tomllib.loads(text), base_dir=Path(target).parent)
 
 
 def test_the_command_it_runs_starts_the_app(tmp_path: Path) -> None:
