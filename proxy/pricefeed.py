@@ -43,6 +43,7 @@ class PriceFeed:
             timeout = aiohttp.ClientTimeout(total=max(10.0, min(self.interval_s, 120.0)))
             self._session = aiohttp.ClientSession(timeout=timeout)
         self._task = asyncio.create_task(self._refresh_forever(), name="price-feed")
+        self._task.add_done_callback(self._stopped)
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -75,9 +76,11 @@ class PriceFeed:
         if not self.remote:
             return self.url
         parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{host}{port}{parts.path}"
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the price feed stopped; prices stay as they are until a restart", exc_info=task.exception())
 
     async def _refresh_forever(self) -> None:
         while True:

@@ -114,6 +114,8 @@ def test_routing_costs_follow_the_price_file_without_a_restart(
         "per_call": 0.0,
         "source": "refresh",
     }
+    refreshed_at = httpx.get(f"{priced_proxy}/v1/models", timeout=10).json()["data"][0]["switchyard"]
+    assert refreshed_at["prices_refreshed_at"] > time.time() - 60
     # Prices set in the config win over the file's (which would make "strong" cost dollars a token).
     assert listed["strong"]["source"] == "config" and listed["strong"]["input_per_token"] == 1e-5
 
