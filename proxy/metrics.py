@@ -13,8 +13,9 @@ process, as in the tests, do not collide):
   circuit-breaker state, log queue depth and dropped rows, the router model version in use, current prices
   and the price feed's health.
 
-Labels are configured names only (aliases, backends, reasons, statuses): never keys, key ids or prompts.
-A call that named its backend has alias "".
+A call is what the log records: requests refused before routing (auth, rate limits, invalid bodies) are
+not counted here. Labels are configured names only (aliases, backends, reasons, statuses): never keys,
+key ids or prompts. A call that named its backend has alias "".
 """
 
 from __future__ import annotations
