@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -89,32 +88,41 @@ def image_config() -> Config:
     return config_mod.parse(tomllib.loads(text), base_dir=Path(target).parent)
 
 
-def test_the_command_it_runs_starts_the_app(tmp_path: Path) -> None:
+def test_the_command_it_runs_starts_the_app_and_logs_json_as_deployed(tmp_path: Path) -> None:
+    """The image's command, with `log_format = "json"` as deploy/configmap.yaml sets it: every line on stderr,
+    uvicorn's included, is a JSON object, and health probes leave no access lines."""
     cmd = json.loads(instructions("CMD")[0])
     assert cmd[:3] == ["python", "-m", "proxy"]
     config = Path(cmd[cmd.index("--config") + 1])
     sources = {Path(shlex.split(a)[-1]): shlex.split(a)[-2] for a in instructions("COPY") if "--from=" not in a}
     assert config in sources, "the config the command reads is not copied into the image"
     local_config = tmp_path / config.name
-    shutil.copy(ROOT / sources[config], local_config)
+    text = (ROOT / sources[config]).read_text()
+    assert text.count('log_format = "text"') == 1
+    local_config.write_text(text.replace('log_format = "text"', 'log_format = "json"'))
     args = [a if a != str(config) else str(local_config) for a in cmd[1:]]
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, *args, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    stderr = tmp_path / "stderr.log"
+    with open(stderr, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, *args, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while True:
+            assert proc.poll() is None, "the image's command exited"
+            assert time.monotonic() < deadline, "the image's command did not serve /health within 60 s"
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    return
+                    break
             except httpx.TransportError:
                 time.sleep(0.2)
-            assert proc.poll() is None, "the image's command exited"
-        raise AssertionError("the image's command did not serve /health within 60 s")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    lines = [json.loads(line) for line in stderr.read_text().splitlines() if line.strip()]
+    loggers = {x["logger"] for x in lines}
+    assert "uvicorn.error" in loggers and "uvicorn.access" not in loggers, loggers

@@ -6,12 +6,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +16,6 @@ import pytest
 
 from proxy.logconfig import JsonFormatter, request_id
 from tests.conftest import SIM_KEY
-from tests.servers import free_port
 
 HI = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -81,45 +77,3 @@ def test_lines_outside_a_call_have_no_request_id_and_exceptions_are_kept() -> No
         assert json.loads(formatter.format(record))["request_id"] == "01ABC"
     finally:
         request_id.reset(token)
-
-
-def test_the_server_logs_json_lines(sim_url: str, tmp_path: Path) -> None:
-    """`python -m proxy` with log_format = "json": uvicorn's lines too, and no request-id-less access lines."""
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'models_dir = "{tmp_path / "no-models"}"\n'
-        '[server]\nlog_format = "json"\n'
-        f'[log]\npath = "{tmp_path / "calls.db"}"\n'
-        f'[[backend]]\nname = "weak"\nmodel = "openai/mistral-7b"\napi_base = "{sim_url}/v1"\n'
-        'api_key_env = "SIM_KEY"\ninput_cost_per_token = 2e-7\noutput_cost_per_token = 2e-7\n'
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "--config", str(config), "--port", str(port)],
-        env={**os.environ, "SIM_KEY": SIM_KEY},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, "the proxy did not start"
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        answer = httpx.post(
-            f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "weak", "messages": HI}, timeout=30
-        )
-        assert answer.status_code == 200
-    finally:
-        proc.terminate()
-        _, stderr = proc.communicate(timeout=30)
-    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
-    loggers = {x["logger"] for x in lines}
-    assert "uvicorn.error" in loggers and "uvicorn.access" not in loggers
-    access = [x for x in lines if x["logger"] == "proxy.access"]
-    assert len(access) == 1 and access[0]["request_id"] == answer.headers["x-router-request-id"]
-    assert SIM_KEY not in stderr
