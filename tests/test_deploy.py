@@ -114,6 +114,8 @@ def test_the_command_is_the_images_with_the_mounted_config() -> None:
     assert CONTAINER["securityContext"]["readOnlyRootFilesystem"] is True
     writable = [Path(mounts[n]["mountPath"]) for n, v in volumes.items() if "emptyDir" in v]
     assert any(config.log.path.is_relative_to(w) for w in writable), config.log.path
+    (home,) = [e["value"] for e in CONTAINER["env"] if e["name"] == "HOME"]  # onnxruntime caches under $HOME
+    assert any(Path(home).is_relative_to(w) for w in writable), home
 
 
 async def test_probe_paths_are_routes_that_answer(tmp_path: Path) -> None:
