@@ -51,6 +51,20 @@ class Watched:
     feed: PriceFeed | None = None
 
 
+@dataclass(frozen=True)
+class _BackendSeries:
+    """One backend's child of every series labelled by backend alone."""
+
+    duration: Any
+    ttft: Any
+    latency_error: Any
+    cost_error: Any
+    predicted_latency: Any
+    observed_latency: Any
+    predicted_cost: Any
+    observed_cost: Any
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -112,35 +126,63 @@ class Metrics:
         )
         self.watched = Watched()
         r.register(_StateCollector(self.watched))
+        # Children looked up once per backend (and per alias/backend/status), not per call.
+        self._backends: dict[str, _BackendSeries] = {}
+        self._calls: dict[tuple[str, str, int], Any] = {}
 
     def observe(self, obs: Observation, decision: Decision, overhead_s: float | None) -> None:
         """Count one finished call (every call is recorded exactly once, so it is counted exactly once)."""
-        backend = obs.backend or ""
-        self.requests.labels(obs.alias or "", backend, str(obs.status)).inc()
-        self.duration.labels(backend).observe(obs.latency_s)
+        alias, backend = obs.alias or "", obs.backend or ""
+        series = self._backends.get(backend) or self._add_backend(backend)
+        key = (alias, backend, obs.status)
+        calls = self._calls.get(key) or self._calls.setdefault(
+            key, self.requests.labels(alias, backend, str(obs.status))
+        )
+        calls.inc()
+        series.duration.observe(obs.latency_s)
         if overhead_s is not None:
             self.overhead.observe(overhead_s)
         if obs.ttft_s is not None:
-            self.ttft.labels(backend).observe(obs.ttft_s)
-        tried = [a["backend"] for a in obs.attempts]
-        for before, after in zip(tried, tried[1:], strict=False):
-            if before != after:
-                self.fallbacks.labels(before).inc()
+            series.ttft.observe(obs.ttft_s)
+        if len(obs.attempts) > 1:
+            tried = [a["backend"] for a in obs.attempts]
+            for before, after in zip(tried, tried[1:], strict=False):
+                if before != after:
+                    self.fallbacks.labels(before).inc()
         if decision.choice is None:
             return
-        self.decisions.labels(obs.alias or "", decision.choice.chosen.name, decision.choice.reason).inc()
+        self.decisions.labels(alias, decision.choice.chosen.name, decision.choice.reason).inc()
         predicted = decision.predictions(backend)
         if obs.status != 200 or predicted is None:
             return
-        self.latency_error.labels(backend).observe(obs.latency_s - predicted["latency_s"])
-        self.predicted_latency.labels(backend).inc(predicted["latency_s"])
-        self.observed_latency.labels(backend).inc(obs.latency_s)
+        series.latency_error.observe(obs.latency_s - predicted["latency_s"])
+        series.predicted_latency.inc(predicted["latency_s"])
+        series.observed_latency.inc(obs.latency_s)
         if obs.cost_usd is None:
             return
-        self.predicted_cost.labels(backend).inc(predicted["cost_usd"])
-        self.observed_cost.labels(backend).inc(obs.cost_usd)
+        series.predicted_cost.inc(predicted["cost_usd"])
+        series.observed_cost.inc(obs.cost_usd)
         if predicted["cost_usd"] > 0:
-            self.cost_error.labels(backend).observe((obs.cost_usd - predicted["cost_usd"]) / predicted["cost_usd"])
+            series.cost_error.observe((obs.cost_usd - predicted["cost_usd"]) / predicted["cost_usd"])
+
+    def _add_backend(self, backend: str) -> _BackendSeries:
+        series = _BackendSeries(
+            *(
+                m.labels(backend)
+                for m in (
+                    self.duration,
+                    self.ttft,
+                    self.latency_error,
+                    self.cost_error,
+                    self.predicted_latency,
+                    self.observed_latency,
+                    self.predicted_cost,
+                    self.observed_cost,
+                )
+            )
+        )
+        self._backends[backend] = series
+        return series
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
