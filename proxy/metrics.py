@@ -16,6 +16,9 @@ process, as in the tests, do not collide):
 A call is what the log records: requests refused before routing (auth, rate limits, invalid bodies) are
 not counted here. Labels are configured names only (aliases, backends, reasons, statuses): never keys,
 key ids or prompts. A call that named its backend has alias "".
+
+Counts are per process: run one uvicorn worker per pod (as deploy/ does) and let Prometheus add up the pods;
+several workers behind one port would each answer a scrape with only their own counts.
 """
 
 from __future__ import annotations
