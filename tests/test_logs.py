@@ -54,8 +54,7 @@ def test_each_call_has_one_access_line_with_its_request_id(proxy_url: str, json_
     for response, stream in ((plain, False), (streamed, True)):
         rid = response.headers["x-router-request-id"]
         mine = [x for x in lines if x.get("request_id") == rid]
-        assert [x["logger"] for x in mine] == ["proxy.access"]
-        access = mine[0]
+        (access,) = [x for x in mine if x["logger"] == "proxy.access"]
         assert access["backend"] == response.headers["x-router-model"]
         assert (access["alias"], access["status"], access["stream"]) == ("router", 200, stream)
         assert access["level"] == "info" and access["ts"].endswith("Z") and access["reason"]
