@@ -1,6 +1,7 @@
 # Switchyard: slim, non-root image. Build: docker build -t switchyard .
 # Run: docker run -p 8000:8000 -v $PWD/my.toml:/var/lib/switchyard/config.toml -e OPENAI_API_KEY=... switchyard
 # (relative paths in the config, such as the log file, resolve under /var/lib/switchyard, which is writable)
+# Kubernetes: deploy/ (the config is mounted from a ConfigMap at /etc/switchyard/config.toml instead).
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -17,7 +18,8 @@ COPY models /opt/switchyard/models
 COPY --chown=switchyard config.example.toml /var/lib/switchyard/config.toml
 # The image's models live outside the package: point the config at them.
 RUN sed -i '1i models_dir = "/opt/switchyard/models"' /var/lib/switchyard/config.toml
-USER switchyard
+# Numeric, so Kubernetes' runAsNonRoot can verify it (deploy/deployment.yaml runs as the same uid).
+USER 10001
 WORKDIR /var/lib/switchyard
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s \

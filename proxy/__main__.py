@@ -9,9 +9,11 @@ import os
 import sys
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from proxy import config as config_mod
 from proxy.app import create_app
+from proxy.logconfig import configure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,17 +23,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="override server.port")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(args.log_level, "text")
     try:
         config = config_mod.load(args.config, environ=os.environ)
     except config_mod.ConfigError as exc:
         logging.getLogger("switchyard").error("%s", exc)
         return 2
+    json_logs = config.server.log_format == "json"
+    if json_logs:
+        configure(args.log_level, "json")
     uvicorn.run(
         create_app(config),
         host=args.host or config.server.host,
         port=args.port if args.port is not None else config.server.port,
         log_level=args.log_level,
+        # JSON: uvicorn's loggers go through ours, and proxy.access (one line per call, with its request id)
+        # replaces uvicorn's access line, which knows no request id and would log every probe.
+        log_config=None if json_logs else LOGGING_CONFIG,
+        access_log=not json_logs,
         timeout_graceful_shutdown=math.ceil(config.server.shutdown_grace_s),
     )
     return 0

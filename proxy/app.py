@@ -3,10 +3,11 @@
     POST /v1/chat/completions   chat, routed (model = an alias) or named (model = a backend)
     POST /v1/route              the routing decision for a chat body, without calling any LLM
     POST /v1/embeddings         forwarded to a configured embedding backend (no routing)
-    GET  /v1/models             every backend and routing alias
+    GET  /v1/models             every backend (with its current prices) and routing alias
     POST /v1/feedback           a person's label for a logged call
     GET  /health                liveness
     GET  /ready                 scorer and log store loaded
+    GET  /metrics               Prometheus metrics (admin key when metrics.require_admin_key)
     GET  /admin/status          circuits, per-key usage, log writer (admin key)
     POST /admin/reload          swap in new router models without a restart (admin key)
 
@@ -44,8 +45,12 @@ from proxy.forward import Forwarder
 from proxy.ids import new_id
 from proxy.inflight import InFlightLimit
 from proxy.limits import Meter, period_start
+from proxy.logconfig import request_id
 from proxy.logstore import LogStore, NoLogStore, SqliteLogStore
+from proxy.metrics import CONTENT_TYPE, Metrics
 from proxy.pipeline import CLIENT_GONE, CallContext, Pipeline, StreamAnswer
+from proxy.pricefeed import PriceFeed
+from proxy.prices import PriceBook
 from proxy.request import ChatRequest, parse_chat, parse_json
 from proxy.router import Knowledge, Router, load_models
 from proxy.scoring import ModelError, Scorer
@@ -85,12 +90,22 @@ def create_app(
             )
         else:
             chosen, knowledge = scorer, await asyncio.to_thread(Knowledge.load, config, None, resources)
-        router = Router(config, chosen, knowledge=knowledge)
-        app.state.pipeline = Pipeline(router, forwarder, log_store, meter=meter)
+        prices = PriceBook(config.backends)
+        url = config.prices.refresh_url
+        feed = PriceFeed(prices, url, config.prices.refresh_interval_s) if url else None
+        router = Router(config, chosen, knowledge=knowledge, prices=prices)
+        metrics: Metrics = app.state.metrics
+        app.state.pipeline = Pipeline(router, forwarder, log_store, meter=meter, metrics=metrics)
         app.state.store = log_store
+        metrics.watched.router, metrics.watched.store = router, log_store
+        if feed is not None:
+            await feed.start()
+            metrics.watched.feed = feed
         try:
             yield
         finally:
+            if feed is not None:
+                await feed.aclose()
             await log_store.aclose()
             await forwarder.aclose()
 
@@ -103,6 +118,7 @@ def create_app(
             Route("/v1/feedback", feedback, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/admin/status", admin_status, methods=["GET"]),
             Route("/admin/reload", admin_reload, methods=["POST"]),
         ],
@@ -116,6 +132,7 @@ def create_app(
     )
     app.state.config = config
     app.state.keyring = KeyRing(config.auth)
+    app.state.metrics = Metrics()
     return app
 
 
@@ -156,6 +173,7 @@ async def chat_completions(request: Request) -> Response:
     pipeline: Pipeline = request.app.state.pipeline
     ctx = CallContext(request_id=new_id())
     request.state.request_id = ctx.request_id
+    request_id.set(ctx.request_id)
     request.app.state.keyring.identify(request.headers)  # 401 before reading the body
     chat = parse_chat(parse_json(await _body(request)))
     ctx.api_key = _admit(request, chat.model)
@@ -266,6 +284,8 @@ async def feedback(request: Request) -> Response:
 async def models(request: Request) -> Response:
     config: Config = request.app.state.config
     key: ApiKey | None = request.app.state.keyring.identify(request.headers)
+    prices: PriceBook = request.app.state.pipeline.router.prices
+    priced = prices.table()
     data: list[dict[str, Any]] = [
         {
             "id": b.name,
@@ -274,7 +294,8 @@ async def models(request: Request) -> Response:
             "owned_by": b.provider or "switchyard",
             "switchyard": {
                 "kind": "backend",
-                "prices": asdict(b.prices),
+                "prices": asdict(priced[b.name].prices),
+                "prices_refreshed_at": prices.updated_at,
                 "context_window": b.context_window,
                 "supports_tools": b.supports_tools,
                 "supports_vision": b.supports_vision,
@@ -312,6 +333,13 @@ async def ready(request: Request) -> Response:
     checks = {"scorer": pipeline is not None, "log_store": store_ready}
     ok = all(checks.values())
     return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    if request.app.state.config.metrics.require_admin_key:
+        request.app.state.keyring.require_admin(request.headers)
+    metrics: Metrics = request.app.state.metrics
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
 
 async def admin_status(request: Request) -> Response:

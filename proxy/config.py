@@ -30,7 +30,7 @@ class Prices:
     output_per_token: float = 0.0
     per_second: float = 0.0
     per_call: float = 0.0
-    source: str = "none"  # "config", "litellm" (its local cost map) or "none"
+    source: str = "none"  # "config", "litellm" (its local cost map), "refresh" (prices.refresh_url) or "none"
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Backend:
     api_base: str | None = None
     api_key_env: str | None = None
     prices: Prices = Prices()
+    price_key: str | None = None  # cost-map key of its prices, when not `model`
     timeout_s: float = 600.0  # total time of one upstream call
     connect_timeout_s: float = 10.0
     ttft_timeout_s: float | None = None  # time to the first token (default: timeout_s)
@@ -96,6 +97,7 @@ class ServerSettings:
     max_body_bytes: int = 4 * 1024 * 1024
     max_in_flight: int = 512  # requests past this get a fast 503 with Retry-After
     shutdown_grace_s: float = 30.0  # on SIGTERM, in-flight calls get this long to finish
+    log_format: str = "text"  # process logs: "text" or "json" (one object a line, with the request id)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,17 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class PriceSettings:
+    refresh_url: str | None = None  # litellm-format price file (http(s) URL or local path), re-read on a schedule
+    refresh_interval_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    require_admin_key: bool = False  # GET /metrics needs the admin key (default: whenever one is configured)
+
+
+@dataclass(frozen=True)
 class Config:
     backends: tuple[Backend, ...]
     aliases: tuple[Alias, ...] = ()
@@ -152,6 +165,8 @@ class Config:
     auth: AuthSettings = AuthSettings()
     models_dir: Path | None = None
     data_dir: Path | None = None
+    prices: PriceSettings = PriceSettings()
+    metrics: MetricsSettings = MetricsSettings()
     _by_name: dict[str, Backend] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -203,6 +218,7 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
         max_body_bytes=server_t.integer("max_body_bytes", 4 * 1024 * 1024, lo=1024),
         max_in_flight=server_t.integer("max_in_flight", 512, lo=1),
         shutdown_grace_s=server_t.number("shutdown_grace_s", 30.0, lo=0.0),
+        log_format=server_t.choice("log_format", "text", ("text", "json")),
     )
     server_t.done()
     rel_t = top.table("reliability")
@@ -224,6 +240,7 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
         enabled=log_t.flag("enabled", True),
     )
     log_t.done()
+    prices, metrics = _prices_settings(top.table("prices")), _metrics(top.table("metrics"), auth)
     models_dir = top.optional_str("models_dir")
     data_dir = top.optional_str("data_dir")
     backends = tuple(_backend(t) for t in top.array("backend"))
@@ -249,13 +266,16 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
         auth=auth,
         models_dir=_path(models_dir, base_dir) if models_dir else None,
         data_dir=_path(data_dir, base_dir) if data_dir else None,
+        prices=prices,
+        metrics=metrics,
     )
 
 
 def _backend(t: _Table) -> Backend:
     name = t.string("name")
     model = t.string("model")
-    known = costmap.lookup(t.optional_str("price_key") or model) or {}
+    price_key = t.optional_str("price_key")
+    known = costmap.lookup(price_key or model) or {}
     prices = _prices(t, known)
     backend = Backend(
         name=name,
@@ -263,6 +283,7 @@ def _backend(t: _Table) -> Backend:
         api_base=t.optional_str("api_base"),
         api_key_env=t.optional_str("api_key_env"),
         prices=prices,
+        price_key=price_key,
         timeout_s=t.number("timeout_s", 600.0, lo=0.001),
         connect_timeout_s=t.number("connect_timeout_s", 10.0, lo=0.001),
         ttft_timeout_s=t.optional_float("ttft_timeout_s", lo=0.001),
@@ -290,7 +311,6 @@ def _backend(t: _Table) -> Backend:
 def _prices(t: _Table, known: Mapping[str, Any]) -> Prices:
     keys = ("input_cost_per_token", "output_cost_per_token", "cost_per_second", "cost_per_call")
     given = {k: t.optional_float(k, lo=0.0) for k in keys}
-    t.optional_str("price_key")
     if any(v is not None for v in given.values()):
         return Prices(
             input_per_token=given["input_cost_per_token"] or 0.0,
@@ -307,6 +327,22 @@ def _prices(t: _Table, known: Mapping[str, Any]) -> Prices:
             source="litellm",
         )
     return Prices()
+
+
+def _prices_settings(t: _Table) -> PriceSettings:
+    url = t.optional_str("refresh_url")
+    settings = PriceSettings(refresh_url=url, refresh_interval_s=t.number("refresh_interval_s", 3600.0, lo=0.01))
+    t.done()
+    return settings
+
+
+def _metrics(t: _Table, auth: AuthSettings) -> MetricsSettings:
+    has_admin = auth.admin_sha256 is not None
+    require = t.flag("require_admin_key", has_admin)
+    t.done()
+    if require and not has_admin:
+        raise ConfigError("metrics.require_admin_key: true needs an admin key, but auth.admin_key_env is not set")
+    return MetricsSettings(require_admin_key=require)
 
 
 def _alias(t: _Table, backend_names: list[str]) -> Alias:

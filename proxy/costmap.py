@@ -32,7 +32,11 @@ def cost_map() -> Mapping[str, Mapping[str, Any]]:
 
 def lookup(model: str) -> Mapping[str, Any] | None:
     """The cost-map entry for a litellm model string: tried as given, then without its provider prefix."""
-    table = cost_map()
+    return find(cost_map(), model)
+
+
+def find(table: Mapping[str, Any], model: str) -> Any:
+    """`model`'s entry in a table keyed like litellm's cost map (this one, or a refreshed price file), or None."""
     if model in table:
         return table[model]
     if "/" in model:

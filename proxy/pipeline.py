@@ -4,7 +4,8 @@
 a request naming a backend goes straight to forward and record.
 Before the first byte reaches the client, a failed upstream call falls back to the next candidate in
 the choice's order (unless the request turned fallbacks off); after it, the stream ends with an error
-event. Every call, streamed or not, failed or not, is recorded once with its usage and cost.
+event. Every call, streamed or not, failed or not, is recorded once with its usage and cost: a log row,
+its metrics and one access line on the `proxy.access` logger.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from proxy.errors import ProxyError, ServiceUnavailable
 from proxy.forward import Forwarder, UpstreamStream, Usage
 from proxy.limits import Meter
 from proxy.logstore import LogStore, Observation
+from proxy.metrics import Metrics
 from proxy.request import ChatRequest
 from proxy.retry import call_with_retries, is_retryable
 from proxy.router import Decision, Router
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("proxy.access")
 
 T = TypeVar("T")
 CLIENT_GONE = 499  # logged status of a call whose client disconnected before it ended (nginx's convention)
@@ -39,6 +42,7 @@ class CallContext:
     request_id: str
     started_at: float = field(default_factory=time.time)
     t0: float = field(default_factory=time.perf_counter)
+    decided_at: float | None = None  # perf_counter when the routing decision was made
     api_key: ApiKey | None = None
     explain: bool = False  # the client asked for the routing explanation (x-router-explain: 1)
 
@@ -65,7 +69,14 @@ class StreamAnswer:
 
 
 class Pipeline:
-    def __init__(self, router: Router, forwarder: Forwarder, store: LogStore, meter: Meter | None = None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        forwarder: Forwarder,
+        store: LogStore,
+        meter: Meter | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.router = router
         self.config = router.config
         self.breakers = router.breakers
@@ -73,6 +84,7 @@ class Pipeline:
         self.forwarder = forwarder
         self.store = store
         self.meter = meter or Meter()
+        self.metrics = metrics or Metrics()
 
     def decide(self, request: ChatRequest, *, explore: bool = False) -> Decision:
         return self.router.decide(request, explore=explore)
@@ -119,6 +131,7 @@ class Pipeline:
     ) -> tuple[Decision, list[dict[str, Any]], T, Backend]:
         """Decide, then serve until a backend answers; a request that fails everywhere is recorded here."""
         decision = self.decide(request, explore=True)
+        ctx.decided_at = time.perf_counter()
         attempts: list[dict[str, Any]] = []
         try:
             result, backend = await self._serve(decision, request, attempts, call)
@@ -127,7 +140,7 @@ class Pipeline:
             raise
         except asyncio.CancelledError:  # the client went away while we waited for an answer
             gone = ProxyError("client disconnected", code="client_cancelled")
-            tried = self.config.backend(attempts[-1]["backend"]) if attempts else None
+            tried = self.router.prices.backend(attempts[-1]["backend"]) if attempts else None
             self._record(ctx, request, decision, tried or decision.order[0], attempts, error=gone, status=CLIENT_GONE)
             raise
         return decision, attempts, result, backend
@@ -250,7 +263,7 @@ class Pipeline:
         return decision.order if fallbacks else decision.order[:1]
 
     def _failed_backend(self, exc: ProxyError, decision: Decision) -> Backend:
-        return (self.config.backend(exc.backend) if exc.backend else None) or decision.order[0]
+        return (self.router.prices.backend(exc.backend) if exc.backend else None) or decision.order[0]
 
     def _headers(
         self, ctx: CallContext, decision: Decision, backend: Backend, attempts: list[dict[str, Any]]
@@ -300,7 +313,7 @@ class Pipeline:
             self.meter.add_usage(ctx.api_key, usage.prompt_tokens + usage.completion_tokens, cost or 0.0)
         features = decision.features
         self.store.record(
-            Observation(
+            observation := Observation(
                 id=ctx.request_id,
                 started_at=ctx.started_at,
                 requested_model=request.model,
@@ -336,6 +349,31 @@ class Pipeline:
                 selection_probability=decision.selection_probability,
             )
         )
+        self.metrics.observe(observation, decision, ctx.decided_at - ctx.t0 if ctx.decided_at else None)
+        _access_line(observation, decision)
+
+
+def _access_line(obs: Observation, decision: Decision) -> None:
+    """One line per call: who answered, how, how fast, at what cost (no bodies, no keys)."""
+    if not access.isEnabledFor(logging.INFO):
+        return
+    call = {
+        "alias": obs.alias,
+        "backend": obs.backend,
+        "status": obs.status,
+        "stream": obs.stream,
+        "latency_s": round(obs.latency_s, 4),
+        "ttft_s": None if obs.ttft_s is None else round(obs.ttft_s, 4),
+        "input_tokens": obs.input_tokens,
+        "output_tokens": obs.output_tokens,
+        "cost_usd": obs.cost_usd,
+        "attempts": len(obs.attempts),
+        "reason": decision.choice.reason if decision.choice else None,
+        "model_version": obs.model_version,
+    }
+    access.info(
+        "%s -> %s %d in %.3fs", obs.requested_model, obs.backend, obs.status, obs.latency_s, extra={"call": call}
+    )
 
 
 def _first_answer(body: dict[str, Any]) -> str:

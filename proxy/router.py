@@ -2,8 +2,9 @@
 
 `Router.decide` is what the pipeline, `/v1/route`, replay and benchmarks call: the same code ranks a
 request whether it is served, explained or replayed from the log. It reads the circuit breakers (an
-open backend is dropped, with the reason) and the conversation memory (stickiness), and applies the
-alias's exploration rate only when asked to (serving, not explaining).
+open backend is dropped, with the reason), the conversation memory (stickiness) and the price book (the
+backends with their current prices, taken once per decision), and applies the alias's exploration rate
+only when asked to (serving, not explaining).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from proxy.errors import BadRequest, NotFound, ServiceUnavailable
 from proxy.features import Features, History, Resources, compute_features, load_resources
 from proxy.learned import KnowledgeError, Learned
 from proxy.learned import load as load_learned
+from proxy.prices import PriceBook
 from proxy.request import ChatRequest
 from proxy.scoring import ModelError, OnnxScorer, Scorer, Scores, load_scorer
 
@@ -108,6 +110,7 @@ class Router:
         knowledge: Knowledge | None = None,
         conversations: ConversationMemory | None = None,
         rng: random.Random | None = None,
+        prices: PriceBook | None = None,
     ) -> None:
         self.config = config
         # Swapped together by `swap` (a hot reload); a decision reads each once, so it uses one pair.
@@ -117,6 +120,7 @@ class Router:
         self.knowledge = knowledge or Knowledge.load(config)
         self.conversations = conversations or ConversationMemory()
         self.rng = rng or random.Random()
+        self.prices = prices or PriceBook(config.backends)
 
     def swap(self, scorer: Scorer, knowledge: Knowledge) -> None:
         """Put new models and their knowledge in use (no await between the two: decisions see both or neither)."""
@@ -124,12 +128,13 @@ class Router:
 
     def decide(self, request: ChatRequest, *, explore: bool = False) -> Decision:
         """Where `request` goes. `explore`: let the alias's exploration rate apply (serving, not /v1/route)."""
-        backend = self.config.backend(request.model)
+        table = self.prices.table()
+        backend = table.get(request.model)
         if backend is not None:
             return Decision(order=(backend,))
-        return self._route(request, explore)
+        return self._route(request, explore, table)
 
-    def _route(self, request: ChatRequest, explore_now: bool) -> Decision:
+    def _route(self, request: ChatRequest, explore_now: bool, table: Mapping[str, Backend]) -> Decision:
         alias = self.config.alias(request.model)
         if alias is None:
             raise NotFound(
@@ -138,10 +143,10 @@ class Router:
                 code="model_not_found",
             )
         names = request.controls.candidates or alias.candidates
-        unknown = [n for n in names if self.config.backend(n) is None]
+        unknown = [n for n in names if n not in table]
         if unknown:
             raise BadRequest(f"'router.candidates' names unknown backends: {unknown}.", param="router.candidates")
-        candidates = [b for b in (self.config.backend(n) for n in names) if b is not None]
+        candidates = [table[n] for n in names]
         scorer, knowledge = self.scorer, self.knowledge
         profiles = [knowledge.profiles[b.name] for b in candidates]
         features = compute_features(request, profiles, knowledge.history, resources=knowledge.resources)
