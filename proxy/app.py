@@ -9,6 +9,7 @@
     GET  /ready                 scorer and log store loaded
     GET  /admin/status          circuits, per-key usage, log writer (admin key)
     POST /admin/reload          swap in new router models without a restart (admin key)
+    GET  /ui/, /ui/api/...      the dashboard and its JSON (dashboard.py; admin key when keys are on)
 
 Heavy resources (litellm, the scorer, the log store, the HTTP session) open in the lifespan and live
 on `app.state`; nothing happens at import time.
@@ -32,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from proxy import __version__
+from proxy import __version__, dashboard
 from proxy import config as config_mod
 from proxy.auth import KeyRing
 from proxy.config import ApiKey, Config
@@ -100,6 +101,7 @@ def create_app(
             Route("/ready", ready, methods=["GET"]),
             Route("/admin/status", admin_status, methods=["GET"]),
             Route("/admin/reload", admin_reload, methods=["POST"]),
+            *dashboard.routes(),
         ],
         middleware=[Middleware(InFlightLimit, limit=config.server.max_in_flight)],
         lifespan=lifespan,
