@@ -293,7 +293,7 @@ function drawStacked(svg, buckets, backends) {
   frame(svg, W, H);
   const total = buckets.map((b) => Object.values(b.calls).reduce((x, y) => x + y, 0));
   const max = Math.max(1, ...total);
-  const bw = (W - L) / Math.max(buckets.length, 1);
+  const bw = Math.min((W - L) / Math.max(buckets.length, 1), 48);  // one bucket is a bar, not a wall
   svg.append(svgEl("line", { x1: L, y1: H - B, x2: W, y2: H - B, stroke: "#8a94a3" }));
   svg.append(svgEl("text", { x: L - 4, y: 10, "text-anchor": "end" }, String(max)));
   svg.append(svgEl("text", { x: L - 4, y: H - B, "text-anchor": "end" }, "0"));
@@ -331,7 +331,7 @@ function drawBars(svg, bars) {
 }
 
 function drawScatter(svg, points, unit) {
-  const W = 280, H = 220, L = 44, B = 26, T = 8, R = 8;
+  const W = 280, H = 220, L = 44, B = 26, T = 8, R = 18;
   frame(svg, W, H);
   if (!points.length) {
     svg.append(svgEl("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, "no data yet"));
