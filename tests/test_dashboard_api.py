@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from proxy import config as config_mod
 from proxy.app import create_app
 from proxy.logstore import Label, Observation, SqliteLogStore
-from tests.conftest import ENVIRON, make_config_dict
+from tests.conftest import ENVIRON, ROOT, make_config_dict
 from tests.servers import serve_app
 
 T0 = 1_699_999_200.0  # a whole hour in unix seconds, so hourly buckets start at T0, T0 + 3600, ...
@@ -327,6 +328,13 @@ def test_the_page_is_served_from_the_package_with_no_network(dashboard: httpx.Cl
     assert "http" not in dashboard.get("/ui/app.js").text.replace("http://www.w3.org/2000/svg", "")
     missing = dashboard.get("/ui/nothing.js")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_the_page_files_ship_in_the_package() -> None:
+    """An installed proxy serves /ui too: every file of proxy/ui is package data."""
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["proxy"]
+    files = [p.relative_to(ROOT / "proxy") for p in (ROOT / "proxy" / "ui").iterdir()]
+    assert len(files) == 3 and all(any(f.match(g) for g in globs) for f in files), (files, globs)
 
 
 @pytest.fixture(scope="module")

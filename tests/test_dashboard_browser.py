@@ -15,7 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, logged_row
+from proxy import config as config_mod
+from proxy.app import create_app
+from tests.conftest import ENVIRON, ROOT, logged_row, make_config_dict
+from tests.servers import serve_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,6 +39,8 @@ PROMPTS = [
     "Translate 'good morning, how are you?' into French.",
     "Hi! How is your day going?",
 ]
+ADMIN_KEY = "sk-admin-ui-0123456789abcdef"
+TEAM_KEY = "sk-team-ui-0123456789abcdef"
 TRY_PROMPT = "Prove that the square root of 2 is irrational."
 
 if not CHROMIUM.exists():
@@ -81,23 +86,27 @@ def problems() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def page(proxy_url: str, traffic: dict[str, Any], problems: list[str]) -> Iterator[Any]:
-    """The dashboard in chromium, showing all time. The tests share it and run in order (the last saves it)."""
+def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(10_000)
-        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-        page.on(
-            "request", lambda req: None if req.url.startswith(proxy_url) else problems.append(f"off-site: {req.url}")
-        )
-        page.goto(f"{proxy_url}/ui/")
-        page.wait_for_selector("body[data-state=ready]")
-        page.select_option("#window", "")  # all time: the same calls the JSON above was computed on
-        page.wait_for_selector("body[data-state=ready]")
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, proxy_url: str, traffic: dict[str, Any], problems: list[str]) -> Iterator[Any]:
+    """The dashboard in chromium, showing all time. The tests share it and run in order (the last saves it)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(10_000)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("request", lambda req: None if req.url.startswith(proxy_url) else problems.append(f"off-site: {req.url}"))
+    page.goto(f"{proxy_url}/ui/")
+    page.wait_for_selector("body[data-state=ready]")
+    page.select_option("#window", "")  # all time: the same calls the JSON above was computed on
+    page.wait_for_selector("body[data-state=ready]")
+    yield page
+    page.close()
 
 
 def test_header_shows_the_model_version(page: Any, traffic: dict[str, Any]) -> None:
@@ -226,3 +235,43 @@ def near(text: str, expected: float, digits: int) -> None:
     match = re.search(r"-?\d+(\.\d+)?", text)
     assert match is not None, f"no number in {text!r}"
     assert abs(float(match.group()) - expected) <= 0.5 * 10**-digits + 1e-12, (text, expected)
+
+
+@pytest.fixture(scope="module")
+def locked_url(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A proxy with a client key and an admin key."""
+    raw = make_config_dict(sim_url, tmp_path_factory.mktemp("locked-ui") / "calls.db")
+    raw["auth"] = {"admin_key_env": "ADMIN_KEY"}
+    raw["key"] = [{"id": "team", "key_env": "TEAM_KEY"}]
+    environ = {**ENVIRON, "ADMIN_KEY": ADMIN_KEY, "TEAM_KEY": TEAM_KEY}
+    with serve_app(create_app(config_mod.parse(raw, environ=environ), environ=environ)) as url:
+        yield url
+
+
+def test_with_keys_the_page_asks_for_the_admin_key_and_never_shows_it(browser: Any, locked_url: str) -> None:
+    page = browser.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{locked_url}/ui/")
+    page.wait_for_selector("body[data-state=error]")
+    assert "401: Missing admin key" in page.inner_text("#status")
+    page.fill("#admin-key", ADMIN_KEY)
+    page.press("#admin-key", "Enter")
+    page.wait_for_selector("body[data-state=ready]")
+    assert (
+        page.inner_text("#model-version")
+        == httpx.get(f"{locked_url}/ui/api/overview", headers={"authorization": f"Bearer {ADMIN_KEY}"}).json()[
+            "model_version"
+        ]
+    )
+    # /v1/route wants a client key: the admin key alone is refused, the team key ranks.
+    page.click("#try-form button[type=submit]")
+    page.wait_for_selector("#try-result.error")
+    assert "401" in page.inner_text("#try-result") and page.is_hidden("#try-table")
+    page.fill("#try-key", TEAM_KEY)
+    page.click("#try-form button[type=submit]")
+    page.wait_for_selector("#try-table:not([hidden])")
+    assert page.inner_text("#try-result").startswith("Routed to ")
+    page.click("#reload-models")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Models reloaded')")
+    assert ADMIN_KEY not in page.content() and TEAM_KEY not in page.content()
+    page.close()
