@@ -16,6 +16,7 @@ open proxy (the demo) has an open dashboard. `since` and `until` are unix second
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -56,7 +57,7 @@ def routes() -> list[BaseRoute]:
         Route("/ui/api/calibration", _aggregate(_calibration, (*window, "bins")), methods=["GET"]),
         Route("/ui/api/calls", latest_calls, methods=["GET"]),
         Route("/ui/api/calls/{call_id}", one_call, methods=["GET"]),
-        Route("/ui", lambda request: RedirectResponse("/ui/"), methods=["GET"]),
+        Route("/ui", to_page, methods=["GET"]),
         Mount("/ui", app=UiFiles(directory=UI_DIR, html=True), name="ui"),
     ]
 
@@ -70,6 +71,10 @@ class UiFiles(StaticFiles):
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers.update(UI_HEADERS)
         return response
+
+
+async def to_page(request: Request) -> Response:
+    return RedirectResponse("/ui/")
 
 
 def require_viewer(request: Request) -> None:
@@ -117,7 +122,8 @@ def _aggregate(compute: Compute, params: Sequence[str]) -> Callable[[Request], A
         store: LogStore = request.app.state.store
         calls = await store.read_calls(since=q.get("since"), until=q.get("until"), limit=WINDOW_CALLS)
         window = {"since": q.get("since"), "until": q.get("until"), "truncated": len(calls) >= WINDOW_CALLS}
-        return JSONResponse({**compute(calls, q), "window": window})
+        result = await asyncio.to_thread(compute, calls, q)  # CPU work over many calls: off the event loop
+        return JSONResponse({**result, "window": window})
 
     return endpoint
 

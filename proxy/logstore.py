@@ -272,7 +272,8 @@ class SqliteLogStore:
         ) as cur:
             for label in await cur.fetchall():
                 labels.setdefault(label[0], []).append(Label(*label))
-        return [_logged_call(row, labels.get(row[0], ())) for row in rows]
+        # Decoding thousands of JSON columns is CPU work: off the event loop, which serves the proxy's traffic.
+        return await asyncio.to_thread(lambda: [_logged_call(row, labels.get(row[0], ())) for row in rows])
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is on disk."""

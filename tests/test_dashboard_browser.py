@@ -181,6 +181,8 @@ def test_latest_calls_and_the_detail_view_by_keyboard(page: Any, proxy_url: str,
         assert page.inner_text(f'{row} [data-field="backend"]') == c["backend"]
         assert page.inner_text(f'{row} [data-field="task"]') == c["task"]
         assert page.inner_text(f'{row} [data-field="status"]') == str(c["status"])
+        shown = page.inner_text(f'{row} [data-field="candidates"]')
+        assert shown == (", ".join(f"{k['name']} {k['p_acceptable']:.3f}" for k in c["candidates"]) or "—")
     call = next(c for c in calls if c["candidates"])
     page.focus(f'#calls-table tr[data-key="{call["id"]}"] button')
     page.keyboard.press("Enter")

@@ -173,6 +173,8 @@ function renderCalls(list) {
       cell("requested_model", c.requested_model), cell("task", c.task), cell("backend", c.backend || "—"),
       cell("p_acceptable", fmt.p(c.predicted && c.predicted.p_acceptable), true),
       cell("latency_s", fmt.s(c.latency_s), true), cell("cost_usd", fmt.usd(c.cost_usd), true),
+      cell("candidates", c.candidates.map((k) => `${k.name} ${k.dropped ? "dropped" : fmt.p(k.p_acceptable)}`)
+        .join(", ") || "—"),
       cell("fallbacks", c.fallbacks.join(", ") || "—"), cell("status", fmt.n(c.status), true),
       cell("label", fmt.p(c.label), true));
   }));
