@@ -187,7 +187,7 @@ def test_latest_calls_and_the_detail_view_by_keyboard(page: Any, proxy_url: str,
     page.focus(f'#calls-table tr[data-key="{call["id"]}"] button')
     page.keyboard.press("Enter")
     page.wait_for_selector(f'#call-detail[data-call="{call["id"]}"]:not([hidden])')
-    assert page.evaluate("document.activeElement.id") == "call-detail-h"  # focus follows the reader
+    sync_api.expect(page.locator("#call-detail-h")).to_be_focused()  # focus follows the reader
     detail = httpx.get(f"{proxy_url}/ui/api/calls/{call['id']}").json()
     names = [r.get_attribute("data-key") for r in page.query_selector_all("#call-detail-candidates tbody tr")]
     assert names == [k["name"] for k in detail["candidates"]]
@@ -274,6 +274,7 @@ def test_with_keys_the_page_asks_for_the_admin_key_and_never_shows_it(browser: A
     page.wait_for_selector("#try-table:not([hidden])")
     assert page.inner_text("#try-result").startswith("Routed to ")
     page.click("#reload-models")
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('Models reloaded')")
+    # (Locator assertions, not wait_for_function: the page's CSP forbids the eval that one would poll with.)
+    sync_api.expect(page.locator("#status")).to_contain_text("Models reloaded: ")
     assert ADMIN_KEY not in page.content() and TEAM_KEY not in page.content()
     page.close()
