@@ -277,6 +277,31 @@ def test_one_call_in_full_with_secrets_redacted(dashboard: httpx.Client) -> None
     assert [k["dropped"] for k in c1["candidates"]] == [None, None, None, "does not accept images"]
 
 
+def test_an_empty_window_is_zeros_and_nulls_not_an_error(dashboard: httpx.Client) -> None:
+    empty = f"since={T0 + 10 * 86400:.0f}"
+    assert get(dashboard, f"/ui/api/traffic?{empty}") | {"window": None} == {
+        "object": "dashboard.traffic",
+        "calls": 0,
+        "bucket_s": 60,
+        "backends": [],
+        "over_time": [],
+        "by_task": [],
+        "window": None,
+    }
+    s = get(dashboard, f"/ui/api/savings?{empty}")
+    assert s["calls"] == 0 and s["saved_vs_strongest_share"] is None
+    assert [(p["cost_usd"], p["mean_p_acceptable"]) for p in s["policies"]] == [(0, None)] * 3
+    assert get(dashboard, f"/ui/api/accuracy?{empty}")["backends"] == []
+    assert get(dashboard, f"/ui/api/calibration?{empty}") | {"window": None} == {
+        "object": "dashboard.calibration",
+        "labelled_calls": 0,
+        "brier": None,
+        "bins": [],
+        "window": None,
+    }
+    assert get(dashboard, f"/ui/api/calls?{empty}")["data"] == []
+
+
 def test_overview_names_the_model_version_in_use(dashboard: httpx.Client) -> None:
     o = get(dashboard, "/ui/api/overview")
     assert o["model_version"].startswith("prior-")  # the config points at no models: the prior rule

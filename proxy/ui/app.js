@@ -39,6 +39,13 @@ function cell(field, text, numeric) {
   return el("td", { "data-field": field, class: numeric ? "num" : null, text });
 }
 
+// A table body with `rows`, or one row saying there is nothing to show yet.
+function fill(tbody, rows, message) {
+  const columns = tbody.parentElement.tHead.rows[0] ? tbody.parentElement.tHead.rows[0].cells.length : 1;
+  tbody.replaceChildren(...(rows.length ? rows
+    : [el("tr", { class: "empty" }, el("td", { colspan: columns, text: message || "No calls in this window yet." }))]));
+}
+
 function color(name) {
   if (!state.colors.has(name)) state.colors.set(name, PALETTE[state.colors.size % PALETTE.length]);
   return state.colors.get(name);
@@ -104,15 +111,15 @@ function renderTraffic(t) {
   document.getElementById("traffic-note").textContent =
     `${t.calls} calls in the window; buckets of ${humanSeconds(t.bucket_s)}.`;
   const backends = t.backends.map((b) => b.backend);
-  document.querySelector("#traffic-backends tbody").replaceChildren(
-    ...t.backends.map((b) =>
+  fill(document.querySelector("#traffic-backends tbody"),
+    t.backends.map((b) =>
       el("tr", { "data-key": b.backend }, el("th", { scope: "row", text: b.backend }),
         cell("calls", fmt.n(b.calls), true), cell("share", fmt.pct(b.share), true))));
   const tasks = document.getElementById("traffic-tasks");
   tasks.tHead.replaceChildren(el("tr", {}, el("th", { scope: "col", text: "Task" }),
     el("th", { scope: "col", class: "num", text: "Calls" }),
     ...backends.map((b) => el("th", { scope: "col", class: "num", text: b }))));
-  tasks.tBodies[0].replaceChildren(...t.by_task.map((row) =>
+  fill(tasks.tBodies[0], t.by_task.map((row) =>
     el("tr", { "data-key": row.task }, el("th", { scope: "row", text: row.task }), cell("calls", fmt.n(row.calls), true),
       ...backends.map((b) => cell(b, fmt.n(row.backends[b] || 0), true)))));
   document.getElementById("traffic-legend").replaceChildren(...backends.map((b) =>
@@ -142,7 +149,7 @@ function renderSavings(s) {
 }
 
 function renderAccuracy(a) {
-  document.querySelector("#accuracy-table tbody").replaceChildren(...a.backends.map((b) =>
+  fill(document.querySelector("#accuracy-table tbody"), a.backends.map((b) =>
     el("tr", { "data-key": b.backend }, el("th", { scope: "row", text: b.backend }), cell("calls", fmt.n(b.calls), true),
       cell("predicted_latency_s", fmt.s(b.predicted_latency_s), true),
       cell("observed_latency_s", fmt.s(b.observed_latency_s), true),
@@ -158,15 +165,15 @@ function renderCalibration(c) {
   document.getElementById("calibration-note").textContent = c.labelled_calls
     ? `${c.labelled_calls} labelled routed calls; Brier score ${fmt.p(c.brier)} (0 is perfect).`
     : "No labelled routed calls yet: send labels with POST /v1/feedback or scripts/label.py.";
-  document.querySelector("#calibration-table tbody").replaceChildren(...c.bins.map((b) =>
+  fill(document.querySelector("#calibration-table tbody"), c.bins.map((b) =>
     el("tr", { "data-key": b.low.toFixed(1) }, el("th", { scope: "row", text: `${b.low.toFixed(1)} – ${b.high.toFixed(1)}` }),
       cell("calls", fmt.n(b.calls), true), cell("mean_predicted", fmt.p(b.mean_predicted), true),
-      cell("mean_observed", fmt.p(b.mean_observed), true))));
+      cell("mean_observed", fmt.p(b.mean_observed), true))), "No labelled routed calls in this window yet.");
   drawCalibration(document.getElementById("calibration-chart"), c.bins);
 }
 
 function renderCalls(list) {
-  document.querySelector("#calls-table tbody").replaceChildren(...list.data.map((c) => {
+  fill(document.querySelector("#calls-table tbody"), list.data.map((c) => {
     const open = el("button", { type: "button", class: "link", "aria-label": `Details of call ${c.id}`,
       text: c.id.slice(-8), onclick: () => showCall(c.id) });
     return el("tr", { "data-key": c.id }, cell("time", fmt.time(c.started_at)), el("td", { "data-field": "id" }, open),
