@@ -21,10 +21,10 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -32,24 +32,27 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from proxy import __version__, dashboard
 from proxy import config as config_mod
 from proxy.auth import KeyRing
 from proxy.config import ApiKey, Config
 from proxy.errors import BadRequest, InternalError, NotFound, PayloadTooLarge, ProxyError, RateLimited
+from proxy.features import load_resources
 from proxy.feedback import parse_feedback
 from proxy.forward import Forwarder
 from proxy.ids import new_id
 from proxy.inflight import InFlightLimit
 from proxy.limits import Meter, period_start
-from proxy.logstore import LogStore, SqliteLogStore
-from proxy.pipeline import CallContext, Pipeline
+from proxy.logstore import LogStore, NoLogStore, SqliteLogStore
+from proxy.pipeline import CLIENT_GONE, CallContext, Pipeline, StreamAnswer
 from proxy.request import ChatRequest, parse_chat, parse_json
-from proxy.router import Knowledge, Router
-from proxy.scoring import ModelError, Scorer, load_scorer
+from proxy.router import Knowledge, Router, load_models
+from proxy.scoring import ModelError, Scorer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The trained models that ship with the project (a fresh clone routes with them).
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
@@ -69,18 +72,20 @@ def create_app(
         keys = config_mod.api_keys(config, os.environ if environ is None else environ)
         forwarder = Forwarder(keys)
         await forwarder.start()
-        log_store = store or SqliteLogStore(config.log.path, bodies=config.log.bodies, queue_size=config.log.queue_size)
+        log_store = store or _log_store(config)
         await log_store.start()
         meter = Meter()
         for key in config.auth.keys:
             if key.budget_usd is not None:
                 since = period_start(key.budget_period, meter.clock())
                 meter.seed_spend(key, await log_store.spend_since(key.id, since))
-        knowledge = await asyncio.to_thread(Knowledge.load, config)
-        chosen = scorer
-        if chosen is None:
-            models_dir = config.models_dir or DEFAULT_MODELS_DIR
-            chosen = await asyncio.to_thread(load_scorer, models_dir, knowledge.resources.names)
+        resources = await asyncio.to_thread(load_resources)
+        if scorer is None:
+            chosen, knowledge = await asyncio.to_thread(
+                load_models, config, config.models_dir or DEFAULT_MODELS_DIR, resources
+            )
+        else:
+            chosen, knowledge = scorer, await asyncio.to_thread(Knowledge.load, config, None, resources)
         router = Router(config, chosen, knowledge=knowledge)
         app.state.pipeline = Pipeline(router, forwarder, log_store, meter=meter)
         app.state.store = log_store
@@ -159,14 +164,55 @@ async def chat_completions(request: Request) -> Response:
     chat = _budget_controls(request, ctx.api_key, chat)
     ctx.explain = request.headers.get("x-router-explain") == "1"
     if chat.stream:
-        answer = await pipeline.stream(chat, ctx)
-        return StreamingResponse(
+        answer = await _unless_client_leaves(request, pipeline.stream(chat, ctx))
+        if answer is None:
+            return Response(status_code=CLIENT_GONE)  # nobody reads it; the pipeline logged the call
+        return _SSE(answer)
+    done = await _unless_client_leaves(request, pipeline.complete(chat, ctx))
+    if done is None:
+        return Response(status_code=CLIENT_GONE)
+    return JSONResponse(done.body, headers=done.headers)
+
+
+async def _unless_client_leaves(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
+    """Await `work`, but cancel it when the client disconnects first (the upstream call is closed and
+    the pipeline logs the call as 499); None then."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read, so `receive` has nothing else to say)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+class _SSE(StreamingResponse):
+    """The SSE response of a streamed call; however it ends, the call is closed and logged."""
+
+    def __init__(self, answer: StreamAnswer) -> None:
+        super().__init__(
             answer.events,
             media_type="text/event-stream",
             headers={**answer.headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
         )
-    done = await pipeline.complete(chat, ctx)
-    return JSONResponse(done.body, headers=done.headers)
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.answer.finish()
 
 
 async def route(request: Request) -> Response:
@@ -304,12 +350,20 @@ async def admin_reload(request: Request) -> Response:
     models_dir = Path(path) if path else (pipeline.config.models_dir or DEFAULT_MODELS_DIR)
     previous = pipeline.router.scorer.version
     try:
-        scorer = await asyncio.to_thread(load_scorer, models_dir, pipeline.router.knowledge.resources.names)
+        scorer, knowledge = await asyncio.to_thread(
+            load_models, pipeline.config, models_dir, pipeline.router.knowledge.resources
+        )
     except ModelError as exc:
         raise BadRequest(f"Models not loaded, still using {previous}: {exc}", code="model_mismatch") from None
-    pipeline.router.scorer = scorer
+    pipeline.router.swap(scorer, knowledge)
     log.info("router models reloaded: %s -> %s (%s)", previous, scorer.version, models_dir)
     return JSONResponse({"model_version": scorer.version, "previous": previous, "models_dir": str(models_dir)})
+
+
+def _log_store(config: Config) -> LogStore:
+    if not config.log.enabled:
+        return NoLogStore()
+    return SqliteLogStore(config.log.path, bodies=config.log.bodies, queue_size=config.log.queue_size)
 
 
 async def _body(request: Request) -> bytes:

@@ -136,6 +136,7 @@ class LogSettings:
     path: Path = Path("var/switchyard.db")
     bodies: str = "full"  # "full", "hash" (sha256 of bodies only) or "none"
     queue_size: int = 10_000
+    enabled: bool = True  # false: no call is logged (no training data, no feedback, budgets not seeded)
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
         path=_path(log_t.string("path", "var/switchyard.db"), base_dir),
         bodies=log_t.choice("bodies", "full", ("full", "hash", "none")),
         queue_size=log_t.integer("queue_size", 10_000, lo=1),
+        enabled=log_t.flag("enabled", True),
     )
     log_t.done()
     models_dir = top.optional_str("models_dir")

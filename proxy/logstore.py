@@ -369,4 +369,30 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
 
+class NoLogStore:
+    """`[log] enabled = false`: nothing is written. Feedback then finds no call (404) and budgets start at zero."""
+
+    ready = True
+    written = 0
+    dropped = 0
+
+    async def start(self) -> None:
+        return None
+
+    def record(self, observation: Observation) -> None:
+        return None
+
+    def record_label(self, label: Label) -> None:
+        return None
+
+    async def has_call(self, call_id: str) -> bool:
+        return False
+
+    async def spend_since(self, api_key_id: str, since: float) -> float:
+        return 0.0
+
+    async def aclose(self) -> None:
+        return None
+
+
 STORES: dict[str, Callable[..., LogStore]] = {"sqlite": SqliteLogStore}

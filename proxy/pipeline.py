@@ -31,6 +31,7 @@ from proxy.router import Decision, Router
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+CLIENT_GONE = 499  # logged status of a call whose client disconnected before it ended (nginx's convention)
 
 
 @dataclass
@@ -53,11 +54,14 @@ class Answer:
 
 @dataclass
 class StreamAnswer:
-    """A streamed call whose first chunk has arrived; iterate `events` for the SSE bytes."""
+    """A streamed call whose first chunk has arrived; iterate `events` for the SSE bytes, and await
+    `finish()` once the response is over, so a response that ended before `events` ran still closes
+    the upstream call and is logged (as 499)."""
 
     events: AsyncIterator[bytes]
     backend: Backend
     headers: dict[str, str]
+    finish: Callable[[], Awaitable[None]]
 
 
 class Pipeline:
@@ -92,8 +96,23 @@ class Pipeline:
 
     async def stream(self, request: ChatRequest, ctx: CallContext) -> StreamAnswer:
         decision, attempts, upstream, backend = await self._start(request, ctx, self.forwarder.open_stream)
-        events = self._relay(upstream, request, ctx, decision, backend, attempts)
-        return StreamAnswer(events, backend, self._headers(ctx, decision, backend, attempts))
+        started = False
+
+        async def events() -> AsyncIterator[bytes]:
+            nonlocal started
+            started = True
+            async for event in self._relay(upstream, request, ctx, decision, backend, attempts):
+                yield event
+
+        async def finish() -> None:
+            nonlocal started
+            if not started:  # the client left before the first byte went out: the relay never ran
+                started = True
+                await upstream.aclose()
+                gone = ProxyError("client disconnected", code="client_cancelled")
+                self._record(ctx, request, decision, backend, attempts, error=gone, status=CLIENT_GONE)
+
+        return StreamAnswer(events(), backend, self._headers(ctx, decision, backend, attempts), finish)
 
     async def _start(
         self, request: ChatRequest, ctx: CallContext, call: Callable[..., Awaitable[T]]
@@ -105,6 +124,11 @@ class Pipeline:
             result, backend = await self._serve(decision, request, attempts, call)
         except ProxyError as exc:
             self._record(ctx, request, decision, self._failed_backend(exc, decision), attempts, error=exc)
+            raise
+        except asyncio.CancelledError:  # the client went away while we waited for an answer
+            gone = ProxyError("client disconnected", code="client_cancelled")
+            tried = self.config.backend(attempts[-1]["backend"]) if attempts else None
+            self._record(ctx, request, decision, tried or decision.order[0], attempts, error=gone, status=CLIENT_GONE)
             raise
         return decision, attempts, result, backend
 
@@ -138,6 +162,10 @@ class Pipeline:
                 except ProxyError as exc:
                     attempts.append(_attempt(backend, t, exc))
                     raise
+                except asyncio.CancelledError:
+                    attempts.append(_attempt(backend, t, ProxyError("client disconnected", code="client_cancelled")))
+                    attempts[-1]["status"] = CLIENT_GONE
+                    raise
                 attempts.append(_attempt(backend, t, None))
                 return result
 
@@ -145,6 +173,9 @@ class Pipeline:
                 result = await call_with_retries(
                     one_try, attempts=tries, base_s=rel.backoff_base_s, max_s=rel.backoff_max_s, deadline=deadline
                 )
+            except asyncio.CancelledError:
+                self.breakers.release(backend.name)  # says nothing about the backend's health
+                raise
             except ProxyError as exc:
                 last = exc
                 if not is_retryable(exc):
@@ -191,7 +222,7 @@ class Pipeline:
             error, status = exc, exc.status
             yield _sse(exc.body())
         except (asyncio.CancelledError, GeneratorExit):
-            status = 499  # the client went away; the upstream call is closed below
+            status = CLIENT_GONE  # the client went away; the upstream call is closed below
             error = ProxyError("client disconnected", code="client_cancelled")
             raise
         finally:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from proxy.breaker import CircuitBreakers
@@ -20,8 +22,10 @@ from proxy.config import Alias, Backend, Config
 from proxy.conversations import ConversationMemory
 from proxy.errors import BadRequest, NotFound, ServiceUnavailable
 from proxy.features import Features, History, Resources, compute_features, load_resources
+from proxy.learned import KnowledgeError, Learned
+from proxy.learned import load as load_learned
 from proxy.request import ChatRequest
-from proxy.scoring import Scorer, Scores
+from proxy.scoring import ModelError, OnnxScorer, Scorer, Scores, load_scorer
 
 
 @dataclass(frozen=True)
@@ -63,20 +67,35 @@ class Decision:
 
 @dataclass(frozen=True)
 class Knowledge:
-    """What the router knows of each backend and of past outcomes, loaded once at start-up."""
+    """What the router knows of each backend and of past outcomes: the catalog, overlaid by what the
+    models in use were trained with (`proxy.learned`), so training and serving see the same features."""
 
     profiles: Mapping[str, LLMProfile]  # backend name -> catalog entry overlaid by the backend's config
     history: History
     resources: Resources
 
     @classmethod
-    def load(cls, config: Config) -> Knowledge:
+    def load(cls, config: Config, learned: Learned | None = None, resources: Resources | None = None) -> Knowledge:
         catalog = load_catalog()
-        return cls(
-            profiles={b.name: catalog.profile(b) for b in config.backends},
-            history=History.from_catalog(catalog),
-            resources=load_resources(),
-        )
+        profiles = {b.name: catalog.profile(b) for b in config.backends}
+        history = History.from_catalog(catalog)
+        if learned is not None:
+            profiles = {name: learned.profile(p) for name, p in profiles.items()}
+            # The trained counts replace the catalog's for every model they cover; others keep the catalog's.
+            covered = {m for m, _ in learned.history.counts}
+            counts = {k: v for k, v in history.counts.items() if k[0] not in covered} | dict(learned.history.counts)
+            history = History(counts=MappingProxyType(counts), strength=learned.history.strength)
+        return cls(profiles=profiles, history=history, resources=resources or load_resources())
+
+
+def load_models(config: Config, models_dir: Path, resources: Resources) -> tuple[Scorer, Knowledge]:
+    """The scorer of `models_dir` and the knowledge it was trained with, loaded together (ModelError if unusable)."""
+    scorer = load_scorer(models_dir, resources.names)
+    try:
+        learned = load_learned(models_dir) if isinstance(scorer, OnnxScorer) else None
+    except KnowledgeError as exc:
+        raise ModelError(str(exc)) from None
+    return scorer, Knowledge.load(config, learned, resources)
 
 
 class Router:
@@ -91,12 +110,17 @@ class Router:
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
-        self.scorer = scorer  # swapped whole by a hot reload; a decision uses the one it started with
+        # Swapped together by `swap` (a hot reload); a decision reads each once, so it uses one pair.
+        self.scorer = scorer
         rel = config.reliability
         self.breakers = breakers or CircuitBreakers(rel.breaker_failures, rel.breaker_cooldown_s)
         self.knowledge = knowledge or Knowledge.load(config)
         self.conversations = conversations or ConversationMemory()
         self.rng = rng or random.Random()
+
+    def swap(self, scorer: Scorer, knowledge: Knowledge) -> None:
+        """Put new models and their knowledge in use (no await between the two: decisions see both or neither)."""
+        self.scorer, self.knowledge = scorer, knowledge
 
     def decide(self, request: ChatRequest, *, explore: bool = False) -> Decision:
         """Where `request` goes. `explore`: let the alias's exploration rate apply (serving, not /v1/route)."""
@@ -118,9 +142,9 @@ class Router:
         if unknown:
             raise BadRequest(f"'router.candidates' names unknown backends: {unknown}.", param="router.candidates")
         candidates = [b for b in (self.config.backend(n) for n in names) if b is not None]
-        profiles = [self.knowledge.profiles[b.name] for b in candidates]
-        features = compute_features(request, profiles, self.knowledge.history, resources=self.knowledge.resources)
-        scorer = self.scorer
+        scorer, knowledge = self.scorer, self.knowledge
+        profiles = [knowledge.profiles[b.name] for b in candidates]
+        features = compute_features(request, profiles, knowledge.history, resources=knowledge.resources)
         scores = scorer.score(features, profiles, request.max_output_tokens)
         cooling = {
             b.name: f"circuit open after repeated failures ({wait:.0f}s of cool-down left)"

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,10 +93,13 @@ def stack(
     proxy_cpu: int | None = None,
     workdir: Path | None = None,
     log_level: str = "warning",
+    sim_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """Start the simulator, then the proxy with `make_config(sim_url, db_path) -> dict`; yield their URLs."""
+    """Start the simulator (with extra `sim_args`), then the proxy with `make_config(sim_url, db_path) -> dict`;
+    yield their URLs. `env`: extra environment for both (keys the config names)."""
     tmp = Path(workdir or tempfile.mkdtemp(prefix="switchyard-"))
-    env = {**os.environ, "SIM_KEY": SIM_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env = {**os.environ, **(env or {}), "SIM_KEY": SIM_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     sim_port, proxy_port = free_port(), free_port()
     sim_url, proxy_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{proxy_port}"
     sim_log = open(tmp / "simulator.log", "wb")
@@ -114,6 +117,7 @@ def stack(
             SIM_KEY,
             "--log-level",
             "warning",
+            *sim_args,
         ],
         cwd=ROOT,
         env=env,

@@ -3,14 +3,16 @@
 Usage:
   .venv/bin/python scripts/train.py                       # every *_long.csv.gz under ../shared/data -> models/
   .venv/bin/python scripts/train.py --data my_evals.csv --out /tmp/my-models
-  .venv/bin/python scripts/train.py --log var/switchyard.db [--data FILE ...] --out var/models-new
+  .venv/bin/python scripts/train.py --log var/switchyard.db --config config.toml [--data FILE ...] --out DIR
 Options: --data-dir DIR, --threads N (LightGBM threads, default 1), --folds K (default 5).
 
 Needs the `[train]` extra (pip install -e '.[train]'). Any long-format file works, including one whose
 models the catalog does not know: they get profiles derived from the data (proxy/training/data.py).
 About 20% of the distinct prompts (a salted hash of the normalised text) are held out and never
 trained on; `scripts/evaluate.py` replays exactly those. The manifest records the data files and their
-sha256, the feature names and version, what each output means, the held-out metrics and the versions.
+sha256, the feature names and version, what each output means, the held-out metrics and the versions;
+`knowledge.json` beside it holds the accuracies and success counts the features were computed with
+(`proxy/learned.py`), which the proxy loads with the models.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from proxy import learned  # noqa: E402
 from proxy.catalog import load_catalog  # noqa: E402
+from proxy.config import Backend  # noqa: E402
+from proxy.config import load as load_config  # noqa: E402
 from proxy.dataset import find_long_files  # noqa: E402
 from proxy.features import VERSION, load_resources  # noqa: E402
 from proxy.scoring import OnnxScorer  # noqa: E402
@@ -67,7 +73,15 @@ def data_files(args: argparse.Namespace) -> list[Path]:
     return files
 
 
-def train(files: list[Path], out: Path, threads: int = 1, folds: int = td.FOLDS) -> dict[str, Any]:
+def train(
+    files: list[Path],
+    out: Path,
+    threads: int = 1,
+    folds: int = td.FOLDS,
+    backends: Mapping[str, Backend] | None = None,
+) -> dict[str, Any]:
+    """`backends`: the proxy's backends by name, so log rows (named by backend) get the profiles the proxy
+    gives them; without it a model name is looked up in the catalog as it is."""
     started = time.perf_counter()
     log.info("reading %s", ", ".join(str(f) for f in files))
     ds = td.load_data(files)
@@ -75,7 +89,7 @@ def train(files: list[Path], out: Path, threads: int = 1, folds: int = td.FOLDS)
     train_items = [ds.items[i] for i in sp.train]
     log.info("%d distinct prompts: %d for training, %d held out", len(ds.items), len(sp.train), len(sp.test))
     stats = tp.model_stats(train_items, ds.costs)
-    profiles = tp.resolve_profiles(load_catalog(), stats)
+    profiles = tp.resolve_profiles(load_catalog(), stats, backends or {})
     derived = sorted(m for m, p in profiles.items() if p.catalog_id is None)
     if derived:
         log.info("not in the catalog, profiles derived from the data: %s", ", ".join(derived))
@@ -148,6 +162,7 @@ def train(files: list[Path], out: Path, threads: int = 1, folds: int = td.FOLDS)
         "training_seconds": round(time.perf_counter() - started, 1),
     }
     written = write_models(out, corr.model, corr.calibration, length, train_t.names, manifest)
+    learned.write(out, profiles, everything)
     _check_export(out, corr, length, test_t if len(test_t.label) else train_t)
     log.info("wrote %s in %.0f s", out, time.perf_counter() - started)
     return written
@@ -225,9 +240,11 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "models"), help="output directory (default: models/)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--folds", type=int, default=td.FOLDS)
+    parser.add_argument("--config", help="the proxy's TOML config: which model each logged backend name is")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    train(data_files(args), Path(args.out), threads=args.threads, folds=args.folds)
+    backends = {b.name: b for b in load_config(Path(args.config)).backends} if args.config else None
+    train(data_files(args), Path(args.out), threads=args.threads, folds=args.folds, backends=backends)
 
 
 if __name__ == "__main__":

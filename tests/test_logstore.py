@@ -5,10 +5,15 @@ import sqlite3
 from pathlib import Path
 
 import aiosqlite
+import httpx
 import pytest
 
+from proxy import config as config_mod
 from proxy import logstore
+from proxy.app import create_app
 from proxy.logstore import Observation, SqliteLogStore
+from tests.conftest import ENVIRON, make_config_dict
+from tests.servers import serve_app
 
 
 def observation(i: int, **kw: object) -> Observation:
@@ -66,3 +71,16 @@ async def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path)
     for i in range(5):
         store.record(observation(i))
     assert store.dropped == 3 and store.queue.qsize() == 2
+
+
+def test_with_logging_disabled_calls_are_served_and_nothing_is_written(sim_url: str, tmp_path: Path) -> None:
+    raw = make_config_dict(sim_url, tmp_path / "calls.db")
+    raw["log"]["enabled"] = False
+    hi = {"model": "router", "messages": [{"role": "user", "content": "Say hi."}]}
+    with serve_app(create_app(config_mod.parse(raw), environ=ENVIRON)) as url:
+        assert httpx.get(f"{url}/ready").status_code == 200
+        answer = httpx.post(f"{url}/v1/chat/completions", json=hi, timeout=30)
+        assert answer.status_code == 200
+        label = {"request_id": answer.headers["x-router-request-id"], "thumbs": "up"}
+        assert httpx.post(f"{url}/v1/feedback", json=label).status_code == 404  # there is no logged call to label
+    assert not (tmp_path / "calls.db").exists()

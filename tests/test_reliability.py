@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -207,3 +208,31 @@ def to_toml(raw: dict[str, Any]) -> str:
 def test_sim_key_is_never_in_a_response_header(timeouts: tuple[str, Path]) -> None:
     response = httpx.post(f"{timeouts[0]}/v1/chat/completions", json={"model": "strong", "messages": HI})
     assert SIM_KEY not in json.dumps(dict(response.headers)) and SIM_KEY not in response.text
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_leaves_before_the_answer_cancels_the_call_and_it_is_logged_499(
+    proxy_url: str, db_path: Path, stream: bool
+) -> None:
+    marker = f"leaving-client-{stream}-{time.time_ns()}"
+    body = {
+        "model": "cheap",
+        "stream": stream,
+        "messages": [{"role": "user", "content": marker}],
+        "sim_fault": {"delay_s": 3},  # the upstream answers (or starts streaming) after 3 s
+    }
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{proxy_url}/v1/chat/completions", json=body, timeout=httpx.Timeout(30, read=0.5))
+    deadline = time.monotonic() + 10
+    row = None
+    while row is None and time.monotonic() < deadline:
+        with sqlite3.connect(db_path) as db:
+            row = db.execute(
+                "SELECT status, error, latency_s, attempts_json FROM calls WHERE request_json LIKE ?", (f"%{marker}%",)
+            ).fetchone()
+        time.sleep(0.05)
+    assert row is not None, "the abandoned call was not logged"
+    status, error, latency_s, attempts = row
+    assert (status, error) == (499, "client disconnected")
+    assert latency_s < 2.5  # cancelled when the client left, not when the upstream answered
+    assert json.loads(attempts)[-1]["status"] == 499

@@ -69,3 +69,18 @@ def test_bench_smoke(tmp_path: Path) -> None:
     }
     assert all(r["errors"] == 0 and r["rps"] > 0 for r in rows)
     assert all(r["cpu_ms_per_request"] > 0 and r["rss_mb"] > 0 for r in rows if r["target"] == "switchyard")
+
+
+def test_log_load_rows_smoke() -> None:
+    out = run_script("scripts.log_load", "rows", "--requests", "80", "--concurrency", "8")
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    assert report["rows"] == report["requests"] == 80 and report["exactly_one_row_per_request"]
+    assert report["logged_status"] == {"200": 64, "499": 8, "502": 8}  # the cancelled calls are rows too
+
+
+def test_log_load_throughput_smoke() -> None:
+    out = run_script("scripts.log_load", "throughput", "--seconds", "0.5", "--rounds", "1", "--concurrency", "4")
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    assert report["median_on"] > 0 and report["median_off"] > 0 and report["on_over_off"] > 0

@@ -17,7 +17,7 @@ import pytest
 from proxy.dataset import iter_rows
 from proxy.simulator.app import create_app
 from proxy.simulator.draws import rng
-from proxy.simulator.profiles import DEFAULT_PATH
+from proxy.simulator.profiles import DEFAULT_PATH, load_profiles
 from proxy.simulator.schema_values import value_for
 from proxy.simulator.settings import SimSettings
 from tests.servers import serve_app
@@ -602,3 +602,19 @@ def test_committed_profiles_match_the_data(monkeypatch: pytest.MonkeyPatch) -> N
     built = json.loads(json.dumps(module.build(DATA_DIR)))
     committed = json.loads((Path(__file__).resolve().parents[1] / "proxy" / "simulator" / "profiles.json").read_text())
     assert built == committed, "profiles.json is stale: run python scripts/build_sim_profiles.py"
+
+
+def test_a_renamed_model_answers_like_the_model_it_plays() -> None:
+    with serve_app(create_app(SimSettings(speed=0.0, renames=(("acme-nova", MODEL),)))) as base:
+        body = {"model": MODEL, "messages": HELLO}
+        original = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=20)
+        renamed = httpx.post(f"{base}/v1/chat/completions", json={**body, "model": "acme-nova"}, timeout=20)
+        names = [m["id"] for m in httpx.get(f"{base}/v1/models", timeout=20).json()["data"]]
+    assert original.status_code == renamed.status_code == 200
+    assert renamed.json()["sim"] == original.json()["sim"]  # the same verdict, drawn for the same model
+    assert "acme-nova" in names
+
+
+def test_renaming_an_unknown_model_is_refused() -> None:
+    with pytest.raises(ValueError, match="no simulated model named 'nope'"):
+        load_profiles().renamed([("acme", "nope")])

@@ -87,8 +87,12 @@ class Resources:
     vocab: Vocabulary
     tokens: TokenCounter
     # Per-candidate features depend on the profile only; keyed by id() and holding the profile itself,
-    # so an id cannot be reused while its entry lives. Bounded by `_CANDIDATE_CACHE`.
+    # so an id cannot be reused while its entry lives. Bounded by `_CANDIDATE_CACHE`. Candidate lists
+    # (an alias's backends) repeat, so their stacked blocks are cached the same way.
     candidates: dict[int, tuple[LLMProfile, cross.CandidateSide]] = field(default_factory=dict, repr=False)
+    blocks: dict[tuple[int, ...], tuple[tuple[LLMProfile, ...], cross.CandidateBlock]] = field(
+        default_factory=dict, repr=False
+    )
 
     def candidate(self, p: LLMProfile) -> cross.CandidateSide:
         hit = self.candidates.get(id(p))
@@ -99,6 +103,17 @@ class Resources:
         side = cross.candidate_side(p)
         self.candidates[id(p)] = (p, side)
         return side
+
+    def block(self, profiles: Sequence[LLMProfile]) -> cross.CandidateBlock:
+        key = tuple(map(id, profiles))
+        hit = self.blocks.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], profiles, strict=True)):
+            return hit[1]
+        if len(self.blocks) >= _CANDIDATE_CACHE:
+            self.blocks.clear()
+        block = cross.candidate_block(tuple(self.candidate(p) for p in profiles))
+        self.blocks[key] = (tuple(profiles), block)
+        return block
 
     @property
     def semantic_dims(self) -> int:
@@ -146,9 +161,9 @@ def compute_features(
     rows = np.empty((len(profiles), len(names)), dtype=np.float32)
     rows[:, :n_p] = np.asarray(a.values, dtype=np.float32)
     if profiles:
-        sides = [res.candidate(p) for p in profiles]
-        rows[:, n_p : n_p + n_l] = [c.llm for c in sides]
-        rows[:, n_p + n_l :] = [cross.cross_vector(side, c, history) for c in sides]
+        block = res.block(profiles)
+        rows[:, n_p : n_p + n_l] = block.llm
+        rows[:, n_p + n_l :] = cross.cross_block(side, block, history)
     return Features(
         version=VERSION,
         names=names,

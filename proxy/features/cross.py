@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from proxy.catalog import LLMProfile
 from proxy.features.history import NEUTRAL_RATE, History
 from proxy.features.lexicon import DOMAINS, TASKS
@@ -68,7 +70,6 @@ class PromptSide:
 
     request: ChatRequest
     analysis: PromptAnalysis
-    domain_scores: dict[str, float]
     buckets: tuple[str, str, str, str]
     non_ascii_share: float
 
@@ -77,7 +78,6 @@ def prompt_side(request: ChatRequest, a: PromptAnalysis, non_ascii_share: float)
     return PromptSide(
         request=request,
         analysis=a,
-        domain_scores=dict(zip(DOMAINS, a.domain_scores, strict=True)),
         buckets=buckets(a),
         non_ascii_share=non_ascii_share,
     )
@@ -131,28 +131,80 @@ def candidate_side(p: LLMProfile) -> CandidateSide:
     )
 
 
-def cross_vector(ps: PromptSide, c: CandidateSide, history: History | None) -> list[float]:
+@dataclass(frozen=True)
+class CandidateBlock:
+    """The candidate sides of one candidate list, stacked into columns, so the intersection features
+    of every candidate are a few vector operations instead of a Python loop per candidate."""
+
+    sides: tuple[CandidateSide, ...]
+    llm: np.ndarray  # (n, len(llm.NAMES))
+    task_weight: np.ndarray  # (n, len(TASKS))
+    own_domain: np.ndarray  # (n,) index into DOMAINS, -1 for none
+    multilingual: np.ndarray
+    small: np.ndarray  # 1 - size
+    ttft_s: np.ndarray
+    tokens_per_s: np.ndarray
+    input_per_token: np.ndarray
+    output_per_token: np.ndarray
+    output_factor: np.ndarray
+    context_window: np.ndarray  # 0 for unknown
+    lacks_tools: np.ndarray
+    lacks_vision: np.ndarray
+    lacks_json: np.ndarray
+    no_history_prior: np.ndarray  # (n, 5): the prior-success columns when no History is given
+
+
+def candidate_block(sides: tuple[CandidateSide, ...]) -> CandidateBlock:
+    def col(values: list[float]) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64)
+
+    priors = [c.accuracy if c.accuracy is not None else NEUTRAL_RATE for c in sides]
+    return CandidateBlock(
+        sides=sides,
+        llm=np.asarray([c.llm for c in sides], dtype=np.float64).reshape(len(sides), -1),
+        task_weight=np.asarray([c.task_weight for c in sides], dtype=np.float64).reshape(len(sides), len(TASKS)),
+        own_domain=np.asarray([DOMAINS.index(c.own_domain) if c.own_domain else -1 for c in sides], dtype=np.intp),
+        multilingual=col([float(c.multilingual) for c in sides]),
+        small=col([1.0 - c.size for c in sides]),
+        ttft_s=col([c.ttft_s for c in sides]),
+        tokens_per_s=col([c.tokens_per_s for c in sides]),
+        input_per_token=col([c.input_per_token for c in sides]),
+        output_per_token=col([c.output_per_token for c in sides]),
+        output_factor=col([c.output_factor for c in sides]),
+        context_window=col([float(c.context_window or 0) for c in sides]),
+        lacks_tools=col([float(not c.supports_tools) for c in sides]),
+        lacks_vision=col([float(not c.supports_vision) for c in sides]),
+        lacks_json=col([float(not c.supports_json) for c in sides]),
+        no_history_prior=np.asarray([[p, p, p, p, 0.0] for p in priors], dtype=np.float64).reshape(len(sides), 5),
+    )
+
+
+def cross_block(ps: PromptSide, b: CandidateBlock, history: History | None) -> np.ndarray:
+    """The intersection features (`NAMES`) of every candidate: shape (n, len(NAMES))."""
     a, request = ps.analysis, ps.request
-    out_tokens = a.expected_output_tokens * c.output_factor
-    latency = c.ttft_s + out_tokens / c.tokens_per_s
-    cost = a.tokens * c.input_per_token + out_tokens * c.output_per_token
-    fill = (a.tokens + a.expected_output_tokens) / c.context_window if c.context_window else 0.0
-    own = c.own_domain
-    return [
-        sum(p * w for p, w in zip(a.task_probs, c.task_weight, strict=True)),
-        ps.domain_scores[own] if own else 0.0,
-        float(own is not None and a.domain != own),
-        ps.non_ascii_share if c.multilingual else 0.0,
-        a.complexity * (1.0 - c.size),
-        math.log1p(latency),
-        math.log1p(cost * 1000.0),
-        min(fill, 10.0),
-        float(fill > 1.0),
-        float(request.needs_tools and not c.supports_tools),
-        float(request.needs_vision and not c.supports_vision),
-        float(request.needs_json and not c.supports_json),
-        *_priors(history, c, ps.buckets),
-    ]
+    out = np.empty((len(b.sides), len(NAMES)), dtype=np.float64)
+    out[:, 0] = b.task_weight @ np.asarray(a.task_probs, dtype=np.float64)
+    has_own = b.own_domain >= 0
+    out[:, 1] = np.where(has_own, np.asarray(a.domain_scores, dtype=np.float64)[b.own_domain], 0.0)
+    top = DOMAINS.index(a.domain) if a.domain in DOMAINS else -2
+    out[:, 2] = has_own & (b.own_domain != top)
+    out[:, 3] = ps.non_ascii_share * b.multilingual
+    out[:, 4] = a.complexity * b.small
+    out_tokens = a.expected_output_tokens * b.output_factor
+    out[:, 5] = np.log1p(b.ttft_s + out_tokens / b.tokens_per_s)
+    out[:, 6] = np.log1p((a.tokens * b.input_per_token + out_tokens * b.output_per_token) * 1000.0)
+    known = b.context_window > 0
+    fill = np.where(known, (a.tokens + a.expected_output_tokens) / np.where(known, b.context_window, 1.0), 0.0)
+    out[:, 7] = np.minimum(fill, 10.0)
+    out[:, 8] = fill > 1.0
+    out[:, 9] = b.lacks_tools * request.needs_tools
+    out[:, 10] = b.lacks_vision * request.needs_vision
+    out[:, 11] = b.lacks_json * request.needs_json
+    if history is None:
+        out[:, 12:] = b.no_history_prior
+    else:
+        out[:, 12:] = [_priors(history, c, ps.buckets) for c in b.sides]
+    return out
 
 
 def _size_score(p: LLMProfile) -> float:
@@ -164,10 +216,7 @@ def _size_score(p: LLMProfile) -> float:
     return 0.5
 
 
-def _priors(history: History | None, c: CandidateSide, prompt_buckets: tuple[str, str, str, str]) -> list[float]:
-    if history is None:
-        prior = c.accuracy if c.accuracy is not None else NEUTRAL_RATE
-        return [prior, prior, prior, prior, 0.0]
+def _priors(history: History, c: CandidateSide, prompt_buckets: tuple[str, str, str, str]) -> list[float]:
     key = c.history_key
     overall = history.model_rate(key, c.accuracy)
     task = history.rate(key, prompt_buckets[1], overall.value)

@@ -41,6 +41,8 @@ def create_app(settings: SimSettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         profiles = await asyncio.to_thread(load_profiles, settings.profiles_path)
+        if settings.renames:
+            profiles = profiles.renamed(settings.renames)
         known: KnownPrompts | None = None
         if settings.data_dir is not None:
             if settings.data_dir.is_dir():

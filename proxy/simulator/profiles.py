@@ -7,8 +7,8 @@ simulator runs from a fresh clone without the data directory.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,15 @@ class Profiles:
     def get(self, name: str) -> ModelProfile | None:
         """The profile for a model name exactly as the data spells it, or one of the README short names."""
         return self.models.get(self.aliases.get(name, name))
+
+    def renamed(self, renames: Sequence[tuple[str, str]]) -> Profiles:
+        """These profiles with extra names for existing models (ValueError for an unknown model)."""
+        extra = {}
+        for new, old in renames:
+            if self.get(old) is None:
+                raise ValueError(f"rename {new}={old}: no simulated model named {old!r}")
+            extra[new] = self.aliases.get(old, old)
+        return replace(self, aliases={**self.aliases, **extra})
 
     def names(self) -> list[str]:
         return sorted([*self.models, *self.aliases])

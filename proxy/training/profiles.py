@@ -8,13 +8,14 @@ price from recorded costs; its per-task accuracy and answer length go to the man
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import numpy as np
 
 from proxy.catalog import Catalog, LLMProfile
+from proxy.config import Backend
 from proxy.features.examples import LabelledPrompt
 from proxy.training.data import CHARS_PER_TOKEN
 
@@ -76,13 +77,29 @@ def derive_profile(name: str, stats: ModelStats) -> LLMProfile:
     )
 
 
-def resolve_profiles(catalog: Catalog, stats: dict[str, ModelStats]) -> dict[str, LLMProfile]:
-    """Upstream model name -> the profile its feature rows are computed with."""
+def resolve_profiles(
+    catalog: Catalog, stats: dict[str, ModelStats], backends: Mapping[str, Backend] | None = None
+) -> dict[str, LLMProfile]:
+    """Model name (a data set's model, or a proxy backend in `backends`) -> the profile its feature rows are
+    computed with: the one the proxy gives it (catalog overlaid by the backend's config), with the accuracy
+    the training data shows; for a model the catalog does not know, prices from the data fill the gaps."""
     profiles = {}
     for name, s in stats.items():
-        entry = catalog.find(name)
+        backend = (backends or {}).get(name)
+        entry = catalog.find(backend.model if backend is not None else name)
         if entry is None:
-            profiles[name] = derive_profile(name, s)
+            derived = derive_profile(name, s)
+            if backend is None:
+                profiles[name] = derived
+                continue
+            own = LLMProfile.from_backend(backend)
+            profiles[name] = replace(
+                own,
+                accuracy=own.accuracy if own.accuracy is not None else s.accuracy,
+                input_per_token=own.input_per_token if own.input_per_token is not None else derived.input_per_token,
+                output_per_token=own.output_per_token if own.output_per_token is not None else derived.output_per_token,
+            )
         else:
-            profiles[name] = replace(entry, name=name, accuracy=s.accuracy, measured=MappingProxyType({}))
+            base = catalog.profile(backend) if backend is not None else replace(entry, name=name)
+            profiles[name] = replace(base, accuracy=s.accuracy, measured=MappingProxyType({}))
     return profiles
