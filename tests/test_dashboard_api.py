@@ -389,3 +389,12 @@ def test_with_keys_the_json_needs_the_admin_key(locked: str, path: str) -> None:
 def test_with_keys_the_page_itself_loads_but_holds_no_data(locked: str) -> None:
     page = httpx.get(f"{locked}/ui/")
     assert page.status_code == 200 and "c1" not in page.text and "team" not in page.text
+
+
+def test_with_logging_off_the_panels_are_empty_not_errors(sim_url: str, tmp_path: Path) -> None:
+    raw = make_config_dict(sim_url, tmp_path / "calls.db")
+    raw["log"] = {"enabled": False}
+    with serve_app(create_app(config_mod.parse(raw), environ=ENVIRON)) as url:
+        assert httpx.get(f"{url}/ui/api/traffic").json()["calls"] == 0
+        assert httpx.get(f"{url}/ui/api/calls").json()["data"] == []
+        assert httpx.get(f"{url}/ui/api/calls/c1").status_code == 404
