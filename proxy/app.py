@@ -10,6 +10,7 @@
     GET  /metrics               Prometheus metrics (admin key when metrics.require_admin_key)
     GET  /admin/status          circuits, per-key usage, log writer (admin key)
     POST /admin/reload          swap in new router models without a restart (admin key)
+    GET  /ui/, /ui/api/...      the dashboard and its JSON (dashboard.py; admin key when keys are on)
 
 Heavy resources (litellm, the scorer, the log store, the HTTP session) open in the lifespan and live
 on `app.state`; nothing happens at import time.
@@ -34,7 +35,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from proxy import __version__
+from proxy import __version__, dashboard
 from proxy import config as config_mod
 from proxy.auth import KeyRing
 from proxy.config import ApiKey, Config
@@ -121,6 +122,7 @@ def create_app(
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/admin/status", admin_status, methods=["GET"]),
             Route("/admin/reload", admin_reload, methods=["POST"]),
+            *dashboard.routes(),
         ],
         middleware=[Middleware(InFlightLimit, limit=config.server.max_in_flight)],
         lifespan=lifespan,

@@ -70,12 +70,42 @@ class Label:
     api_key_id: str | None = None
 
 
+@dataclass(frozen=True)
+class LoggedCall:
+    """A call as read back from the log (for the dashboard): the typed columns, decoded JSON, its labels."""
+
+    id: str
+    started_at: float
+    requested_model: str
+    status: int
+    latency_s: float
+    alias: str | None = None
+    backend: str | None = None
+    error: str | None = None
+    ttft_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    model_version: str | None = None
+    api_key_id: str | None = None
+    stream: bool = False
+    exploration: bool = False
+    decision: dict[str, Any] | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    labels: tuple[Label, ...] = ()
+    request: dict[str, Any] | None = None  # only when read with bodies=True
+    response: dict[str, Any] | None = None
+
+
 class LogStore(Protocol):
     async def start(self) -> None: ...
     def record(self, observation: Observation) -> None: ...
     def record_label(self, label: Label) -> None: ...
     async def has_call(self, call_id: str) -> bool: ...
     async def spend_since(self, api_key_id: str, since: float) -> float: ...
+    async def read_calls(
+        self, *, since: float | None = None, until: float | None = None, limit: int = 10_000, call_id: str | None = None
+    ) -> list[LoggedCall]: ...
     async def aclose(self) -> None: ...
 
 
@@ -210,6 +240,41 @@ class SqliteLogStore:
             row = await cur.fetchone()
         return float(row[0]) if row else 0.0
 
+    async def read_calls(
+        self, *, since: float | None = None, until: float | None = None, limit: int = 10_000, call_id: str | None = None
+    ) -> list[LoggedCall]:
+        """Logged calls started in [since, until), newest first, at most `limit`, each with its labels.
+
+        Without bodies (they can be large) except when one call is asked for by `call_id`. Reads only what
+        is on disk: a call still on the write queue shows up a moment later.
+        """
+        assert self._db is not None, "start() first"
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
+        if call_id is not None:
+            where.append("id = ?")
+            args.append(call_id)
+        if since is not None:
+            where.append("started_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("started_at < ?")
+            args.append(until)
+        bodies = ", request_json, response_json" if call_id is not None else ""
+        window = f"FROM calls WHERE {' AND '.join(where)} ORDER BY started_at DESC, id DESC LIMIT ?"
+        async with self._db.execute(f"SELECT {', '.join(_READ_COLUMNS)}{bodies} {window}", (*args, limit)) as cur:
+            rows = await cur.fetchall()
+        labels: dict[str, list[Label]] = {}
+        async with self._db.execute(
+            "SELECT l.call_id, l.score, l.source, l.created_at, l.comment, l.api_key_id FROM labels l "
+            f"JOIN (SELECT id {window}) c ON c.id = l.call_id ORDER BY l.id",
+            (*args, limit),
+        ) as cur:
+            for label in await cur.fetchall():
+                labels.setdefault(label[0], []).append(Label(*label))
+        # Decoding thousands of JSON columns is CPU work: off the event loop, which serves the proxy's traffic.
+        return await asyncio.to_thread(lambda: [_logged_call(row, labels.get(row[0], ())) for row in rows])
+
     async def flush(self) -> None:
         """Wait until everything recorded so far is on disk."""
         await self.queue.join()
@@ -270,6 +335,32 @@ class SqliteLogStore:
         return text
 
 
+_READ_COLUMNS = (
+    "id started_at requested_model status latency_s alias backend error ttft_s input_tokens output_tokens "
+    "cost_usd model_version api_key_id stream exploration decision_json attempts_json"
+).split()
+
+
+def _logged_call(row: Sequence[Any], labels: Sequence[Label]) -> LoggedCall:
+    n = len(_READ_COLUMNS)
+    values = dict(zip(_READ_COLUMNS, row[:n], strict=True))
+    bodies = [_loads(v) for v in row[n:]] + [None, None]
+    return LoggedCall(
+        **{k: v for k, v in values.items() if not k.endswith("_json") and k not in ("stream", "exploration")},
+        stream=bool(values["stream"]),
+        exploration=bool(values["exploration"]),
+        decision=_loads(values["decision_json"]),
+        attempts=_loads(values["attempts_json"]) or [],
+        labels=tuple(labels),
+        request=bodies[0],
+        response=bodies[1],
+    )
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
 def _label_row(label: Label) -> tuple[Any, ...]:
     return (label.call_id, label.score, label.source, label.comment, label.api_key_id, label.created_at)
 
@@ -299,6 +390,11 @@ class NoLogStore:
 
     async def spend_since(self, api_key_id: str, since: float) -> float:
         return 0.0
+
+    async def read_calls(
+        self, *, since: float | None = None, until: float | None = None, limit: int = 10_000, call_id: str | None = None
+    ) -> list[LoggedCall]:
+        return []  # the dashboard shows empty panels
 
     async def aclose(self) -> None:
         return None

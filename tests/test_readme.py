@@ -67,3 +67,10 @@ def test_readme_curl_example_runs_against_the_demo(demo: str) -> None:
     assert out.returncode == 0, out.stderr
     assert "x-router-model:" in out.stdout.lower()
     assert '"content"' in out.stdout
+
+
+def test_readme_dashboard_url_serves_the_page_and_its_data(demo: str) -> None:
+    (url,) = re.findall(r"<(http://127\.0\.0\.1:8000/ui/)>", README)
+    page = httpx.get(url)
+    assert page.status_code == 200 and "Try a prompt" in page.text
+    assert httpx.get(f"{url}api/traffic").json()["object"] == "dashboard.traffic"
