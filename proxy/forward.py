@@ -184,12 +184,13 @@ class Forwarder:
     async def complete(self, backend: Backend, request: ChatRequest, *, timeout_s: float | None = None) -> Completion:
         """One upstream call; `timeout_s` caps the backend's own total timeout (the request's deadline)."""
         limit = min(backend.timeout_s, timeout_s) if timeout_s is not None else backend.timeout_s
+        direct = passthrough.is_direct(backend)
+        llm = None if direct else await self._llm()  # a first call may wait for the import, not on the clock
         try:
             async with asyncio.timeout(limit):
-                if passthrough.is_direct(backend):
+                if llm is None:
                     body = await self._direct(backend, request)
                 else:
-                    llm = await self._llm()
                     response = await llm.acompletion(**self._call_args(backend, request, stream=False))
                     body = _clean(response.model_dump(exclude_none=False))
         except TimeoutError:
@@ -218,11 +219,12 @@ class Forwarder:
         total = min(backend.timeout_s, timeout_s) if timeout_s is not None else backend.timeout_s
         ttft_limit = min(backend.ttft_timeout_s or total, total)
         direct = passthrough.is_direct(backend)
+        llm = None if direct else await self._llm()
         handle: Any = None
         close: Callable[[], Awaitable[None]] = _nothing_to_close
         try:
             async with asyncio.timeout(ttft_limit):
-                if direct:
+                if llm is None:
                     handle = await self.session.post(
                         passthrough.url(backend, "/chat/completions"),
                         data=passthrough.chat_body(backend, request, stream=True),
@@ -235,7 +237,6 @@ class Forwarder:
                         raise passthrough.upstream_error(backend, handle.status, raw, handle.headers, self._secrets)
                     iterator = passthrough.sse_chunks(handle, backend, self._secrets).__aiter__()
                 else:
-                    llm = await self._llm()
                     handle = await llm.acompletion(**self._call_args(backend, request, stream=True))
                     close = _closer(handle)
                     iterator = handle.__aiter__()
@@ -264,13 +265,13 @@ class Forwarder:
         passed = ("dimensions", "user")
         extra = {k: v for k, v in body.items() if k not in ("model", "input", "encoding_format", *passed)}
         args: dict[str, Any] = {k: body[k] for k in passed if k in body}
+        llm = None if passthrough.is_direct(backend) else await self._llm()
         try:
             async with asyncio.timeout(backend.timeout_s):
-                if passthrough.is_direct(backend):
+                if llm is None:
                     out = {**extra, **args, "model": passthrough.upstream_model(backend), "input": body["input"]}
                     result = await self._direct_json(backend, "/embeddings", {**out, "encoding_format": "float"})
                 else:
-                    llm = await self._llm()
                     response = await llm.aembedding(
                         model=backend.model,
                         input=body["input"],
