@@ -216,10 +216,5 @@ def _size_score(p: LLMProfile) -> float:
     return 0.5
 
 
-def _priors(history: History, c: CandidateSide, prompt_buckets: tuple[str, str, str, str]) -> list[float]:
-    key = c.history_key
-    overall = history.model_rate(key, c.accuracy)
-    task = history.rate(key, prompt_buckets[1], overall.value)
-    domain = history.rate(key, prompt_buckets[2], overall.value)
-    similar = history.rate(key, prompt_buckets[3], overall.value)
-    return [overall.value, task.value, domain.value, similar.value, math.log1p(task.n)]
+def _priors(history: History, c: CandidateSide, prompt_buckets: tuple[str, str, str, str]) -> tuple[float, ...]:
+    return history.priors(c.history_key, c.accuracy, prompt_buckets)

@@ -15,6 +15,7 @@ Leave-one-out: when training on a prompt, `without(outcomes, buckets)` hides tha
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from proxy.catalog import Catalog
 
 DEFAULT_STRENGTH = 20.0
+_MEMO_SIZE = 100_000
 NEUTRAL_RATE = 0.6  # used only when there is no history at all and no prior for the model
 
 Counts = Mapping[tuple[str, str], tuple[float, int]]
@@ -41,6 +43,9 @@ class History:
     counts: Counts = field(default_factory=dict)
     strength: float = DEFAULT_STRENGTH
     minus: Counts = field(default_factory=dict)  # leave-one-out: subtracted from `counts`
+    _memo: dict[tuple[str, float | None, tuple[str, ...]], tuple[float, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_outcomes(
@@ -103,3 +108,20 @@ class History:
     def rate(self, model: str, bucket: str, model_rate: float) -> Rate:
         s, n = self.get(model, bucket)
         return Rate((s + self.strength * model_rate) / (n + self.strength), n)
+
+    def priors(self, model: str, prior: float | None, buckets: Sequence[str]) -> tuple[float, ...]:
+        """The prior-success features of `model` for a prompt in `buckets` ("all", task, domain, similar):
+        the overall, task, domain and similar-prompt rates and log(1 + task evidence). Memoised: a
+        history is immutable and serving asks for the same few combinations on every request."""
+        key = (model, prior, tuple(buckets))
+        hit = self._memo.get(key)
+        if hit is None:
+            overall = self.model_rate(model, prior)
+            task = self.rate(model, buckets[1], overall.value)
+            domain = self.rate(model, buckets[2], overall.value)
+            similar = self.rate(model, buckets[3], overall.value)
+            hit = (overall.value, task.value, domain.value, similar.value, math.log1p(task.n))
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = hit
+        return hit

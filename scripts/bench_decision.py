@@ -1,0 +1,67 @@
+"""Time one whole routing decision: features, both trained models and the choice, 10 candidates, on one core.
+
+Usage: .venv/bin/python -m scripts.bench_decision [--models models/] [--iterations 5000]
+
+`Router.decide` is what serving calls before forwarding: the prompt's features for ten candidates
+(the same ~500-word request as scripts/bench_features.py), the correctness and output-length models
+(scripts/bench_scoring.py times those alone), cost and latency, and the selection policy. The shipped
+models and the knowledge they were trained with are loaded as the proxy loads them. The first 200
+decisions are a warm-up. Reported: wall-clock percentiles, and thread CPU time to tell a slow run
+from a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from proxy import config as config_mod
+from proxy.app import DEFAULT_MODELS_DIR
+from proxy.features import load_resources
+from proxy.features.examples import request_from_prompt
+from proxy.router import Router, load_models
+from scripts.bench_features import ASK, MODELS, SYSTEM, _pin, _q
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
+    parser.add_argument("--iterations", type=int, default=5000)
+    args = parser.parse_args(argv)
+    pinned = _pin()
+    config = config_mod.parse(
+        {
+            "backend": [{"name": f"c{i}", "model": m} for i, m in enumerate(MODELS)],
+            "alias": [{"name": "router", "candidates": [f"c{i}" for i in range(len(MODELS))]}],
+        }
+    )
+    scorer, knowledge = load_models(config, args.models, load_resources())
+    router = Router(config, scorer, knowledge=knowledge)
+    request = request_from_prompt(ASK, system=SYSTEM, model="router")
+    for _ in range(200):
+        router.decide(request)
+    times, cpu = [], []
+    for _ in range(args.iterations):
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        router.decide(request)
+        cpu.append(time.thread_time() - start_cpu)
+        times.append(time.perf_counter() - start)
+    ms = sorted(t * 1000 for t in times)
+    cpu_ms = sorted(t * 1000 for t in cpu)
+    decision = router.decide(request)
+    print(f"command: python -m scripts.bench_decision {' '.join(argv or sys.argv[1:])}".rstrip())
+    print(f"pinned to one core: {pinned}; models: {scorer.version}; candidates: {len(MODELS)}")
+    print(f"chosen: {decision.order[0].name} ({decision.choice.reason if decision.choice else '-'})")
+    print(
+        f"iterations: {len(ms)}  p50 {_q(ms, 0.50):.3f} ms  p90 {_q(ms, 0.90):.3f} ms  p99 {_q(ms, 0.99):.3f} ms"
+        f"  mean {statistics.fmean(ms):.3f} ms  (wall clock)"
+    )
+    print(f"thread CPU time:  p50 {_q(cpu_ms, 0.50):.3f} ms  p99 {_q(cpu_ms, 0.99):.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
