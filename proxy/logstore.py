@@ -10,7 +10,9 @@ stand beside this one.
 Schema notes beyond the column comments in `MIGRATIONS`: `calls.status` is the call's outcome, which
 for a stream that failed after its first byte is the error's status (the HTTP status already sent was
 200) and 499 when the client went away; `attempts_json` lists every try in order, each with its
-status and error when it failed; `decision_json` is what `/v1/route` shows for the call.
+status and error when it failed; `decision_json` is what `/v1/route` shows for the call;
+`features_json` is `Features.for_log()`: the candidates, a digest of the feature names and the float32 rows
+in base64 (`proxy.features.rows_from_log` decodes them; rows logged before this format hold JSON lists).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,7 +50,7 @@ class Observation:
     feature_version: str | None = None
     model_version: str | None = None
     decision: dict[str, Any] | None = None  # candidates with predictions, the choice, why others were dropped
-    features: dict[str, Any] | None = None  # names and rows, to retrain without recomputing
+    features: dict[str, Any] | None = None  # the feature rows (`Features.for_log`), to retrain without recomputing
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every backend tried, in order
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
@@ -317,7 +319,7 @@ class SqliteLogStore:
                     self.queue.task_done()
 
     def _row(self, o: Observation) -> tuple[Any, ...]:
-        d = asdict(o)
+        d = {name: getattr(o, name) for name in _OBSERVATION_FIELDS}  # not asdict: it deep-copies every body
         d["stream"] = int(o.stream)
         d["exploration"] = int(o.exploration)
         for key in ("decision", "features", "attempts"):
@@ -334,6 +336,8 @@ class SqliteLogStore:
             return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest()})
         return text
 
+
+_OBSERVATION_FIELDS = tuple(f.name for f in fields(Observation))
 
 _READ_COLUMNS = (
     "id started_at requested_model status latency_s alias backend error ttft_s input_tokens output_tokens "

@@ -331,15 +331,7 @@ class Pipeline:
                 feature_version=features.version if features else None,
                 model_version=decision.scores.model_version if decision.scores else None,
                 decision=decision.summary(),
-                features=(
-                    {
-                        "names": list(features.names),
-                        "candidates": list(features.candidates),
-                        "rows": features.rows.tolist(),
-                    }
-                    if features
-                    else None
-                ),
+                features=features.for_log() if features else None,
                 attempts=attempts,
                 request=dict(request.body),
                 response=response,

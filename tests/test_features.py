@@ -13,7 +13,7 @@ import pytest
 
 from proxy.catalog import load_catalog
 from proxy.config import Backend
-from proxy.features import TASKS, VERSION, Features, compute_features, feature_names
+from proxy.features import TASKS, VERSION, Features, compute_features, feature_names, rows_from_log
 from proxy.features.examples import request_from_prompt
 from proxy.request import ChatRequest, parse_chat
 
@@ -56,6 +56,15 @@ def test_training_and_serving_rows_are_byte_identical(profiles: list) -> None:
     serving = compute_features(parse_chat(body), profiles)
     assert training.names == serving.names
     assert training.rows.tobytes() == serving.rows.tobytes()
+
+
+def test_logged_rows_decode_to_the_same_bytes(profiles: list) -> None:
+    f = compute_features(request_from_prompt(PROMPT), profiles)
+    logged = json.loads(json.dumps(f.for_log()))  # as stored in calls.features_json
+    assert rows_from_log(logged).tobytes() == f.rows.tobytes()
+    assert logged["candidates"] == list(MODELS)
+    other = compute_features(request_from_prompt(PROMPT), profiles[:1])
+    assert other.for_log()["names_sha256"] == logged["names_sha256"]  # the names, not the rows
 
 
 def test_rows_do_not_depend_on_the_process_hash_seed(profiles: list) -> None:
