@@ -7,11 +7,16 @@ import logging
 import math
 import os
 import sys
+from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
 
 from proxy import config as config_mod
 from proxy.app import create_app
+
+CONFIG_ENV, LOG_LEVEL_ENV = "SWITCHYARD_WORKER_CONFIG", "SWITCHYARD_WORKER_LOG_LEVEL"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,21 +25,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="override server.host")
     parser.add_argument("--port", type=int, help="override server.port")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes sharing the port and the log")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     try:
         config = config_mod.load(args.config, environ=os.environ)
     except config_mod.ConfigError as exc:
         logging.getLogger("switchyard").error("%s", exc)
         return 2
+    # Several workers are separate processes that each build the app: they get it from `worker_app`,
+    # which reads the same config file (the environment carries its path to them).
+    if args.workers > 1:
+        os.environ[CONFIG_ENV], os.environ[LOG_LEVEL_ENV] = str(Path(args.config).resolve()), args.log_level
     uvicorn.run(
-        create_app(config),
+        create_app(config) if args.workers == 1 else "proxy.__main__:worker_app",
+        factory=args.workers > 1,
+        workers=args.workers,
         host=args.host or config.server.host,
         port=args.port if args.port is not None else config.server.port,
         log_level=args.log_level,
         timeout_graceful_shutdown=math.ceil(config.server.shutdown_grace_s),
     )
     return 0
+
+
+def worker_app() -> Starlette:
+    """The app of one of several uvicorn workers (`--workers N`)."""
+    logging.basicConfig(level=os.environ[LOG_LEVEL_ENV].upper(), format=LOG_FORMAT)
+    return create_app(config_mod.load(os.environ[CONFIG_ENV], environ=os.environ))
 
 
 if __name__ == "__main__":
