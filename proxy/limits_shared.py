@@ -58,16 +58,21 @@ class SharedMeter(Meter):
             return
         if self.budget(key).state == "exhausted":
             raise budget_exhausted(key)
-        if key.rpm is not None and state.requests >= key.rpm:
+        # Only the writer moves token counts, so they are read exactly; request counts can move under a
+        # racing replica between the read and the locked re-check, so a refusal that is neither budget
+        # nor tokens is the request rate.
+        if key.tpm is not None and state.tokens >= key.tpm:
             raise RateLimited(
-                f"API key '{key.id}' is over its limit of {key.rpm} requests per minute.",
+                f"API key '{key.id}' is over its limit of {key.tpm} tokens per minute.",
                 code="rate_limit_exceeded",
-                retry_after_s=_retry_after(state, key.rpm),
+                retry_after_s=WINDOW_S - state.elapsed_s,
             )
+        if key.rpm is None:  # then only the budget can have refused it (spend moved since the read)
+            raise budget_exhausted(key)
         raise RateLimited(
-            f"API key '{key.id}' is over its limit of {key.tpm} tokens per minute.",
+            f"API key '{key.id}' is over its limit of {key.rpm} requests per minute.",
             code="rate_limit_exceeded",
-            retry_after_s=WINDOW_S - state.elapsed_s,
+            retry_after_s=_retry_after(state, key.rpm),
         )
 
     def add_usage(self, key: ApiKey | None, tokens: int, cost_usd: float) -> None:
@@ -89,7 +94,7 @@ class SharedMeter(Meter):
 def _retry_after(state: WindowState, rpm: int) -> float:
     """Seconds until the sliding-minute estimate drops below the limit again."""
     weight = 1 - state.elapsed_s / WINDOW_S
-    current = state.requests - math.ceil(state.previous_requests * weight)
+    current = max(state.requests, rpm) - math.ceil(state.previous_requests * weight)
     if current >= rpm:  # full on its own: wait for the next window, then for this one's weight to fade
         return WINDOW_S - state.elapsed_s + WINDOW_S * (1 - rpm / current)
     if state.previous_requests == 0:

@@ -250,6 +250,9 @@ class QueuedLogStore:
                 items.append(self.queue.get_nowait())
             try:
                 await self._write_batch(items)
+            except Exception:  # a bug here must not stop the writer: every later row would be lost too
+                self.dropped += len(items)
+                log.exception("log writer: unexpected error, %d rows not written", len(items))
             finally:
                 for item in items:
                     if isinstance(item, Observation) and item.api_key_id and item.cost_usd:
@@ -329,7 +332,7 @@ class SqliteLogStore(QueuedLogStore):
         self.path = path
         self._db: aiosqlite.Connection | None = None
 
-    _errors = (sqlite3.Error,)
+    _errors = (sqlite3.Error, ValueError)  # ValueError: text SQLite cannot encode (a lone surrogate)
 
     @property
     def ready(self) -> bool:
@@ -380,7 +383,7 @@ class SqliteLogStore(QueuedLogStore):
                     labels,
                 )
             await self._db.commit()
-        except sqlite3.Error:
+        except (sqlite3.Error, ValueError):
             await self._db.rollback()  # all or none: a retried batch must not find half of itself written
             raise
 

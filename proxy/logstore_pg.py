@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# pg_advisory_xact_lock key: any constant shared by every replica ("switchyard" in ASCII).
-MIGRATION_LOCK = 0x737769746368796172
+# pg_advisory_xact_lock key: any 64-bit constant shared by every replica ("switchyd" in ASCII).
+MIGRATION_LOCK = 0x7377697463687964
 
 TYPES = {  # column -> Postgres type, for the batch insert's arrays
     **dict.fromkeys(COLUMNS, "text"),
@@ -252,7 +252,14 @@ class PostgresLogStore(QueuedLogStore):
     async def _open(self) -> None:
         import asyncpg
 
-        self._errors = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, ValueError)
+        self._errors = (
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,  # e.g. a connection killed mid-query: the pool replaces it
+            OSError,
+            TimeoutError,
+            ValueError,
+        )
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn, password=self._password, min_size=1, max_size=self.pool_size, command_timeout=30
@@ -287,6 +294,7 @@ class PostgresLogStore(QueuedLogStore):
         return isinstance(exc, OSError | TimeoutError) or type(exc).__name__ in (
             "InterfaceError",
             "ConnectionDoesNotExistError",
+            "InternalClientError",
         )
 
     async def _write(self, items: Sequence[Observation | Label]) -> None:
