@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,31 @@ def config(sim_url: str, tmp: Path, log: dict[str, Any], limited_rpm: int) -> di
     }
 
 
+@dataclass(frozen=True)
+class Replica:
+    url: str
+    pid: int
+
+    def worker_cpu_s(self) -> dict[int, float]:
+        """CPU seconds used so far by each of this proxy's child processes (its uvicorn workers)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        found = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process has gone
+            if int(fields[1]) == self.pid:  # fields[1]: ppid; [11], [12]: utime, stime in clock ticks
+                found[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / tick
+        return found
+
+
 @contextmanager
 def proxies(
     tmp: Path, make_log: Callable[[], dict[str, Any]], *, count: int, workers: int = 1, limited_rpm: int = 1000,
     env: dict[str, str] | None = None,
-) -> Iterator[list[str]]:  # fmt: skip
-    """Start the simulator and `count` proxy processes sharing one log; yield the proxies' URLs."""
+) -> Iterator[list[Replica]]:  # fmt: skip
+    """Start the simulator and `count` proxy processes sharing one log; yield the proxies."""
     env = {**os.environ, "SIM_KEY": SIM_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})}
     env |= {"BULK_KEY": BULK_KEY, "LIMITED_KEY": LIMITED_KEY}
     logs = open(tmp / "processes.log", "wb")
@@ -68,7 +88,7 @@ def proxies(
         wait_ready(f"{sim_url}/health", sim)
         for url, proc in zip(urls, procs[1:], strict=True):
             wait_ready(f"{url}/ready", proc)
-        yield urls
+        yield [Replica(url, proc.pid) for url, proc in zip(urls, procs[1:], strict=True)]
     finally:
         for proc in reversed(procs):
             stop(proc)  # SIGTERM: each proxy drains its log queue before it exits
@@ -76,11 +96,14 @@ def proxies(
 
 
 async def send(
-    urls: list[str], n: int, key: str, concurrency: int = 32, model: str = "router"
+    urls: list[str], n: int, key: str, concurrency: int = 32, model: str = "router", fresh: bool = False
 ) -> list[tuple[int, str | None]]:
     """`n` chat requests for `model`, alternating between the proxies; each answer's (status, error code)."""
-    # Idle connections expire before uvicorn's 5 s keep-alive does, so none is reused as the server closes it.
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0)
+    # Idle connections expire before uvicorn's 5 s keep-alive does, so none is reused as the server closes it;
+    # `fresh`: a connection per request, so every uvicorn worker accepts some (a burst of kept-alive
+    # connections tends to land on one worker).
+    keep = 0 if fresh else concurrency
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=keep, keepalive_expiry=2.0)
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits, headers={"authorization": f"Bearer {key}"}) as http:
 

@@ -6,6 +6,8 @@ import asyncio
 import csv
 import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from proxy.logstore import Label, LogStoreError, Observation, QueuedLogStore, Sq
 from proxy.logstore_pg import PostgresLogStore
 from scripts import export_log, replay
 from tests import pg
+from tests.conftest import ROOT
 
 SECRET = "hunter2-not-for-logs"
 UNREACHABLE = f"postgresql://switchyard:{SECRET}@127.0.0.1:1/switchyard"
@@ -129,3 +132,10 @@ def test_config_takes_the_dsn_password_from_the_environment_only() -> None:
     )
     assert parsed.log.dsn == "postgresql://u@db/x" and parsed.log.password == SECRET
     assert SECRET not in repr(parsed) and SECRET not in json.dumps(str(parsed.log))
+
+
+def test_the_sqlite_default_never_imports_asyncpg() -> None:
+    code = "import sys, proxy.app, proxy.logread, scripts.export_log; print('asyncpg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

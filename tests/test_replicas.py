@@ -26,7 +26,8 @@ def test_two_replicas_share_one_postgres_log_and_one_rate_limit(tmp_path: Path, 
     log = {"dsn": dsn, "password_env": "SWITCHYARD_PG_PASSWORD"}
     env = {"SWITCHYARD_PG_PASSWORD": password}
     started = time.monotonic()
-    with proxies(tmp_path, lambda: log, count=2, limited_rpm=40, env=env) as urls:
+    with proxies(tmp_path, lambda: log, count=2, limited_rpm=40, env=env) as replicas:
+        urls = [r.url for r in replicas]
         # Named backend: the same logging path as a routed call at less CPU, to fit the 2-core CI box.
         answers = asyncio.run(send(urls, 2000, BULK_KEY, concurrency=64, model="cheap"))
         wait_outside_a_minute_boundary(margin_s=8)
@@ -51,9 +52,13 @@ def test_several_uvicorn_workers_lose_no_row(tmp_path: Path, store: str, request
         env = {"SWITCHYARD_PG_PASSWORD": password}
     else:
         log = {"path": str(tmp_path / "calls.db")}
-    with proxies(tmp_path, lambda: log, count=1, workers=2, env=env) as urls:
-        answers = asyncio.run(send(urls, 300, BULK_KEY, concurrency=32, model="cheap"))
+    with proxies(tmp_path, lambda: log, count=1, workers=2, env=env) as [proxy]:
+        before = proxy.worker_cpu_s()
+        answers = asyncio.run(send([proxy.url], 300, BULK_KEY, concurrency=32, model="cheap", fresh=True))
+        after = proxy.worker_cpu_s()
     assert Counter(status for status, _ in answers) == {200: 300}
+    busy = [pid for pid in before if after.get(pid, 0) - before[pid] > 0.2]  # the resource tracker stays idle
+    assert len(busy) == 2, f"both workers should have served requests: CPU s {before} -> {after}"
     if store == "postgres":
         [(count,)] = pg.fetch_sync(request.getfixturevalue("pg_dsn"), "SELECT count(DISTINCT id) FROM calls")
     else:
