@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from proxy import dsn as dsn_mod
 from proxy.config import LogSettings
 
 log = logging.getLogger(__name__)
@@ -403,6 +404,13 @@ def _postgres(**kwargs: Any) -> LogStore:
 
 
 STORES: dict[str, Callable[..., LogStore]] = {"sqlite": SqliteLogStore, "postgres": _postgres}
+
+
+def store_for(source: str | Path, **kwargs: Any) -> LogStore:
+    """A store on the log a script names: a `postgresql://` DSN (password from PGPASSWORD) or a SQLite path."""
+    if isinstance(source, str) and dsn_mod.is_dsn(source):
+        return STORES["postgres"](dsn=source, **kwargs)
+    return STORES["sqlite"](Path(source), **kwargs)
 
 
 def open_store(settings: LogSettings) -> LogStore:
