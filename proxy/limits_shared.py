@@ -31,15 +31,110 @@ Why this design:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from proxy.config import ApiKey
-from proxy.errors import RateLimited
+from proxy.errors import RateLimited, ServiceUnavailable
 from proxy.limits import WINDOW_S, Meter, budget_exhausted, period_start
-from proxy.logstore import LogStore
-from proxy.logstore_pg import PostgresLogStore, WindowState
+from proxy.logstore import LogStore, LogStoreError
+from proxy.logstore_pg import PostgresLogStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """A key's rate counters as Postgres sees them, for one admission decision."""
+
+    admitted: bool
+    requests: float  # requests in the sliding minute (previous window weighted), this one included if admitted
+    tokens: float  # tokens in the sliding minute, likewise estimated
+    elapsed_s: float  # seconds into the current minute window
+    previous_requests: int  # requests in the previous minute window
+    spent_usd: float  # written spend in the budget period
+
+
+# The sliding minute is estimated from two fixed windows: this minute's count plus the previous
+# minute's, weighted by the share of the sliding minute that still overlaps it (rounded up).
+# Postgres' clock is the one clock every replica agrees on. The increment happens only when every
+# limit holds, and the ON CONFLICT ... WHERE re-checks the locked row, so concurrent replicas can
+# never admit more than the limit between them.
+_ADMIT = """
+WITH clock AS (
+    SELECT extract(epoch FROM clock_timestamp())::float8 AS now
+), win AS (
+    SELECT (floor(now / 60) * 60)::bigint AS start, now - floor(now / 60) * 60 AS elapsed FROM clock
+), prev AS (
+    SELECT COALESCE(MAX(p.requests), 0) AS requests, COALESCE(MAX(p.tokens), 0) AS tokens,
+           1 - win.elapsed / 60 AS weight
+    FROM win LEFT JOIN rate_windows p ON p.key_id = $1 AND p.window_start = win.start - 60 GROUP BY win.elapsed
+), cur AS (
+    SELECT COALESCE(MAX(c.requests), 0) AS requests, COALESCE(MAX(c.tokens), 0) AS tokens
+    FROM win LEFT JOIN rate_windows c ON c.key_id = $1 AND c.window_start = win.start
+), spend AS (
+    SELECT COALESCE(SUM(usd), 0) AS usd FROM key_spend
+    WHERE key_id = $1 AND day >= (to_timestamp($5) AT TIME ZONE 'UTC')::date
+), est AS (
+    SELECT ceil(prev.requests * prev.weight) AS requests, ceil(prev.tokens * prev.weight) AS tokens,
+           spend.usd + $6 < $4 AS budget_ok
+    FROM prev, spend
+), up AS (
+    INSERT INTO rate_windows AS r (key_id, window_start, requests)
+    SELECT $1, win.start, 1 FROM win, est, cur
+    WHERE est.budget_ok AND est.requests + cur.requests < $2 AND est.tokens + cur.tokens < $3
+    ON CONFLICT (key_id, window_start) DO UPDATE SET requests = r.requests + 1
+    WHERE r.requests + (SELECT requests FROM est) < $2 AND r.tokens + (SELECT tokens FROM est) < $3
+      AND (SELECT budget_ok FROM est)
+    RETURNING r.requests, r.tokens
+)
+SELECT (SELECT COUNT(*) FROM up) > 0 AS admitted,
+       COALESCE((SELECT requests FROM up), cur.requests) + est.requests AS requests,
+       COALESCE((SELECT tokens FROM up), cur.tokens) + est.tokens AS tokens,
+       win.elapsed, prev.requests AS previous_requests, spend.usd AS spent_usd
+FROM win, prev, cur, est, spend
+"""
+
+NO_LIMIT = 2**62  # stands for "no limit" in the admission query
+
+
+ADMIT_TIMEOUT_S = 5.0
+
+
+async def count_request(
+    store: PostgresLogStore, key_id: str, *, rpm: int | None, tpm: int | None, budget_usd: float | None,
+    period_start: float,
+) -> WindowState:  # fmt: skip
+    """Count one request for the key if its rate limits and budget all hold: one statement, one round trip."""
+    try:
+        row = await store.fetchrow(
+            _ADMIT,
+            key_id,
+            rpm if rpm is not None else NO_LIMIT,
+            tpm if tpm is not None else NO_LIMIT,
+            budget_usd if budget_usd is not None else float("inf"),
+            period_start,
+            store.pending_spend.get(key_id, 0.0),
+            timeout=ADMIT_TIMEOUT_S,
+        )
+    except LogStoreError as exc:  # fail closed: a limit that cannot be checked is not waived
+        log.warning("shared limits unavailable: %s", exc)
+        raise ServiceUnavailable(
+            "The shared rate-limit store is unavailable; try again shortly.",
+            code="limits_unavailable",
+            retry_after_s=1.0,
+        ) from None
+    return WindowState(
+        admitted=bool(row["admitted"]),
+        requests=float(row["requests"]),
+        tokens=float(row["tokens"]),
+        elapsed_s=float(row["elapsed"]),
+        previous_requests=int(row["previous_requests"]),
+        spent_usd=float(row["spent_usd"]),
+    )
 
 
 class SharedMeter(Meter):
@@ -52,7 +147,9 @@ class SharedMeter(Meter):
         if key is None or (key.rpm is None and key.tpm is None and key.budget_usd is None):
             return
         start = period_start(key.budget_period, self.clock())
-        state = await self.store.admit(key.id, rpm=key.rpm, tpm=key.tpm, budget_usd=key.budget_usd, period_start=start)
+        state = await count_request(
+            self.store, key.id, rpm=key.rpm, tpm=key.tpm, budget_usd=key.budget_usd, period_start=start
+        )
         self._seen[key.id] = (start, state)
         if state.admitted:
             return

@@ -279,7 +279,8 @@ class QueuedLogStore:
                 self.written += 1
             except self._errors as exc:
                 self.dropped += 1
-                log.error("log row %s not written: %s", getattr(item, "id", None) or item, self._describe(exc))
+                what = f"call {item.id}" if isinstance(item, Observation) else f"label for {item.call_id}"
+                log.error("log row not written (%s): %s", what, self._describe(exc))
 
     _errors: tuple[type[Exception], ...] = ()
 

@@ -4,8 +4,8 @@ Chosen by `[log] dsn`. The only module that imports asyncpg, and only when a sto
 read, so the SQLite default never needs it. Same tables, same columns, same migration names as
 `logstore.py` (types translated: SQLite's 8-byte REAL is DOUBLE PRECISION, INTEGER is INTEGER or BIGINT,
 JSON stays TEXT so every store gives readers the same values), plus `limits_001`, the tables behind
-the replicas' shared rate limits and budgets (`limits_shared.py`). Migrations run under an advisory
-lock, so replicas that start together apply each one exactly once.
+the replicas' shared rate limits and budgets (`limits_shared.py` queries them through `fetchrow`).
+Migrations run under an advisory lock, so replicas that start together apply each one exactly once.
 
 The writer inserts a batch in one statement that also adds the batch's cost to `key_spend` and its
 tokens to `rate_windows`, in the same transaction: the counters never disagree with `calls`, and a
@@ -18,12 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from proxy import dsn as dsn_mod
-from proxy.errors import ServiceUnavailable
 from proxy.logstore import COLUMNS, LABEL_COLUMNS, Label, LogStoreError, Observation, QueuedLogStore, label_row
 
 if TYPE_CHECKING:
@@ -164,66 +162,10 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     return applied
 
 
-@dataclass(frozen=True)
-class WindowState:
-    """A key's rate counters as Postgres sees them, for one admission decision."""
-
-    admitted: bool
-    requests: float  # requests in the sliding minute (previous window weighted), this one included if admitted
-    tokens: float  # tokens in the sliding minute, likewise estimated
-    elapsed_s: float  # seconds into the current minute window
-    previous_requests: int  # requests in the previous minute window
-    spent_usd: float  # written spend in the budget period
-
-
-# The sliding minute is estimated from two fixed windows: this minute's count plus the previous
-# minute's, weighted by the share of the sliding minute that still overlaps it (rounded up).
-# Postgres' clock is the one clock every replica agrees on. The increment happens only when every
-# limit holds, and the ON CONFLICT ... WHERE re-checks the locked row, so concurrent replicas can
-# never admit more than the limit between them.
-_ADMIT = """
-WITH clock AS (
-    SELECT extract(epoch FROM clock_timestamp())::float8 AS now
-), win AS (
-    SELECT (floor(now / 60) * 60)::bigint AS start, now - floor(now / 60) * 60 AS elapsed FROM clock
-), prev AS (
-    SELECT COALESCE(MAX(p.requests), 0) AS requests, COALESCE(MAX(p.tokens), 0) AS tokens,
-           1 - win.elapsed / 60 AS weight
-    FROM win LEFT JOIN rate_windows p ON p.key_id = $1 AND p.window_start = win.start - 60 GROUP BY win.elapsed
-), cur AS (
-    SELECT COALESCE(MAX(c.requests), 0) AS requests, COALESCE(MAX(c.tokens), 0) AS tokens
-    FROM win LEFT JOIN rate_windows c ON c.key_id = $1 AND c.window_start = win.start
-), spend AS (
-    SELECT COALESCE(SUM(usd), 0) AS usd FROM key_spend
-    WHERE key_id = $1 AND day >= (to_timestamp($5) AT TIME ZONE 'UTC')::date
-), est AS (
-    SELECT ceil(prev.requests * prev.weight) AS requests, ceil(prev.tokens * prev.weight) AS tokens,
-           spend.usd + $6 < $4 AS budget_ok
-    FROM prev, spend
-), up AS (
-    INSERT INTO rate_windows AS r (key_id, window_start, requests)
-    SELECT $1, win.start, 1 FROM win, est, cur
-    WHERE est.budget_ok AND est.requests + cur.requests < $2 AND est.tokens + cur.tokens < $3
-    ON CONFLICT (key_id, window_start) DO UPDATE SET requests = r.requests + 1
-    WHERE r.requests + (SELECT requests FROM est) < $2 AND r.tokens + (SELECT tokens FROM est) < $3
-      AND (SELECT budget_ok FROM est)
-    RETURNING r.requests, r.tokens
-)
-SELECT (SELECT COUNT(*) FROM up) > 0 AS admitted,
-       COALESCE((SELECT requests FROM up), cur.requests) + est.requests AS requests,
-       COALESCE((SELECT tokens FROM up), cur.tokens) + est.tokens AS tokens,
-       win.elapsed, prev.requests AS previous_requests, spend.usd AS spent_usd
-FROM win, prev, cur, est, spend
-"""
-
-NO_LIMIT = 2**62  # stands for "no limit" in the admission query
-
-
 class PostgresLogStore(QueuedLogStore):
     """Calls and labels in Postgres, through a small asyncpg pool (the writer holds one connection)."""
 
     prune_every_s = 60.0  # rate windows older than two minutes are deleted this often
-    admit_timeout_s = 5.0
 
     def __init__(
         self,
@@ -323,37 +265,15 @@ class PostgresLogStore(QueuedLogStore):
         sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE api_key_id = $1 AND started_at >= $2"
         return float(await self._pool.fetchval(sql, api_key_id, since))
 
-    async def admit(
-        self, key_id: str, *, rpm: int | None, tpm: int | None, budget_usd: float | None, period_start: float
-    ) -> WindowState:
-        """Count one request for the key if its rate limits and budget all hold: one statement, one round trip."""
+    async def fetchrow(self, sql: str, *args: Any, timeout: float) -> Mapping[str, Any]:
+        """One row of a query on the pool (for the shared limits); LogStoreError, password-free, on failure."""
         assert self._pool is not None, "start() first"
         try:
-            row = await self._pool.fetchrow(
-                _ADMIT,
-                key_id,
-                rpm if rpm is not None else NO_LIMIT,
-                tpm if tpm is not None else NO_LIMIT,
-                budget_usd if budget_usd is not None else float("inf"),
-                period_start,
-                self.pending_spend.get(key_id, 0.0),
-                timeout=self.admit_timeout_s,
-            )
-        except self._errors as exc:  # fail closed: a limit that cannot be checked is not waived
-            log.warning("shared limits unavailable at %s: %s", self.where, self._describe(exc))
-            raise ServiceUnavailable(
-                "The shared rate-limit store is unavailable; try again shortly.",
-                code="limits_unavailable",
-                retry_after_s=1.0,
-            ) from None
-        return WindowState(
-            admitted=bool(row["admitted"]),
-            requests=float(row["requests"]),
-            tokens=float(row["tokens"]),
-            elapsed_s=float(row["elapsed"]),
-            previous_requests=int(row["previous_requests"]),
-            spent_usd=float(row["spent_usd"]),
-        )
+            row = await self._pool.fetchrow(sql, *args, timeout=timeout)
+        except self._errors as exc:
+            raise LogStoreError(f"query on the Postgres log at {self.where} failed: {self._describe(exc)}") from None
+        assert row is not None, "the query returns one row"
+        return cast(Mapping[str, Any], row)
 
 
 def _clean(row: tuple[Any, ...]) -> tuple[Any, ...]:

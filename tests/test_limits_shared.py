@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from proxy.config import ApiKey
-from proxy.errors import RateLimited
+from proxy.errors import RateLimited, ServiceUnavailable
 from proxy.limits import Meter
-from proxy.limits_shared import SharedMeter, meter_for
+from proxy.limits_shared import SharedMeter, count_request, meter_for
 from proxy.logstore import Observation, SqliteLogStore
 from proxy.logstore_pg import PostgresLogStore
+from tests import pg
 
 
 async def away_from_a_minute_boundary(margin_s: float = 5.0) -> None:
@@ -111,13 +114,37 @@ async def test_a_batch_retried_after_it_was_written_counts_nothing_twice(
     await b.flush()
     assert await b.spend_since("team", 0.0) == 0.75
     assert b.written == 2 and b.dropped == 0
-    state = await b.admit("team", rpm=None, tpm=None, budget_usd=None, period_start=0.0)
+    state = await count_request(b, "team", rpm=None, tpm=None, budget_usd=None, period_start=0.0)
     assert state.spent_usd == 0.75 and state.tokens == 15
 
 
 async def test_the_meter_follows_the_store(
-    tmp_path: object, replicas: tuple[PostgresLogStore, PostgresLogStore]
+    tmp_path: Path, replicas: tuple[PostgresLogStore, PostgresLogStore]
 ) -> None:
     assert isinstance(meter_for(replicas[0]), SharedMeter)
-    sqlite_meter = meter_for(SqliteLogStore(tmp_path / "x.db"))  # type: ignore[operator]
+    sqlite_meter = meter_for(SqliteLogStore(tmp_path / "x.db"))
     assert type(sqlite_meter) is Meter
+
+
+async def test_limits_fail_closed_with_503_when_postgres_is_unreachable(pg_dsn: str) -> None:
+    """A replica that loses its database refuses limited keys (OpenAI-shaped 503), never waves them through."""
+    role, secret = f"r_{uuid.uuid4().hex[:10]}", f"pw-{uuid.uuid4().hex}"
+    schema = dict(parse_qsl(urlsplit(pg_dsn).query))["search_path"]
+    await pg.fetch(pg_dsn, f"CREATE ROLE {role} LOGIN PASSWORD '{secret}'")
+    await pg.fetch(pg_dsn, f"GRANT ALL ON SCHEMA {schema} TO {role}")
+    dsn, _ = pg.without_password(pg_dsn)
+    store = PostgresLogStore(dsn=dsn.replace("postgres@", f"{role}@", 1), password=secret)
+    try:
+        await store.start()
+        meter, key = SharedMeter(store), ApiKey(id="team", sha256="x", rpm=100)
+        await meter.admit(key)
+        await pg.fetch(pg_dsn, f"ALTER ROLE {role} NOLOGIN")
+        await pg.fetch(pg_dsn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role)
+        with pytest.raises(ServiceUnavailable) as refused:
+            await meter.admit(key)
+        assert refused.value.status == 503 and refused.value.code == "limits_unavailable"
+        assert secret not in str(refused.value)
+    finally:
+        await store.aclose()
+        await pg.fetch(pg_dsn, f"DROP OWNED BY {role} CASCADE")
+        await pg.fetch(pg_dsn, f"DROP ROLE {role}")
