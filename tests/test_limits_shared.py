@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -118,9 +119,7 @@ async def test_a_batch_retried_after_it_was_written_counts_nothing_twice(
     assert state.spent_usd == 0.75 and state.tokens == 15
 
 
-async def test_the_meter_follows_the_store(
-    tmp_path: Path, replicas: tuple[PostgresLogStore, PostgresLogStore]
-) -> None:
+async def test_the_meter_follows_the_store(tmp_path: Path, replicas: tuple[PostgresLogStore, PostgresLogStore]) -> None:
     assert isinstance(meter_for(replicas[0]), SharedMeter)
     sqlite_meter = meter_for(SqliteLogStore(tmp_path / "x.db"))
     assert type(sqlite_meter) is Meter
