@@ -294,22 +294,24 @@ def read_log(dsn: str, since: float = 0.0, page: int = 1000) -> Iterator[tuple[d
     """
     import asyncpg
 
-    password = dsn_mod.password(dsn)
     loop = asyncio.new_event_loop()
-    try:
+
+    def run(step: Any) -> Any:
         try:
-            conn = loop.run_until_complete(asyncpg.connect(dsn, timeout=30))
+            return loop.run_until_complete(step)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            message = dsn_mod.scrub(f"{type(exc).__name__}: {exc}", password)
+            message = dsn_mod.scrub(f"{type(exc).__name__}: {exc}", dsn_mod.password(dsn))
             raise LogStoreError(f"cannot read the Postgres log at {dsn_mod.redact(dsn)}: {message}") from None
+
+    try:
+        conn = run(asyncpg.connect(dsn, timeout=30))
         try:
             labels: dict[str, list[dict[str, Any]]] = {}
-            sql = "SELECT call_id, score, source, comment, created_at FROM labels ORDER BY id"
-            for row in loop.run_until_complete(conn.fetch(sql)):
+            for row in run(conn.fetch("SELECT call_id, score, source, comment, created_at FROM labels ORDER BY id")):
                 labels.setdefault(row["call_id"], []).append(dict(row))
             last = ""
             query = "SELECT * FROM calls WHERE status = 200 AND started_at >= $1 AND id > $2 ORDER BY id LIMIT $3"
-            while rows := loop.run_until_complete(conn.fetch(query, since, last, page)):
+            while rows := run(conn.fetch(query, since, last, page)):
                 for row in rows:
                     yield dict(row), labels.get(row["id"], [])
                 last = rows[-1]["id"]

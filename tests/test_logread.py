@@ -139,3 +139,9 @@ def test_the_sqlite_default_never_imports_asyncpg() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_a_database_without_the_log_tables_is_a_clear_error(pg_dsn: str) -> None:
+    with pytest.raises(LogStoreError, match='relation "labels" does not exist') as failed:
+        list(read_log(pg_dsn))
+    assert pg.without_password(pg_dsn)[1] not in str(failed.value)
