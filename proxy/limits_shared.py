@@ -146,6 +146,8 @@ class SharedMeter(Meter):
     async def admit(self, key: ApiKey | None) -> None:
         if key is None or (key.rpm is None and key.tpm is None and key.budget_usd is None):
             return
+        if self.budget(key).state == "exhausted":  # spend only grows within a period: no need to ask again
+            raise budget_exhausted(key)
         start = period_start(key.budget_period, self.clock())
         state = await count_request(
             self.store, key.id, rpm=key.rpm, tpm=key.tpm, budget_usd=key.budget_usd, period_start=start

@@ -74,6 +74,10 @@ async def test_a_budget_spent_through_one_replica_is_refused_by_the_other(
         await meter_b.admit(key)
     assert refused.value.code == "insufficient_quota"
     assert meter_b.budget(key).state == "exhausted" and meter_b.usage(key)["spent_usd"] == pytest.approx(0.011)
+    requests = await b.fetchrow("SELECT requests FROM rate_windows WHERE key_id = 'team'", timeout=5)
+    with pytest.raises(RateLimited, match="spent its budget"):
+        await meter_b.admit(key)  # refused again, and a refused request counts against no rate
+    assert await b.fetchrow("SELECT requests FROM rate_windows WHERE key_id = 'team'", timeout=5) == requests
 
 
 async def test_a_replica_counts_its_own_spend_before_it_is_written(
