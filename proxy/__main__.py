@@ -7,13 +7,17 @@ import logging
 import math
 import os
 import sys
+from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
 from proxy import config as config_mod
 from proxy.app import create_app
 from proxy.logconfig import configure
+
+CONFIG_ENV, LOG_LEVEL_ENV = "SWITCHYARD_WORKER_CONFIG", "SWITCHYARD_WORKER_LOG_LEVEL"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="override server.host")
     parser.add_argument("--port", type=int, help="override server.port")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes sharing the port and the log")
     args = parser.parse_args(argv)
     configure(args.log_level, "text")
     try:
@@ -32,8 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     json_logs = config.server.log_format == "json"
     if json_logs:
         configure(args.log_level, "json")
+    # Several workers are separate processes that each build the app: they get it from `worker_app`,
+    # which reads the same config file (the environment carries its path to them).
+    if args.workers > 1:
+        os.environ[CONFIG_ENV], os.environ[LOG_LEVEL_ENV] = str(Path(args.config).resolve()), args.log_level
     uvicorn.run(
-        create_app(config),
+        create_app(config) if args.workers == 1 else "proxy.__main__:worker_app",
+        factory=args.workers > 1,
+        workers=args.workers,
         host=args.host or config.server.host,
         port=args.port if args.port is not None else config.server.port,
         log_level=args.log_level,
@@ -44,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=math.ceil(config.server.shutdown_grace_s),
     )
     return 0
+
+
+def worker_app() -> Starlette:
+    """The app of one of several uvicorn workers (`--workers N`)."""
+    config = config_mod.load(os.environ[CONFIG_ENV], environ=os.environ)
+    configure(os.environ[LOG_LEVEL_ENV], config.server.log_format)
+    return create_app(config)
 
 
 if __name__ == "__main__":

@@ -39,15 +39,16 @@ from proxy import __version__, dashboard
 from proxy import config as config_mod
 from proxy.auth import KeyRing
 from proxy.config import ApiKey, Config
-from proxy.errors import BadRequest, InternalError, NotFound, PayloadTooLarge, ProxyError, RateLimited
+from proxy.errors import BadRequest, InternalError, NotFound, PayloadTooLarge, ProxyError
 from proxy.features import load_resources
 from proxy.feedback import parse_feedback
 from proxy.forward import Forwarder
 from proxy.ids import new_id
 from proxy.inflight import InFlightLimit
 from proxy.limits import Meter, period_start
+from proxy.limits_shared import meter_for
 from proxy.logconfig import request_id
-from proxy.logstore import LogStore, NoLogStore, SqliteLogStore
+from proxy.logstore import LogStore, open_store
 from proxy.metrics import CONTENT_TYPE, Metrics
 from proxy.pipeline import CLIENT_GONE, CallContext, Pipeline, StreamAnswer
 from proxy.pricefeed import PriceFeed
@@ -77,9 +78,9 @@ def create_app(
         keys = config_mod.api_keys(config, os.environ if environ is None else environ)
         forwarder = Forwarder(keys)
         await forwarder.start([*config.backends, *config.embeddings])
-        log_store = store or _log_store(config)
+        log_store = store or open_store(config.log)
         await log_store.start()
-        meter = Meter()
+        meter = meter_for(log_store)
         for key in config.auth.keys:
             if key.budget_usd is not None:
                 since = period_start(key.budget_period, meter.clock())
@@ -138,17 +139,12 @@ def create_app(
     return app
 
 
-def _admit(request: Request, model: str) -> ApiKey | None:
-    """Authenticate the caller for `model` and count the request against its limits (401/403/429)."""
+async def _admit(request: Request, model: str) -> ApiKey | None:
+    """Authenticate the caller for `model` and count the request against its limits and budget (401/403/429)."""
     key: ApiKey | None = request.app.state.keyring.identify(request.headers)
     KeyRing.check_model(key, model)
     meter: Meter = request.app.state.pipeline.meter
-    if key is not None and meter.budget(key).state == "exhausted":
-        raise RateLimited(
-            f"API key '{key.id}' has spent its budget of ${key.budget_usd} for this {key.budget_period}.",
-            code="insufficient_quota",
-        )
-    meter.admit(key)
+    await meter.admit(key)
     return key
 
 
@@ -178,7 +174,7 @@ async def chat_completions(request: Request) -> Response:
     request_id.set(ctx.request_id)
     request.app.state.keyring.identify(request.headers)  # 401 before reading the body
     chat = parse_chat(parse_json(await _body(request)))
-    ctx.api_key = _admit(request, chat.model)
+    ctx.api_key = await _admit(request, chat.model)
     chat = _budget_controls(request, ctx.api_key, chat)
     ctx.explain = request.headers.get("x-router-explain") == "1"
     if chat.stream:
@@ -257,7 +253,7 @@ async def embeddings(request: Request) -> Response:
     text = body.get("input")
     if not (isinstance(text, str) or (isinstance(text, list) and text)):
         raise BadRequest("'input' must be a string or a non-empty array.", param="input")
-    _admit(request, model)
+    await _admit(request, model)
     backend = pipeline.config.embedding(model)
     if backend is None:
         names = [e.name for e in pipeline.config.embeddings]
@@ -386,12 +382,6 @@ async def admin_reload(request: Request) -> Response:
     pipeline.router.swap(scorer, knowledge)
     log.info("router models reloaded: %s -> %s (%s)", previous, scorer.version, models_dir)
     return JSONResponse({"model_version": scorer.version, "previous": previous, "models_dir": str(models_dir)})
-
-
-def _log_store(config: Config) -> LogStore:
-    if not config.log.enabled:
-        return NoLogStore()
-    return SqliteLogStore(config.log.path, bodies=config.log.bodies, queue_size=config.log.queue_size)
 
 
 async def _body(request: Request) -> bytes:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy import costmap
+from proxy import dsn as dsn_mod
 
 
 class ConfigError(ValueError):
@@ -141,6 +142,8 @@ class LogSettings:
     bodies: str = "full"  # "full", "hash" (sha256 of bodies only) or "none"
     queue_size: int = 10_000
     enabled: bool = True  # false: no call is logged (no training data, no feedback, budgets not seeded)
+    dsn: str | None = None  # postgresql://user@host/db: log (and share limits) through Postgres instead of `path`
+    password: str | None = field(default=None, repr=False)  # the DSN's password, read from `password_env`
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,7 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
         bodies=log_t.choice("bodies", "full", ("full", "hash", "none")),
         queue_size=log_t.integer("queue_size", 10_000, lo=1),
         enabled=log_t.flag("enabled", True),
+        **_log_dsn(log_t, environ or {}),
     )
     log_t.done()
     prices, metrics = _prices_settings(top.table("prices")), _metrics(top.table("metrics"), auth)
@@ -424,6 +428,28 @@ def _embedding(t: _Table) -> EmbeddingBackend:
     )
     t.done()
     return emb
+
+
+def _log_dsn(t: _Table, environ: Mapping[str, str]) -> dict[str, str | None]:
+    """`log.dsn` and the password named by `log.password_env`; a password written in the file is refused."""
+    value, password_env = t.optional_str("dsn"), t.optional_str("password_env")
+    if value is None:
+        if password_env is not None:
+            raise ConfigError("log.password_env: only used with log.dsn, which is not set")
+        return {}
+    if not dsn_mod.is_dsn(value):
+        raise ConfigError(f"log.dsn: expected a postgresql://user@host:port/db DSN, got {dsn_mod.redact(value)!r}")
+    if dsn_mod.password(value) is not None:
+        raise ConfigError(
+            f"log.dsn: {dsn_mod.redact(value)!r} holds a password; secrets never go in the file: "
+            "put it in an environment variable and name that variable in log.password_env"
+        )
+    password = None
+    if password_env is not None:
+        password = environ.get(password_env)
+        if not password:
+            raise ConfigError(f"log.password_env: environment variable {password_env!r} is not set")
+    return {"dsn": value, "password": password}
 
 
 def _unique(names: list[str], what: str) -> None:

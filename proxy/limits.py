@@ -1,6 +1,7 @@
 """Per-key rate limits (requests and tokens per minute) and spend budgets.
 
-Counts live in memory, per process: windows of the last 60 s, and spend per budget period, seeded at
+Counts live in memory, per process (with the Postgres log store, `limits_shared.SharedMeter` keeps
+them in Postgres instead, shared by every replica): windows of the last 60 s, and spend per budget period, seeded at
 start-up from the log store (so a restart does not reset a budget) and fed by every logged call's
 actual cost. A key past its rate gets 429 with Retry-After; past its budget, 429 `insufficient_quota`;
 with `on_budget_low = "cheaper"`, a key whose budget is running low is routed to cheaper candidates
@@ -31,6 +32,13 @@ def period_start(period: str, now: float) -> float:
     return day.timestamp()
 
 
+def budget_exhausted(key: ApiKey) -> RateLimited:
+    return RateLimited(
+        f"API key '{key.id}' has spent its budget of ${key.budget_usd} for this {key.budget_period}.",
+        code="insufficient_quota",
+    )
+
+
 @dataclass(frozen=True)
 class Budget:
     spent_usd: float
@@ -45,10 +53,12 @@ class Meter:
         self._tokens: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
         self._spend: dict[str, tuple[float, float]] = {}  # key id -> (period start, USD spent in it)
 
-    def admit(self, key: ApiKey | None) -> None:
-        """Count a request for `key`, or raise 429 if it is over its requests or tokens per minute."""
+    async def admit(self, key: ApiKey | None) -> None:
+        """Count a request for `key`, or raise 429 if it is over its budget, requests or tokens per minute."""
         if key is None:
             return
+        if self.budget(key).state == "exhausted":
+            raise budget_exhausted(key)
         now = self.clock()
         requests = self._prune(key.id, now)
         if key.rpm is not None and len(requests) >= key.rpm:

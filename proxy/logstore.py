@@ -4,8 +4,9 @@ The request path calls `record(observation)`, which only puts it on a bounded qu
 task drains the queue in batches into SQLite over one long-lived aiosqlite connection (WAL mode).
 The schema grows by named, append-only migrations, applied in order and noted in `_migrations`.
 
-Log stores sit behind the `LogStore` interface and the `STORES` registry, so a Postgres store can
-stand beside this one.
+Log stores sit behind the `LogStore` interface and the `STORES` registry: this SQLite store (the
+default) and the Postgres one in `logstore_pg.py` (chosen by `[log] dsn`; same schema, same migration
+names), both built on `QueuedLogStore` here.
 
 Schema notes beyond the column comments in `MIGRATIONS`: `calls.status` is the call's outcome, which
 for a stream that failed after its first byte is the error's status (the HTTP status already sent was
@@ -21,6 +22,8 @@ import asyncio
 import hashlib
 import json
 import logging
+import sqlite3
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -28,7 +31,14 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from proxy import dsn as dsn_mod
+from proxy.config import LogSettings
+
 log = logging.getLogger(__name__)
+
+
+class LogStoreError(RuntimeError):
+    """A log cannot be opened or read; the message names it, never with a password."""
 
 
 @dataclass(frozen=True)
@@ -169,16 +179,22 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
     ),
 )
 
-_COLUMNS = (
+COLUMNS = (
     "id started_at requested_model alias backend upstream_model stream status error ttft_s latency_s "
     "input_tokens output_tokens cost_usd feature_version model_version api_key_id "
     "decision_json features_json attempts_json request_json response_json usage_source exploration "
     "selection_probability"
 ).split()
+LABEL_COLUMNS = ("call_id", "score", "source", "comment", "api_key_id", "created_at")
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:
-    """Apply every migration not yet applied, in order; return the names applied now."""
+    """Apply every migration not yet applied, in order; return the names applied now.
+
+    Safe when several processes (uvicorn workers) start at once: each migration runs in one
+    `BEGIN IMMEDIATE` transaction (the write lock; others wait for it) that first notes its name in
+    `_migrations`, whose primary key then refuses a second application, which is rolled back whole.
+    """
     await db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     async with db.execute("SELECT name FROM _migrations") as cur:
         done = {row[0] for row in await cur.fetchall()}
@@ -186,46 +202,190 @@ async def migrate(db: aiosqlite.Connection) -> list[str]:
     for name, sql in MIGRATIONS:
         if name in done:
             continue
-        await db.executescript(f"BEGIN; {sql}; INSERT INTO _migrations VALUES ('{name}', datetime('now')); COMMIT;")
+        note = f"INSERT INTO _migrations VALUES ('{name}', datetime('now'))"
+        try:
+            await db.executescript(f"BEGIN IMMEDIATE; {note}; {sql}; COMMIT;")
+        except sqlite3.IntegrityError:
+            await db.rollback()  # another process applied it first
+            continue
+        except sqlite3.Error:
+            await db.rollback()
+            raise
         applied.append(name)
     return applied
 
 
-class SqliteLogStore:
-    def __init__(self, path: Path, *, bodies: str = "full", queue_size: int = 10_000, batch: int = 256) -> None:
-        self.path = path
+class QueuedLogStore:
+    """What every log store shares: the bounded queue, one writer task, batches, retries, the row layout.
+
+    `record` never waits: a full queue drops the row and counts it (`dropped`). The writer retries a batch
+    that failed for a transient reason (a busy database, a lost connection) until it is written; a batch
+    refused for good is retried row by row, so only the rows that cannot be written are dropped.
+    `pending_spend` is the cost of recorded calls not yet written, per API key (for shared budgets).
+    Subclasses implement `_open`, `_close`, `_write` and `_transient`.
+    """
+
+    drain_timeout_s = 30.0  # on close, how long the writer gets to empty the queue
+
+    def __init__(self, *, bodies: str = "full", queue_size: int = 10_000, batch: int = 256) -> None:
         self.bodies = bodies
         self.batch = batch
         self.queue: asyncio.Queue[Observation | Label] = asyncio.Queue(maxsize=queue_size)
         self.dropped = 0
         self.written = 0
-        self._db: aiosqlite.Connection | None = None
+        self.pending_spend: dict[str, float] = defaultdict(float)
         self._writer: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
-        return self._db is not None and self._writer is not None and not self._writer.done()
+        return self._writer is not None and not self._writer.done()
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await migrate(self._db)
+        await self._open()
         self._writer = asyncio.create_task(self._write_forever(), name="logstore-writer")
 
     def record(self, observation: Observation) -> None:
-        self._enqueue(observation, f"call {observation.id}")
+        if self._enqueue(observation, f"call {observation.id}") and observation.api_key_id and observation.cost_usd:
+            self.pending_spend[observation.api_key_id] += observation.cost_usd
 
     def record_label(self, label: Label) -> None:
         self._enqueue(label, f"label for {label.call_id}")
 
-    def _enqueue(self, item: Observation | Label, what: str) -> None:
+    def _enqueue(self, item: Observation | Label, what: str) -> bool:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.dropped += 1
             log.error("log queue full (%d): %s not written", self.queue.maxsize, what)
+            return False
+        return True
+
+    async def flush(self) -> None:
+        """Wait until everything recorded so far is written."""
+        await self.queue.join()
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(self.flush(), self.drain_timeout_s)
+            except TimeoutError:
+                lost = self.queue.qsize()
+                log.error("log writer did not drain in %.0f s: %d rows not written", self.drain_timeout_s, lost)
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
+        await self._close()
+
+    async def _write_forever(self) -> None:
+        while True:
+            items = [await self.queue.get()]
+            while len(items) < self.batch and not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            try:
+                await self._write_batch(items)
+            except Exception:  # a bug here must not stop the writer: every later row would be lost too
+                self.dropped += len(items)
+                log.exception("log writer: unexpected error, %d rows not written", len(items))
+            finally:
+                for item in items:
+                    if isinstance(item, Observation) and item.api_key_id and item.cost_usd:
+                        self.pending_spend[item.api_key_id] -= item.cost_usd
+                    self.queue.task_done()
+
+    async def _write_batch(self, items: list[Observation | Label]) -> None:
+        delay = 0.02
+        while True:
+            try:
+                await self._write(items)
+                self.written += len(items)
+                return
+            except self._errors as exc:
+                if not self._transient(exc):
+                    break
+                log.warning("log write failed (%s), retrying %d rows in %.2f s", self._describe(exc), len(items), delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        for item in items:  # refused for good: keep every row that can be written
+            try:
+                await self._write([item])
+                self.written += 1
+            except self._errors as exc:
+                self.dropped += 1
+                what = f"call {item.id}" if isinstance(item, Observation) else f"label for {item.call_id}"
+                log.error("log row not written (%s): %s", what, self._describe(exc))
+
+    _errors: tuple[type[Exception], ...] = ()
+
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        raise NotImplementedError
+
+    async def _write(self, items: Sequence[Observation | Label]) -> None:
+        """Write the rows in one transaction: all or none."""
+        raise NotImplementedError
+
+    def _transient(self, exc: Exception) -> bool:
+        raise NotImplementedError
+
+    def _describe(self, exc: Exception) -> str:
+        return f"{type(exc).__name__}: {exc}"
+
+    def call_row(self, o: Observation) -> tuple[Any, ...]:
+        """The `calls` row of an observation, in `COLUMNS` order (the same for every store)."""
+        d = {name: getattr(o, name) for name in _OBSERVATION_FIELDS}  # not asdict: it deep-copies every body
+        d["stream"] = int(o.stream)
+        d["exploration"] = int(o.exploration)
+        for key in ("decision", "features", "attempts"):
+            d[f"{key}_json"] = _json(d.pop(key))
+        for key in ("request", "response"):
+            d[f"{key}_json"] = self._body(d.pop(key))
+        return tuple(d[c] for c in COLUMNS)
+
+    def _body(self, body: Any) -> str | None:
+        if body is None or self.bodies == "none":
+            return None
+        text = _json(body)
+        if self.bodies == "hash" and text is not None:
+            return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest()})
+        return text
+
+
+class SqliteLogStore(QueuedLogStore):
+    """The embedded default: one SQLite file in WAL mode, over one long-lived aiosqlite connection.
+
+    Several processes (uvicorn workers) may share the file: a writer that finds it locked waits up to
+    `busy_timeout_s`, and a batch that still fails for a busy database is retried, never lost.
+    """
+
+    busy_timeout_s = 30.0
+
+    def __init__(self, path: Path, *, bodies: str = "full", queue_size: int = 10_000, batch: int = 256) -> None:
+        super().__init__(bodies=bodies, queue_size=queue_size, batch=batch)
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+
+    _errors = (sqlite3.Error, ValueError)  # ValueError: text SQLite cannot encode (a lone surrogate)
+
+    @property
+    def ready(self) -> bool:
+        return self._db is not None and super().ready
+
+    async def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path, timeout=self.busy_timeout_s)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await migrate(self._db)
+
+    async def _close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    def _transient(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
     async def has_call(self, call_id: str) -> bool:
         """Whether the call is logged (waiting for the queue first, so a call just answered is found)."""
@@ -264,7 +424,7 @@ class SqliteLogStore:
             args.append(until)
         bodies = ", request_json, response_json" if call_id is not None else ""
         window = f"FROM calls WHERE {' AND '.join(where)} ORDER BY started_at DESC, id DESC LIMIT ?"
-        async with self._db.execute(f"SELECT {', '.join(_READ_COLUMNS)}{bodies} {window}", (*args, limit)) as cur:
+        async with self._db.execute(f"SELECT {', '.join(READ_COLUMNS)}{bodies} {window}", (*args, limit)) as cur:
             rows = await cur.fetchall()
         labels: dict[str, list[Label]] = {}
         async with self._db.execute(
@@ -275,79 +435,39 @@ class SqliteLogStore:
             for label in await cur.fetchall():
                 labels.setdefault(label[0], []).append(Label(*label))
         # Decoding thousands of JSON columns is CPU work: off the event loop, which serves the proxy's traffic.
-        return await asyncio.to_thread(lambda: [_logged_call(row, labels.get(row[0], ())) for row in rows])
+        return await asyncio.to_thread(lambda: [logged_call(row, labels.get(row[0], ())) for row in rows])
 
-    async def flush(self) -> None:
-        """Wait until everything recorded so far is on disk."""
-        await self.queue.join()
-
-    async def aclose(self) -> None:
-        if self._writer is not None:
-            await self.flush()
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
-            self._writer = None
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    async def _write_forever(self) -> None:
+    async def _write(self, items: Sequence[Observation | Label]) -> None:
         assert self._db is not None
-        while True:
-            items = [await self.queue.get()]
-            while len(items) < self.batch and not self.queue.empty():
-                items.append(self.queue.get_nowait())
-            calls = [self._row(o) for o in items if isinstance(o, Observation)]
-            labels = [_label_row(x) for x in items if isinstance(x, Label)]
-            try:
-                if calls:
-                    await self._db.executemany(
-                        f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", calls
-                    )
-                if labels:
-                    await self._db.executemany(
-                        "INSERT INTO labels (call_id, score, source, comment, api_key_id, created_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        labels,
-                    )
-                await self._db.commit()
-                self.written += len(items)
-            except aiosqlite.Error:
-                log.exception("could not write %d log rows", len(items))
-            finally:
-                for _ in items:
-                    self.queue.task_done()
-
-    def _row(self, o: Observation) -> tuple[Any, ...]:
-        d = {name: getattr(o, name) for name in _OBSERVATION_FIELDS}  # not asdict: it deep-copies every body
-        d["stream"] = int(o.stream)
-        d["exploration"] = int(o.exploration)
-        for key in ("decision", "features", "attempts"):
-            d[f"{key}_json"] = _json(d.pop(key))
-        for key in ("request", "response"):
-            d[f"{key}_json"] = self._body(d.pop(key))
-        return tuple(d[c] for c in _COLUMNS)
-
-    def _body(self, body: Any) -> str | None:
-        if body is None or self.bodies == "none":
-            return None
-        text = _json(body)
-        if self.bodies == "hash" and text is not None:
-            return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest()})
-        return text
+        calls = [self.call_row(o) for o in items if isinstance(o, Observation)]
+        labels = [label_row(x) for x in items if isinstance(x, Label)]
+        try:
+            if calls:
+                await self._db.executemany(
+                    f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", calls
+                )
+            if labels:
+                await self._db.executemany(
+                    f"INSERT INTO labels ({', '.join(LABEL_COLUMNS)}) VALUES ({', '.join('?' * len(LABEL_COLUMNS))})",
+                    labels,
+                )
+            await self._db.commit()
+        except (sqlite3.Error, ValueError):
+            await self._db.rollback()  # all or none: a retried batch must not find half of itself written
+            raise
 
 
 _OBSERVATION_FIELDS = tuple(f.name for f in fields(Observation))
 
-_READ_COLUMNS = (
+READ_COLUMNS = (
     "id started_at requested_model status latency_s alias backend error ttft_s input_tokens output_tokens "
     "cost_usd model_version api_key_id stream exploration decision_json attempts_json"
 ).split()
 
 
-def _logged_call(row: Sequence[Any], labels: Sequence[Label]) -> LoggedCall:
-    n = len(_READ_COLUMNS)
-    values = dict(zip(_READ_COLUMNS, row[:n], strict=True))
+def logged_call(row: Sequence[Any], labels: Sequence[Label]) -> LoggedCall:
+    n = len(READ_COLUMNS)
+    values = dict(zip(READ_COLUMNS, row[:n], strict=True))
     bodies = [_loads(v) for v in row[n:]] + [None, None]
     return LoggedCall(
         **{k: v for k, v in values.items() if not k.endswith("_json") and k not in ("stream", "exploration")},
@@ -365,7 +485,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _label_row(label: Label) -> tuple[Any, ...]:
+def label_row(label: Label) -> tuple[Any, ...]:
     return (label.call_id, label.score, label.source, label.comment, label.api_key_id, label.created_at)
 
 
@@ -404,4 +524,28 @@ class NoLogStore:
         return None
 
 
-STORES: dict[str, Callable[..., LogStore]] = {"sqlite": SqliteLogStore}
+def _postgres(**kwargs: Any) -> LogStore:
+    from proxy.logstore_pg import PostgresLogStore  # imports asyncpg: only when Postgres is configured
+
+    return PostgresLogStore(**kwargs)
+
+
+STORES: dict[str, Callable[..., LogStore]] = {"sqlite": SqliteLogStore, "postgres": _postgres}
+
+
+def store_for(source: str | Path, **kwargs: Any) -> LogStore:
+    """A store on the log a script names: a `postgresql://` DSN (password from PGPASSWORD) or a SQLite path."""
+    if isinstance(source, str) and dsn_mod.is_dsn(source):
+        return STORES["postgres"](dsn=source, **kwargs)
+    return STORES["sqlite"](Path(source), **kwargs)
+
+
+def open_store(settings: LogSettings) -> LogStore:
+    """The log store the settings name: none when logging is off, Postgres when `dsn` is set, else the
+    SQLite file at `path`."""
+    if not settings.enabled:
+        return NoLogStore()
+    common = {"bodies": settings.bodies, "queue_size": settings.queue_size}
+    if settings.dsn:
+        return STORES["postgres"](dsn=settings.dsn, password=settings.password, **common)
+    return STORES["sqlite"](settings.path, **common)

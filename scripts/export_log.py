@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python -m scripts.export_log --db var/switchyard.db [--csv OUT.csv.gz] [--jsonl OUT.jsonl]
        [--since UNIX_SECONDS] [--labelled-only]
+`--db` is a SQLite log file or a Postgres DSN (postgresql://user@host/db; the password from PGPASSWORD).
 
 One CSV row per successful call: source "switchyard-log", prompt_id = the request id, the prompt, the
 backend that answered as `model`, `correct` = the mean of the call's labels (blank when unlabelled),
@@ -18,14 +19,14 @@ import argparse
 import csv
 import gzip
 import json
-import sqlite3
 import sys
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from proxy.dataset import COLUMNS
+from proxy.logread import read_log
+from proxy.logstore import LogStoreError
 
 SOURCE = "switchyard-log"
 
@@ -55,30 +56,25 @@ def response_text(response: dict[str, Any] | None) -> str:
     return content if isinstance(content, str) else ""
 
 
-def records(db: Path, since: float = 0.0, labelled_only: bool = False) -> Iterator[dict[str, Any]]:
-    """One dict per successful call, with its labels; what both output formats are made from."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    labels: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in conn.execute("SELECT call_id, score, source, comment, created_at FROM labels ORDER BY id"):
-        labels[row["call_id"]].append(dict(row))
-    query = "SELECT * FROM calls WHERE status = 200 AND started_at >= ? ORDER BY id"
-    for row in conn.execute(query, (since,)):
-        call_labels = labels.get(row["id"], [])
+def records(db: str | Path, since: float = 0.0, labelled_only: bool = False) -> Iterator[dict[str, Any]]:
+    """One dict per successful call, with its labels; what both output formats are made from.
+
+    `db` is a SQLite log file or a Postgres DSN (`proxy.logread.read_log` reads either).
+    """
+    for call, call_labels in read_log(db, since):
         if labelled_only and not call_labels:
             continue
-        request = json.loads(row["request_json"] or "null") or {}
+        request = json.loads(call["request_json"] or "null") or {}
         if "sha256" in request and "messages" not in request:
             continue  # bodies were kept as hashes only: nothing to train on
         yield {
-            "call": dict(row),
+            "call": call,
             "request": request,
-            "response": json.loads(row["response_json"] or "null"),
-            "decision": json.loads(row["decision_json"] or "null"),
-            "attempts": json.loads(row["attempts_json"] or "[]"),
+            "response": json.loads(call["response_json"] or "null"),
+            "decision": json.loads(call["decision_json"] or "null"),
+            "attempts": json.loads(call["attempts_json"] or "[]"),
             "labels": call_labels,
         }
-    conn.close()
 
 
 def long_row(rec: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +116,7 @@ def write_csv(rows: Iterator[dict[str, Any]], path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", required=True, help="SQLite log file or postgresql:// DSN")
     parser.add_argument("--csv", type=Path)
     parser.add_argument("--jsonl", type=Path)
     parser.add_argument("--since", type=float, default=0.0)
@@ -128,18 +124,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.csv and not args.jsonl:
         parser.error("give --csv and/or --jsonl")
-    if not args.db.exists():
-        parser.error(f"no such log database: {args.db}")
-    if args.csv:
-        n = write_csv((long_row(r) for r in records(args.db, args.since, args.labelled_only)), args.csv)
-        print(f"wrote {n} rows to {args.csv}", file=sys.stderr)
-    if args.jsonl:
-        n = 0
-        with args.jsonl.open("w", encoding="utf-8") as out:
-            for rec in records(args.db, args.since, args.labelled_only):
-                out.write(json.dumps(rec, default=str) + "\n")
-                n += 1
-        print(f"wrote {n} records to {args.jsonl}", file=sys.stderr)
+    try:
+        if args.csv:
+            n = write_csv((long_row(r) for r in records(args.db, args.since, args.labelled_only)), args.csv)
+            print(f"wrote {n} rows to {args.csv}", file=sys.stderr)
+        if args.jsonl:
+            n = 0
+            with args.jsonl.open("w", encoding="utf-8") as out:
+                for rec in records(args.db, args.since, args.labelled_only):
+                    out.write(json.dumps(rec, default=str) + "\n")
+                    n += 1
+            print(f"wrote {n} records to {args.jsonl}", file=sys.stderr)
+    except LogStoreError as exc:
+        parser.error(str(exc))
     return 0
 
 

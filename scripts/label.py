@@ -11,6 +11,7 @@ N/10 with source "judge:<backend>". Calls it already labelled are skipped. Refer
 {"request_id": ..., "reference": ...} (or {"prompt": ..., "reference": ...}, matched on the prompt
 text): each matching call gets "exact_match" (normalised text equality, 0 or 1) and "rouge_l" (F1 of
 the longest common token subsequence). Labels go to the `labels` table of the log, next to feedback.
+`--db` is a SQLite log file or a Postgres DSN (the password from PGPASSWORD).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import asyncio
 import json
 import os
 import re
-import sqlite3
 import string
 import sys
 import time
@@ -32,6 +32,7 @@ from proxy import config as config_mod
 from proxy.dataset import normalize_prompt
 from proxy.errors import ProxyError
 from proxy.forward import Forwarder
+from proxy.logstore import Label, store_for
 from proxy.request import parse_chat
 from scripts.export_log import records, render_prompt, response_text
 
@@ -75,17 +76,20 @@ def rouge_l(candidate: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def insert_labels(db: Path, labels: list[tuple[str, float, str, str | None]]) -> None:
+async def write_labels(db: str | Path, labels: list[tuple[str, float, str, str | None]]) -> None:
+    """Through the log store itself (SQLite file or Postgres DSN): its migrations, its writer, drained on close."""
     now = time.time()
-    with sqlite3.connect(db, timeout=30) as conn:
-        conn.executemany(
-            "INSERT INTO labels (call_id, score, source, comment, api_key_id, created_at) VALUES (?, ?, ?, ?, NULL, ?)",
-            [(call_id, score, source, comment, now) for call_id, score, source, comment in labels],
-        )
+    store = store_for(db, queue_size=len(labels) + 1)  # room for every label: none may be dropped
+    await store.start()
+    try:
+        for call_id, score, source, comment in labels:
+            store.record_label(Label(call_id=call_id, score=score, source=source, comment=comment, created_at=now))
+    finally:
+        await store.aclose()
 
 
 async def judge_calls(
-    db: Path,
+    db: str | Path,
     config: config_mod.Config,
     judge: str,
     *,
@@ -98,7 +102,8 @@ async def judge_calls(
     if backend is None:
         raise SystemExit(f"--judge {judge!r} is not a backend of the config")
     source = f"judge:{judge}"
-    todo = [r for r in records(db) if source not in {lab["source"] for lab in r["labels"]}][:limit]
+    logged = await asyncio.to_thread(lambda: list(records(db)))  # the reader is synchronous
+    todo = [r for r in logged if source not in {lab["source"] for lab in r["labels"]}][:limit]
     forwarder = Forwarder(config_mod.api_keys(config, environ))
     await forwarder.start()
     gate = asyncio.Semaphore(concurrency)
@@ -126,11 +131,11 @@ async def judge_calls(
         await asyncio.gather(*(one(r) for r in todo))
     finally:
         await forwarder.aclose()
-    insert_labels(db, labels)
+    await write_labels(db, labels)
     return len(labels)
 
 
-def reference_labels(db: Path, references: Path) -> int:
+def reference_labels(db: str | Path, references: Path) -> int:
     by_id: dict[str, str] = {}
     by_prompt: dict[str, str] = {}
     for line in references.read_text(encoding="utf-8").splitlines():
@@ -150,13 +155,13 @@ def reference_labels(db: Path, references: Path) -> int:
         answer = response_text(rec["response"])
         labels.append((call_id, float(normalise(answer) == normalise(reference)), "exact_match", None))
         labels.append((call_id, round(rouge_l(answer, reference), 6), "rouge_l", None))
-    insert_labels(db, labels)
+    asyncio.run(write_labels(db, labels))
     return len(labels)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", required=True, help="SQLite log file or postgresql:// DSN")
     parser.add_argument("--config", type=Path, help="proxy config holding the judge backend")
     parser.add_argument("--judge", help="backend name of the judge model")
     parser.add_argument("--rubric", type=Path, help="rubric template with {question} and {answer}")

@@ -2,6 +2,7 @@
 
 Offline (no LLM is called):
   .venv/bin/python -m scripts.replay --db var/switchyard.db --config config.toml --models NEW_DIR [--current DIR]
+`--db` is a SQLite log file or a Postgres DSN (the password from PGPASSWORD).
 For every logged routed call it re-runs the router's own decision (router.py) with the candidate models
 and with the current ones, and reports how many choices change, the predicted cost and latency of each
 policy, and an inverse-propensity estimate of each policy's quality from the labelled calls: a call
@@ -28,6 +29,7 @@ import httpx
 
 from proxy import config as config_mod
 from proxy.errors import ProxyError
+from proxy.logstore import LogStoreError
 from proxy.request import parse_chat
 from proxy.router import Router
 from proxy.scoring import load_scorer
@@ -36,11 +38,11 @@ from scripts.export_log import records
 DEFAULT_MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
-def routed_records(db: Path) -> list[dict[str, Any]]:
+def routed_records(db: str | Path) -> list[dict[str, Any]]:
     return [r for r in records(db) if r["decision"] and r["request"].get("messages")]
 
 
-def offline(db: Path, config: config_mod.Config, new_models: Path, current_models: Path) -> dict[str, Any]:
+def offline(db: str | Path, config: config_mod.Config, new_models: Path, current_models: Path) -> dict[str, Any]:
     new, current = Router(config, load_scorer(new_models)), Router(config, load_scorer(current_models))
     current.knowledge = new.knowledge  # load the catalog and vocabularies once
     totals: dict[str, Any] = {"calls": 0, "changed": 0, "skipped": 0}
@@ -86,7 +88,7 @@ def offline(db: Path, config: config_mod.Config, new_models: Path, current_model
     return report
 
 
-def online(db: Path, config: config_mod.Config, url: str, limit: int, budget: float, key: str) -> dict[str, Any]:
+def online(db: str | Path, config: config_mod.Config, url: str, limit: int, budget: float, key: str) -> dict[str, Any]:
     sent, spent, failed = 0, 0.0, 0
     with httpx.Client(base_url=url, timeout=120, headers={"authorization": f"Bearer {key}"}) as http:
         for rec in routed_records(db):
@@ -107,7 +109,7 @@ def online(db: Path, config: config_mod.Config, url: str, limit: int, budget: fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", required=True, help="SQLite log file or postgresql:// DSN")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--models", type=Path, help="candidate models directory (offline)")
     parser.add_argument("--current", type=Path, help="current models (default: the config's, else the shipped)")
@@ -118,13 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     config = config_mod.load(args.config, environ=os.environ)
-    if args.online:
-        report = online(args.db, config, args.online, args.limit, args.budget_usd, args.api_key)
-    elif args.models:
-        current = args.current or config.models_dir or DEFAULT_MODELS
-        report = offline(args.db, config, args.models, current)
-    else:
+    if not args.online and not args.models:
         parser.error("give --models (offline) or --online PROXY_URL")
+    try:
+        if args.online:
+            report = online(args.db, config, args.online, args.limit, args.budget_usd, args.api_key)
+        else:
+            current = args.current or config.models_dir or DEFAULT_MODELS
+            report = offline(args.db, config, args.models, current)
+    except LogStoreError as exc:
+        parser.error(str(exc))
     print(json.dumps(report, indent=2))
     return 0
 

@@ -32,12 +32,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from proxy import dsn as dsn_mod  # noqa: E402
 from proxy import learned  # noqa: E402
 from proxy.catalog import load_catalog  # noqa: E402
 from proxy.config import Backend  # noqa: E402
 from proxy.config import load as load_config  # noqa: E402
 from proxy.dataset import find_long_files  # noqa: E402
 from proxy.features import VERSION, load_resources  # noqa: E402
+from proxy.logstore import LogStoreError  # noqa: E402
 from proxy.scoring import OnnxScorer  # noqa: E402
 from proxy.training import data as td  # noqa: E402
 from proxy.training import profiles as tp  # noqa: E402
@@ -62,7 +64,7 @@ LABEL = (
 
 def data_files(args: argparse.Namespace) -> list[Path]:
     """--data files; else, unless training from --log alone, every long file under --data-dir; plus the log."""
-    logged = [export_log(Path(db)) for db in args.log or ()]
+    logged = [export_log(db) for db in args.log or ()]
     if args.data:
         return [Path(f) for f in args.data] + logged
     if logged:
@@ -214,15 +216,19 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def export_log(db: Path) -> Path:
-    """The labelled calls of a proxy log as a long-format file (scripts/export_log.py), for training."""
-    if not db.is_file():
-        raise SystemExit(f"--log {db}: no such log database")
-    out = Path(tempfile.mkdtemp(prefix="switchyard-train-")) / f"{db.stem}-labelled.csv.gz"
-    rows = write_csv((long_row(r) for r in records(db, labelled_only=True)), out)
-    log.info("exported %d labelled calls from %s", rows, db)
+def export_log(db: str) -> Path:
+    """The labelled calls of a proxy log (SQLite file or Postgres DSN) as a long-format file, for training."""
+    name = Path(db).stem if not dsn_mod.is_dsn(db) else "postgres"
+    out = Path(tempfile.mkdtemp(prefix="switchyard-train-")) / f"{name}-labelled.csv.gz"
+    try:
+        rows = write_csv((long_row(r) for r in records(db, labelled_only=True)), out)
+    except LogStoreError as exc:
+        raise SystemExit(f"--log {dsn_mod.redact(db)}: {exc}") from None
+    log.info("exported %d labelled calls from %s", rows, dsn_mod.redact(db))
     if not rows:
-        raise SystemExit(f"--log {db}: no labelled calls to train on (label them with scripts/label.py or feedback)")
+        raise SystemExit(
+            f"--log {dsn_mod.redact(db)}: no labelled calls to train on (label them with scripts/label.py or feedback)"
+        )
     return out
 
 
@@ -235,7 +241,9 @@ def main() -> None:
     parser.add_argument("--data", action="append", help="a long-format .csv or .csv.gz file (repeatable)")
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="used when no --data or --log is given")
     parser.add_argument(
-        "--log", action="append", help="a proxy log database: its labelled calls are training rows (repeatable)"
+        "--log",
+        action="append",
+        help="a proxy log (SQLite file or postgresql:// DSN): its labelled calls are training rows (repeatable)",
     )
     parser.add_argument("--out", default=str(ROOT / "models"), help="output directory (default: models/)")
     parser.add_argument("--threads", type=int, default=1)

@@ -16,6 +16,7 @@ from proxy import config as config_mod
 from proxy.app import create_app
 from proxy.simulator.app import create_app as create_simulator
 from proxy.simulator.settings import SimSettings
+from tests import pg
 from tests.servers import serve_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,6 +143,15 @@ def make_config_dict(sim_url: str, db_path: Path) -> dict[str, Any]:
             {"name": "embed", "model": "openai/text-embedding-3-small", "api_base": base, "api_key_env": "SIM_KEY"}
         ],
     }
+
+
+@pytest.fixture
+def pg_dsn() -> Iterator[str]:
+    """A DSN (with password) whose tables live in a fresh schema, dropped after the test; skips without a server."""
+    server = pg.server_dsn()
+    schema = pg.new_schema(server)
+    yield pg.with_settings(server, search_path=schema)
+    pg.drop_schema(server, schema)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -10,8 +11,11 @@ import openai
 import pytest
 
 from proxy import config as config_mod
+from proxy.logstore import Observation
+from proxy.logstore_pg import PostgresLogStore
 from scripts.label import judge_calls, parse_score, rouge_l
 from scripts.label import main as label_main
+from tests import pg
 from tests.conftest import ENVIRON, logged_row
 
 
@@ -70,3 +74,24 @@ def test_reference_answers_become_exact_match_and_rouge_labels(
     with sqlite3.connect(db_path) as db:
         labels = dict(db.execute("SELECT source, score FROM labels WHERE call_id = ?", (call_id,)).fetchall())
     assert labels == {"exact_match": 1.0, "rouge_l": 1.0}  # equal after normalisation
+
+
+def test_reference_labels_go_to_a_postgres_log(tmp_path: Path, pg_dsn: str) -> None:
+    async def log_one_call() -> None:
+        store = PostgresLogStore(dsn=pg_dsn)
+        await store.start()
+        store.record(
+            Observation(
+                id="pgcall", started_at=1.0, requested_model="cheap", stream=False, status=200, latency_s=0.1,
+                request={"messages": [{"role": "user", "content": "Capital of France?"}]},
+                response={"choices": [{"message": {"role": "assistant", "content": "Paris."}}]},
+            )
+        )  # fmt: skip
+        await store.aclose()
+
+    asyncio.run(log_one_call())
+    refs = tmp_path / "refs.jsonl"
+    refs.write_text(json.dumps({"prompt": "Capital of France?", "reference": "paris"}) + "\n")
+    assert label_main(["--db", pg_dsn, "--references", str(refs)]) == 0
+    rows = pg.fetch_sync(pg_dsn, "SELECT call_id, source, score FROM labels ORDER BY source")
+    assert rows == [("pgcall", "exact_match", 1.0), ("pgcall", "rouge_l", 1.0)]
