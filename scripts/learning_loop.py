@@ -210,7 +210,7 @@ def run(n_prompts: int, workdir: Path, seed: int = 7) -> dict[str, Any]:
         before = phase_report(s.db_path, before_ids)
 
         models_dir = workdir / "models-loop1"
-        train([export_log(s.db_path)], models_dir, folds=3, backends={b.name: b for b in config.backends})
+        train([export_log(str(s.db_path))], models_dir, folds=3, backends={b.name: b for b in config.backends})
         reloaded = reload_models(s.proxy_url, models_dir)
 
         after_ids = send(s.proxy_url, prompts(n_prompts, seed + 1))
