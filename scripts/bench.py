@@ -179,12 +179,22 @@ def litellm_config(upstream_url: str) -> str:
     return json.dumps({"model_list": entries})  # JSON is YAML
 
 
+# litellm[proxy] pins `litellm-proxy` (and proxy-extras) releases that a registry mirror may not carry yet:
+# then litellm itself and the proxy server's own imports are installed instead.
+_PROXY_DEPS = (
+    "fastapi uvicorn gunicorn orjson backoff pyyaml rq apscheduler fastapi-sso pyjwt python-multipart cryptography "
+    "pynacl websockets boto3 mcp>=2.3.0,<3 litellm-proxy-extras litellm-enterprise uvloop semver expression soundfile"
+).split()
+
+
 def litellm_venv(base: Path) -> Path:
     venv = base / "litellm-venv"
     exe = venv / "bin" / "litellm"
     if not exe.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
+        pip = [str(venv / "bin" / "pip"), "install", "-q"]
+        if subprocess.run([*pip, f"litellm[proxy]=={LITELLM_VERSION}"]).returncode != 0:
+            subprocess.run([*pip, f"litellm=={LITELLM_VERSION}", *_PROXY_DEPS], check=True)
     return exe
 
 
@@ -276,7 +286,10 @@ def _litellm(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tupl
     text = litellm_config(up_url)
     config.write_text(text.replace("openai/plain", "openai/mixtral-8x7b") if sim else text)
     cmd = [str(exe), "--config", str(config), "--port", str(port), "--num_workers", "1"]
-    with process(cmd, f"http://127.0.0.1:{port}/health/liveliness", work / f"{upstream}-litellm.log", cpu=1) as p:
+    # No master key, like the Switchyard proxy under test (no client keys): litellm must be told that is meant.
+    env = {"LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true"}
+    log = work / f"{upstream}-litellm.log"
+    with process(cmd, f"http://127.0.0.1:{port}/health/liveliness", log, cpu=1, env=env) as p:
         yield f"http://127.0.0.1:{port}", p.pid
 
 
