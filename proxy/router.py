@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from proxy.breaker import CircuitBreakers
 from proxy.catalog import LLMProfile, load_catalog
-from proxy.choice import Choice, NoCandidate, choose, explore
+from proxy.choice import Candidate, Choice, NoCandidate, choose, explore
 from proxy.config import Alias, Backend, Config
 from proxy.conversations import ConversationMemory
 from proxy.errors import BadRequest, NotFound, ServiceUnavailable
@@ -63,8 +63,14 @@ class Decision:
             "feature_version": self.features.version if self.features else None,
             "task": self.features.prompt.task if self.features else None,
             # Serving order first (chosen, then fallbacks), then the dropped ones with the reason.
-            "candidates": [asdict(c) for c in self.choice.ranked + self.choice.dropped],
+            # Shallow dicts of scalars; asdict() deep-copies, a tenth of a routed call's CPU at low load.
+            "candidates": [
+                {f: getattr(c, f) for f in _CANDIDATE_FIELDS} for c in self.choice.ranked + self.choice.dropped
+            ],
         }
+
+
+_CANDIDATE_FIELDS = tuple(f.name for f in fields(Candidate))
 
 
 @dataclass(frozen=True)
