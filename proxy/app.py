@@ -48,11 +48,12 @@ from proxy.inflight import InFlightLimit
 from proxy.limits import Meter, period_start
 from proxy.limits_shared import meter_for
 from proxy.logconfig import request_id
-from proxy.logstore import LogStore, open_store
+from proxy.logstore import open_store
 from proxy.metrics import CONTENT_TYPE, Metrics
 from proxy.pipeline import CLIENT_GONE, CallContext, Pipeline, StreamAnswer
 from proxy.pricefeed import PriceFeed
 from proxy.prices import PriceBook
+from proxy.records import LogStore
 from proxy.request import ChatRequest, parse_chat, parse_json
 from proxy.router import Knowledge, Router, load_models
 from proxy.scoring import ModelError, Scorer

@@ -33,8 +33,8 @@ from proxy import __version__, insights
 from proxy.auth import KeyRing
 from proxy.errors import BadRequest, NotFound
 from proxy.features import VERSION as FEATURE_VERSION
-from proxy.logstore import LoggedCall, LogStore
 from proxy.pipeline import Pipeline
+from proxy.records import LoggedCall, LogStore
 
 UI_DIR = Path(__file__).resolve().parent / "ui"
 WINDOW_CALLS = 50_000  # aggregates read at most this many of the window's latest calls

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from proxy.errors import BadRequest
-from proxy.logstore import Label
+from proxy.records import Label
 
 MAX_COMMENT = 4000
 

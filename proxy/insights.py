@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from proxy.logstore import LoggedCall
+from proxy.records import LoggedCall
 
 DIRECT = "direct"  # the task column of calls that named their backend: the router saw no task
 NO_BACKEND = "(none)"

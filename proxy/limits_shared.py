@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from proxy.config import ApiKey
 from proxy.errors import RateLimited, ServiceUnavailable
 from proxy.limits import WINDOW_S, Meter, budget_exhausted, period_start
-from proxy.logstore import LogStore, LogStoreError
 from proxy.logstore_pg import PostgresLogStore
+from proxy.records import LogStore, LogStoreError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy import dsn as dsn_mod
-from proxy.logstore import LogStoreError
+from proxy.records import LogStoreError
 
 Row = dict[str, Any]
 

@@ -1,12 +1,13 @@
 """Record: every call becomes one row of training data, written off the request path.
 
 The request path calls `record(observation)`, which only puts it on a bounded queue; one writer
-task drains the queue in batches into SQLite over one long-lived aiosqlite connection (WAL mode).
-The schema grows by named, append-only migrations, applied in order and noted in `_migrations`.
+task drains the queue in batches into SQLite (WAL mode), each batch in one worker-thread call on the
+writer's own connection; reads go through one long-lived aiosqlite connection. The schema grows by
+named, append-only migrations, applied in order and noted in `_migrations`.
 
-Log stores sit behind the `LogStore` interface and the `STORES` registry: this SQLite store (the
-default) and the Postgres one in `logstore_pg.py` (chosen by `[log] dsn`; same schema, same migration
-names), both built on `QueuedLogStore` here.
+Log stores sit behind the `LogStore` interface (`records.py`) and the `STORES` registry: this SQLite
+store (the default) and the Postgres one in `logstore_pg.py` (chosen by `[log] dsn`; same schema, same
+migration names), both built on `QueuedLogStore` here.
 
 Schema notes beyond the column comments in `MIGRATIONS`: `calls.status` is the call's outcome, which
 for a stream that failed after its first byte is the error's status (the HTTP status already sent was
@@ -25,100 +26,28 @@ import logging
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosqlite
 
 from proxy import dsn as dsn_mod
 from proxy.config import LogSettings
+from proxy.records import (  # re-exported: the log's record types are imported from here throughout
+    COLUMNS,
+    LABEL_COLUMNS,
+    OBSERVATION_FIELDS,
+    READ_COLUMNS,
+    Label,
+    LoggedCall,
+    LogStore,
+    Observation,
+    label_row,
+    logged_call,
+    to_json,
+)
 
 log = logging.getLogger(__name__)
-
-
-class LogStoreError(RuntimeError):
-    """A log cannot be opened or read; the message names it, never with a password."""
-
-
-@dataclass(frozen=True)
-class Observation:
-    id: str
-    started_at: float  # unix seconds
-    requested_model: str
-    stream: bool
-    status: int
-    latency_s: float
-    alias: str | None = None
-    backend: str | None = None  # the backend that answered (or last tried)
-    upstream_model: str | None = None
-    error: str | None = None
-    ttft_s: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_usd: float | None = None
-    feature_version: str | None = None
-    model_version: str | None = None
-    decision: dict[str, Any] | None = None  # candidates with predictions, the choice, why others were dropped
-    features: dict[str, Any] | None = None  # the feature rows (`Features.for_log`), to retrain without recomputing
-    attempts: list[dict[str, Any]] = field(default_factory=list)  # every backend tried, in order
-    request: dict[str, Any] | None = None
-    response: dict[str, Any] | None = None
-    api_key_id: str | None = None
-    usage_source: str | None = None  # "upstream", or "estimated" when a stream ended before the upstream's usage
-    exploration: bool = False  # the pick was an exploration among acceptable-but-not-best candidates
-    selection_probability: float | None = None  # P(this backend was picked) under the policy, for off-policy estimates
-
-
-@dataclass(frozen=True)
-class Label:
-    """A quality label for a logged call: from a person (feedback) or an automated metric or judge."""
-
-    call_id: str
-    score: float  # in [0, 1]; 1 = acceptable
-    source: str  # "human", "judge:<model>", "exact_match", "rouge_l", ...
-    created_at: float
-    comment: str | None = None
-    api_key_id: str | None = None
-
-
-@dataclass(frozen=True)
-class LoggedCall:
-    """A call as read back from the log (for the dashboard): the typed columns, decoded JSON, its labels."""
-
-    id: str
-    started_at: float
-    requested_model: str
-    status: int
-    latency_s: float
-    alias: str | None = None
-    backend: str | None = None
-    error: str | None = None
-    ttft_s: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_usd: float | None = None
-    model_version: str | None = None
-    api_key_id: str | None = None
-    stream: bool = False
-    exploration: bool = False
-    decision: dict[str, Any] | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    labels: tuple[Label, ...] = ()
-    request: dict[str, Any] | None = None  # only when read with bodies=True
-    response: dict[str, Any] | None = None
-
-
-class LogStore(Protocol):
-    async def start(self) -> None: ...
-    def record(self, observation: Observation) -> None: ...
-    def record_label(self, label: Label) -> None: ...
-    async def has_call(self, call_id: str) -> bool: ...
-    async def spend_since(self, api_key_id: str, since: float) -> float: ...
-    async def read_calls(
-        self, *, since: float | None = None, until: float | None = None, limit: int = 10_000, call_id: str | None = None
-    ) -> list[LoggedCall]: ...
-    async def aclose(self) -> None: ...
 
 
 MIGRATIONS: Sequence[tuple[str, str]] = (
@@ -178,14 +107,6 @@ MIGRATIONS: Sequence[tuple[str, str]] = (
         """,
     ),
 )
-
-COLUMNS = (
-    "id started_at requested_model alias backend upstream_model stream status error ttft_s latency_s "
-    "input_tokens output_tokens cost_usd feature_version model_version api_key_id "
-    "decision_json features_json attempts_json request_json response_json usage_source exploration "
-    "selection_probability"
-).split()
-LABEL_COLUMNS = ("call_id", "score", "source", "comment", "api_key_id", "created_at")
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:
@@ -334,11 +255,11 @@ class QueuedLogStore:
 
     def call_row(self, o: Observation) -> tuple[Any, ...]:
         """The `calls` row of an observation, in `COLUMNS` order (the same for every store)."""
-        d = {name: getattr(o, name) for name in _OBSERVATION_FIELDS}  # not asdict: it deep-copies every body
+        d = {name: getattr(o, name) for name in OBSERVATION_FIELDS}  # not asdict: it deep-copies every body
         d["stream"] = int(o.stream)
         d["exploration"] = int(o.exploration)
         for key in ("decision", "features", "attempts"):
-            d[f"{key}_json"] = _json(d.pop(key))
+            d[f"{key}_json"] = to_json(d.pop(key))
         for key in ("request", "response"):
             d[f"{key}_json"] = self._body(d.pop(key))
         return tuple(d[c] for c in COLUMNS)
@@ -346,7 +267,7 @@ class QueuedLogStore:
     def _body(self, body: Any) -> str | None:
         if body is None or self.bodies == "none":
             return None
-        text = _json(body)
+        text = to_json(body)
         if self.bodies == "hash" and text is not None:
             return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest()})
         return text
@@ -471,42 +392,6 @@ class SqliteLogStore(QueuedLogStore):
 
 _INSERT_CALL = f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _INSERT_LABEL = f"INSERT INTO labels ({', '.join(LABEL_COLUMNS)}) VALUES ({', '.join('?' * len(LABEL_COLUMNS))})"
-
-
-_OBSERVATION_FIELDS = tuple(f.name for f in fields(Observation))
-
-READ_COLUMNS = (
-    "id started_at requested_model status latency_s alias backend error ttft_s input_tokens output_tokens "
-    "cost_usd model_version api_key_id stream exploration decision_json attempts_json"
-).split()
-
-
-def logged_call(row: Sequence[Any], labels: Sequence[Label]) -> LoggedCall:
-    n = len(READ_COLUMNS)
-    values = dict(zip(READ_COLUMNS, row[:n], strict=True))
-    bodies = [_loads(v) for v in row[n:]] + [None, None]
-    return LoggedCall(
-        **{k: v for k, v in values.items() if not k.endswith("_json") and k not in ("stream", "exploration")},
-        stream=bool(values["stream"]),
-        exploration=bool(values["exploration"]),
-        decision=_loads(values["decision_json"]),
-        attempts=_loads(values["attempts_json"]) or [],
-        labels=tuple(labels),
-        request=bodies[0],
-        response=bodies[1],
-    )
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def label_row(label: Label) -> tuple[Any, ...]:
-    return (label.call_id, label.score, label.source, label.comment, label.api_key_id, label.created_at)
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
 
 class NoLogStore:

@@ -22,7 +22,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from proxy import dsn as dsn_mod
-from proxy.logstore import (
+from proxy.logstore import QueuedLogStore
+from proxy.records import (
     COLUMNS,
     LABEL_COLUMNS,
     READ_COLUMNS,
@@ -30,7 +31,6 @@ from proxy.logstore import (
     LoggedCall,
     LogStoreError,
     Observation,
-    QueuedLogStore,
     label_row,
     logged_call,
 )

@@ -32,8 +32,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from proxy.logstore import Observation
     from proxy.pricefeed import PriceFeed
+    from proxy.records import Observation
     from proxy.router import Decision, Router
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -24,8 +24,8 @@ from proxy.config import ApiKey, Backend
 from proxy.errors import ProxyError, ServiceUnavailable
 from proxy.forward import Forwarder, UpstreamStream, Usage
 from proxy.limits import Meter
-from proxy.logstore import LogStore, Observation
 from proxy.metrics import Metrics
+from proxy.records import LogStore, Observation
 from proxy.request import ChatRequest
 from proxy.retry import call_with_retries, is_retryable
 from proxy.router import Decision, Router

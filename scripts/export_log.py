@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from proxy.dataset import COLUMNS
 from proxy.logread import read_log
-from proxy.logstore import LogStoreError
+from proxy.records import LogStoreError
 
 SOURCE = "switchyard-log"
 

@@ -32,7 +32,8 @@ from proxy import config as config_mod
 from proxy.dataset import normalize_prompt
 from proxy.errors import ProxyError
 from proxy.forward import Forwarder
-from proxy.logstore import Label, store_for
+from proxy.logstore import store_for
+from proxy.records import Label
 from proxy.request import parse_chat
 from scripts.export_log import records, render_prompt, response_text
 

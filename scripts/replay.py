@@ -29,7 +29,7 @@ import httpx
 
 from proxy import config as config_mod
 from proxy.errors import ProxyError
-from proxy.logstore import LogStoreError
+from proxy.records import LogStoreError
 from proxy.request import parse_chat
 from proxy.router import Router
 from proxy.scoring import load_scorer

@@ -15,7 +15,8 @@ import pytest
 
 from proxy import config as config_mod
 from proxy.app import create_app
-from proxy.logstore import Label, Observation, SqliteLogStore
+from proxy.logstore import SqliteLogStore
+from proxy.records import Label, Observation
 from tests.conftest import ENVIRON, ROOT, make_config_dict
 from tests.servers import serve_app
 

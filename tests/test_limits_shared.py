@@ -15,8 +15,9 @@ from proxy.config import ApiKey
 from proxy.errors import RateLimited, ServiceUnavailable
 from proxy.limits import Meter
 from proxy.limits_shared import SharedMeter, count_request, meter_for
-from proxy.logstore import Observation, SqliteLogStore
+from proxy.logstore import SqliteLogStore
 from proxy.logstore_pg import PostgresLogStore
+from proxy.records import Observation
 from tests import pg
 
 

@@ -14,8 +14,9 @@ import pytest
 
 from proxy import config as config_mod
 from proxy.logread import read_log
-from proxy.logstore import Label, LogStoreError, Observation, QueuedLogStore, SqliteLogStore
+from proxy.logstore import QueuedLogStore, SqliteLogStore
 from proxy.logstore_pg import PostgresLogStore
+from proxy.records import Label, LogStoreError, Observation
 from scripts import export_log, replay
 from tests import pg
 from tests.conftest import ROOT

@@ -17,8 +17,9 @@ import pytest
 from proxy import config as config_mod
 from proxy import logstore, logstore_pg
 from proxy.app import create_app
-from proxy.logstore import Label, Observation, QueuedLogStore, SqliteLogStore
+from proxy.logstore import QueuedLogStore, SqliteLogStore
 from proxy.logstore_pg import PostgresLogStore
+from proxy.records import Label, Observation
 from tests import pg
 from tests.conftest import ENVIRON, make_config_dict
 from tests.servers import serve_app
