@@ -121,8 +121,7 @@ class Pipeline:
             if not started:  # the client left before the first byte went out: the relay never ran
                 started = True
                 await upstream.aclose()
-                gone = ProxyError("client disconnected", code="client_cancelled")
-                self._record(ctx, request, decision, backend, attempts, error=gone, status=CLIENT_GONE)
+                self._record(ctx, request, decision, backend, attempts, error=_client_gone(), status=CLIENT_GONE)
 
         return StreamAnswer(events(), backend, self._headers(ctx, decision, backend, attempts), finish)
 
@@ -139,8 +138,8 @@ class Pipeline:
             self._record(ctx, request, decision, self._failed_backend(exc, decision), attempts, error=exc)
             raise
         except asyncio.CancelledError:  # the client went away while we waited for an answer
-            gone = ProxyError("client disconnected", code="client_cancelled")
             tried = self.router.prices.backend(attempts[-1]["backend"]) if attempts else None
+            gone = _client_gone()
             self._record(ctx, request, decision, tried or decision.order[0], attempts, error=gone, status=CLIENT_GONE)
             raise
         return decision, attempts, result, backend
@@ -176,8 +175,7 @@ class Pipeline:
                     attempts.append(_attempt(backend, t, exc))
                     raise
                 except asyncio.CancelledError:
-                    attempts.append(_attempt(backend, t, ProxyError("client disconnected", code="client_cancelled")))
-                    attempts[-1]["status"] = CLIENT_GONE
+                    attempts.append({**_attempt(backend, t, _client_gone()), "status": CLIENT_GONE})
                     raise
                 attempts.append(_attempt(backend, t, None))
                 return result
@@ -236,7 +234,7 @@ class Pipeline:
             yield _sse(exc.body())
         except (asyncio.CancelledError, GeneratorExit):
             status = CLIENT_GONE  # the client went away; the upstream call is closed below
-            error = ProxyError("client disconnected", code="client_cancelled")
+            error = _client_gone()
             raise
         finally:
             await upstream.aclose()
@@ -386,6 +384,11 @@ def _estimated_usage(request: ChatRequest, decision: Decision, text: _Transcript
     else:
         prompt = math.ceil(sum(len(m.text) for m in request.messages) / 4)
     return Usage(prompt_tokens=prompt, completion_tokens=math.ceil(text.characters() / 4))
+
+
+def _client_gone() -> ProxyError:
+    """What is recorded for a call whose client disconnected before it ended (with status CLIENT_GONE)."""
+    return ProxyError("client disconnected", code="client_cancelled")
 
 
 def _attempt(backend: Backend, t: float, error: ProxyError | None) -> dict[str, Any]:
