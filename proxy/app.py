@@ -196,6 +196,9 @@ async def _unless_client_leaves(request: Request, work: Coroutine[Any, Any, T]) 
     gone = asyncio.ensure_future(_disconnected(request))
     try:
         await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # this handler itself was cancelled: the call goes with it
+        task.cancel()
+        raise
     finally:
         gone.cancel()
     if task.done():
