@@ -142,6 +142,9 @@ class LogSettings:
     bodies: str = "full"  # "full", "hash" (sha256 of bodies only) or "none"
     queue_size: int = 10_000
     enabled: bool = True  # false: no call is logged (no training data, no feedback, budgets not seeded)
+    # Feature rows per call: "auto" keeps them when the request body is not kept in full (with the body,
+    # the feature version and the models' knowledge they can be recomputed); "always" keeps them anyway.
+    feature_rows: str = "auto"
     dsn: str | None = None  # postgresql://user@host/db: log (and share limits) through Postgres instead of `path`
     password: str | None = field(default=None, repr=False)  # the DSN's password, read from `password_env`
 
@@ -241,6 +244,7 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
         bodies=log_t.choice("bodies", "full", ("full", "hash", "none")),
         queue_size=log_t.integer("queue_size", 10_000, lo=1),
         enabled=log_t.flag("enabled", True),
+        feature_rows=log_t.choice("feature_rows", "auto", ("auto", "always")),
         **_log_dsn(log_t, environ or {}),
     )
     log_t.done()

@@ -13,8 +13,9 @@ Schema notes beyond the column comments in `MIGRATIONS`: `calls.status` is the c
 for a stream that failed after its first byte is the error's status (the HTTP status already sent was
 200) and 499 when the client went away; `attempts_json` lists every try in order, each with its
 status and error when it failed; `decision_json` is what `/v1/route` shows for the call;
-`features_json` is `Features.for_log()`: the candidates, a digest of the feature names and the float32 rows
-in base64 (`proxy.features.rows_from_log` decodes them; rows logged before this format hold JSON lists).
+`features_json` is `Features.for_log()`: the candidates, a digest of the feature names and, when the
+request body is not kept in full (or `[log] feature_rows = "always"`), the float32 rows in base64
+(`proxy.features.rows_from_log` decodes them; rows logged before this format hold JSON lists).
 """
 
 from __future__ import annotations

@@ -85,6 +85,8 @@ class Pipeline:
         self.store = store
         self.meter = meter or Meter()
         self.metrics = metrics or Metrics()
+        log_settings = self.config.log
+        self._keep_rows = log_settings.feature_rows == "always" or log_settings.bodies != "full"
 
     def decide(self, request: ChatRequest, *, explore: bool = False) -> Decision:
         return self.router.decide(request, explore=explore)
@@ -329,7 +331,7 @@ class Pipeline:
                 feature_version=features.version if features else None,
                 model_version=decision.scores.model_version if decision.scores else None,
                 decision=decision.summary(),
-                features=features.for_log() if features else None,
+                features=features.for_log(rows=self._keep_rows) if features else None,
                 attempts=attempts,
                 request=dict(request.body),
                 response=response,

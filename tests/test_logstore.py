@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from proxy import config as config_mod
 from proxy import logstore, logstore_pg
 from proxy.app import create_app
+from proxy.features import feature_names, rows_from_log
 from proxy.logstore import QueuedLogStore, SqliteLogStore
 from proxy.logstore_pg import PostgresLogStore
 from proxy.records import Label, Observation
@@ -269,3 +271,25 @@ async def test_read_calls_gives_the_same_calls_and_labels_on_both_stores(kind: S
         assert [c.id for c in await store.read_calls(limit=1)] == ["id0003"]
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize(
+    ("bodies", "feature_rows", "kept"), [("full", "auto", False), ("hash", "auto", True), ("full", "always", True)]
+)
+def test_feature_rows_are_kept_when_the_request_cannot_recompute_them(
+    sim_url: str, tmp_path: Path, bodies: str, feature_rows: str, kept: bool
+) -> None:
+    raw = make_config_dict(sim_url, tmp_path / "calls.db")
+    raw["log"].update(bodies=bodies, feature_rows=feature_rows)
+    hi = {"model": "router", "messages": [{"role": "user", "content": "Say hi."}]}
+    with serve_app(create_app(config_mod.parse(raw), environ=ENVIRON)) as url:
+        answer = httpx.post(f"{url}/v1/chat/completions", json=hi, timeout=30)
+        assert answer.status_code == 200
+        request_id = answer.headers["x-router-request-id"]
+    with sqlite3.connect(tmp_path / "calls.db") as db:
+        (text,) = db.execute("SELECT features_json FROM calls WHERE id = ?", (request_id,)).fetchone()
+    logged = json.loads(text)
+    assert logged["candidates"] == ["strong", "cheap", "weak", "no-tools"]
+    assert ("rows_f32le_b64" in logged) == kept
+    if kept:
+        assert rows_from_log(logged).shape == (4, len(feature_names()))
