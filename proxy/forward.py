@@ -189,7 +189,8 @@ class Forwarder:
         try:
             async with asyncio.timeout(limit):
                 if llm is None:
-                    body = await self._direct(backend, request)
+                    data = passthrough.chat_body(backend, request, stream=False)
+                    body = await self._direct(backend, "/chat/completions", data, backend.connect_timeout_s)
                 else:
                     response = await llm.acompletion(**self._call_args(backend, request, stream=False))
                     body = _clean(response.model_dump(exclude_none=False))
@@ -199,12 +200,15 @@ class Forwarder:
             raise self.map_error(exc, backend) from None
         return Completion(body=body, usage=Usage.from_openai(body.get("usage")), upstream_model=body.get("model"))
 
-    async def _direct(self, backend: Backend, request: ChatRequest) -> dict[str, Any]:
+    async def _direct(
+        self, backend: Backend | EmbeddingBackend, path: str, data: bytes, connect_timeout_s: float | None = None
+    ) -> dict[str, Any]:
+        """One direct JSON call: the upstream's JSON object, or the error its status maps to."""
         async with self.session.post(
-            passthrough.url(backend, "/chat/completions"),
-            data=passthrough.chat_body(backend, request, stream=False),
+            passthrough.url(backend, path),
+            data=data,
             headers=passthrough.headers(self._keys.get(backend.name)),
-            timeout=aiohttp.ClientTimeout(sock_connect=backend.connect_timeout_s),
+            timeout=aiohttp.ClientTimeout(sock_connect=connect_timeout_s),
         ) as response:
             raw = await response.read()
             if response.status != 200:
@@ -270,7 +274,8 @@ class Forwarder:
             async with asyncio.timeout(backend.timeout_s):
                 if llm is None:
                     out = {**extra, **args, "model": passthrough.upstream_model(backend), "input": body["input"]}
-                    result = await self._direct_json(backend, "/embeddings", {**out, "encoding_format": "float"})
+                    data = json.dumps({**out, "encoding_format": "float"}, separators=(",", ":")).encode()
+                    result = await self._direct(backend, "/embeddings", data)
                 else:
                     response = await llm.aembedding(
                         model=backend.model,
@@ -295,17 +300,6 @@ class Forwarder:
                     floats.byteswap()
                 item["embedding"] = base64.b64encode(floats.tobytes()).decode()
         return result
-
-    async def _direct_json(self, backend: EmbeddingBackend, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        async with self.session.post(
-            passthrough.url(backend, path),
-            data=json.dumps(body, separators=(",", ":")).encode(),
-            headers=passthrough.headers(self._keys.get(backend.name)),
-        ) as response:
-            raw = await response.read()
-            if response.status != 200:
-                raise passthrough.upstream_error(backend, response.status, raw, response.headers, self._secrets)
-        return passthrough.parse_json(backend, raw)
 
     def map_error(self, exc: Exception, backend: Backend | EmbeddingBackend) -> ProxyError:
         if isinstance(exc, ProxyError):
