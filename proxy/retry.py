@@ -8,6 +8,8 @@ waited for: another candidate is the faster way to an answer.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -50,9 +52,19 @@ async def call_with_retries(
         retry_after = getattr(exc, "retry_after_s", None)
         return not (isinstance(exc, RateLimited) and retry_after is not None and retry_after > max_s)
 
+    # The first try runs bare: almost every call succeeds on it, and only a failure worth retrying pays
+    # for tenacity's per-call machinery. The rest is the schedule tenacity would have followed from here.
+    try:
+        return await call()
+    except RETRYABLE as exc:
+        first_wait = random.uniform(0, min(max_s, base_s))
+        if attempts <= 1 or not worth_retrying(exc) or time.monotonic() + first_wait >= deadline:
+            raise
+    await asyncio.sleep(first_wait)
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(attempts) | stop_before_delay(max(0.0, deadline - time.monotonic())),
-        wait=wait_random_exponential(multiplier=base_s, max=max_s),
+        stop=stop_after_attempt(attempts - 1) | stop_before_delay(max(0.0, deadline - time.monotonic())),
+        # Attempt n of these is attempt n + 1 of the call: the back-off ceiling starts one doubling up.
+        wait=wait_random_exponential(multiplier=2 * base_s, max=max_s),
         retry=retry_if_exception(worth_retrying),
         reraise=True,
     )
