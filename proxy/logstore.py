@@ -148,6 +148,9 @@ class QueuedLogStore:
     """
 
     drain_timeout_s = 30.0  # on close, how long the writer gets to empty the queue
+    # How long the writer lets a batch gather after its first row. Each batch is one transaction, and at
+    # low load, when every batch would be a single row, the commit was a third of a routed call's CPU.
+    linger_s = 0.05
 
     def __init__(self, *, bodies: str = "full", queue_size: int = 10_000, batch: int = 256) -> None:
         self.bodies = bodies
@@ -201,6 +204,8 @@ class QueuedLogStore:
     async def _write_forever(self) -> None:
         while True:
             items = [await self.queue.get()]
+            if self.queue.qsize() < self.batch - 1:
+                await asyncio.sleep(self.linger_s)
             while len(items) < self.batch and not self.queue.empty():
                 items.append(self.queue.get_nowait())
             try:
