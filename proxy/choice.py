@@ -82,22 +82,22 @@ def choose(
     w_cost = ctl.cost_weight if ctl.cost_weight is not None else alias.cost_weight
     w_lat = ctl.latency_weight if ctl.latency_weight is not None else alias.latency_weight
     w_q = ctl.quality_weight if ctl.quality_weight is not None else alias.quality_weight
+    needs = _Needs.of(request, input_tokens)
+    unavailable = unavailable or {}
+    # Plain floats once, not a NumPy scalar per candidate and field: this runs on every routed call.
+    p_ok, ttft, latency, out = (
+        scores.p_acceptable.tolist(),
+        scores.ttft_s.tolist(),
+        scores.latency_s.tolist(),
+        scores.output_tokens.tolist(),
+    )
     kept: list[Candidate] = []
     dropped: list[Candidate] = []
     for i, b in enumerate(backends):
-        cand = Candidate(
-            name=b.name,
-            p_acceptable=float(scores.p_acceptable[i]),
-            ttft_s=float(scores.ttft_s[i]),
-            latency_s=float(scores.latency_s[i]),
-            output_tokens=float(scores.output_tokens[i]),
-            cost_usd=estimate_cost(b, input_tokens, float(scores.output_tokens[i]), float(scores.latency_s[i])),
-        )
-        reason = (unavailable or {}).get(b.name) or _unfit(request, b, cand, input_tokens)
-        if reason:
-            dropped.append(replace(cand, dropped=reason))
-        else:
-            kept.append(cand)
+        cost = estimate_cost(b, input_tokens, out[i], latency[i])
+        reason = unavailable.get(b.name) or _unfit(needs, b, latency[i], cost)
+        cand = Candidate(b.name, p_ok[i], ttft[i], latency[i], out[i], cost, dropped=reason)
+        (dropped if reason else kept).append(cand)
     if not kept:
         raise NoCandidate(dropped)
     acceptable = [c for c in kept if c.p_acceptable >= threshold]
@@ -107,7 +107,15 @@ def choose(
     max_cost = max(c.cost_usd for c in acceptable) or 1.0
     max_lat = max(c.latency_s for c in acceptable) or 1.0
     scored = [
-        replace(c, utility=w_cost * c.cost_usd / max_cost + w_lat * c.latency_s / max_lat - w_q * c.p_acceptable)
+        Candidate(
+            c.name,
+            c.p_acceptable,
+            c.ttft_s,
+            c.latency_s,
+            c.output_tokens,
+            c.cost_usd,
+            utility=w_cost * c.cost_usd / max_cost + w_lat * c.latency_s / max_lat - w_q * c.p_acceptable,
+        )
         for c in acceptable
     ]
     scored.sort(key=lambda c: (c.utility, -c.p_acceptable, c.name))
@@ -139,19 +147,41 @@ def explore(choice: Choice, rate: float, draw: float, pick: float) -> tuple[Choi
     return replace(choice, ranked=order, reason="exploration"), True, rate / len(alternatives)
 
 
-def _unfit(request: ChatRequest, b: Backend, c: Candidate, input_tokens: int) -> str | None:
-    ctl = request.controls
-    needed = input_tokens + (request.max_output_tokens or 0)
-    if b.context_window is not None and needed > b.context_window:
-        return f"needs {needed} tokens of context, window is {b.context_window}"
-    if request.needs_tools and not b.supports_tools:
+@dataclass(frozen=True)
+class _Needs:
+    """What the request asks of a backend, worked out once per call rather than once per candidate."""
+
+    context_tokens: int
+    tools: bool
+    vision: bool
+    json: bool
+    max_latency_s: float | None
+    max_cost_usd: float | None
+
+    @classmethod
+    def of(cls, request: ChatRequest, input_tokens: int) -> _Needs:
+        ctl = request.controls
+        return cls(
+            input_tokens + (request.max_output_tokens or 0),
+            request.needs_tools,
+            request.needs_vision,
+            request.needs_json,
+            ctl.max_latency_s,
+            ctl.max_cost_usd,
+        )
+
+
+def _unfit(needs: _Needs, b: Backend, latency_s: float, cost_usd: float) -> str | None:
+    if b.context_window is not None and needs.context_tokens > b.context_window:
+        return f"needs {needs.context_tokens} tokens of context, window is {b.context_window}"
+    if needs.tools and not b.supports_tools:
         return "does not support tools"
-    if request.needs_vision and not b.supports_vision:
+    if needs.vision and not b.supports_vision:
         return "does not accept images"
-    if request.needs_json and not b.supports_json:
+    if needs.json and not b.supports_json:
         return "does not support JSON output"
-    if ctl.max_latency_s is not None and c.latency_s > ctl.max_latency_s:
-        return f"predicted latency {c.latency_s:.2f}s exceeds max_latency_s {ctl.max_latency_s}"
-    if ctl.max_cost_usd is not None and c.cost_usd > ctl.max_cost_usd:
-        return f"predicted cost ${c.cost_usd:.6f} exceeds max_cost_usd {ctl.max_cost_usd}"
+    if needs.max_latency_s is not None and latency_s > needs.max_latency_s:
+        return f"predicted latency {latency_s:.2f}s exceeds max_latency_s {needs.max_latency_s}"
+    if needs.max_cost_usd is not None and cost_usd > needs.max_cost_usd:
+        return f"predicted cost ${cost_usd:.6f} exceeds max_cost_usd {needs.max_cost_usd}"
     return None
