@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers > 1:
         os.environ[CONFIG_ENV], os.environ[LOG_LEVEL_ENV] = str(Path(args.config).resolve()), args.log_level
     uvicorn.run(
-        create_app(config) if args.workers == 1 else "proxy.__main__:worker_app",
+        create_app(config, settle_gc=True) if args.workers == 1 else "proxy.__main__:worker_app",
         factory=args.workers > 1,
         workers=args.workers,
         host=args.host or config.server.host,
@@ -61,7 +61,7 @@ def worker_app() -> Starlette:
     """The app of one of several uvicorn workers (`--workers N`)."""
     config = config_mod.load(os.environ[CONFIG_ENV], environ=os.environ)
     configure(os.environ[LOG_LEVEL_ENV], config.server.log_format)
-    return create_app(config)
+    return create_app(config, settle_gc=True)
 
 
 if __name__ == "__main__":
