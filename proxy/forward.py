@@ -101,7 +101,9 @@ class UpstreamStream:
         while True:
             wait = min(backend.idle_timeout_s, self._deadline - time.monotonic())
             try:
-                chunk = await asyncio.wait_for(self._iterator.__anext__(), timeout=max(wait, 0.0))
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every chunk in a new task.
+                async with asyncio.timeout(max(wait, 0.0)):
+                    chunk = await self._iterator.__anext__()
             except StopAsyncIteration:
                 return
             except TimeoutError:
