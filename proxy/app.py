@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from proxy import __version__, dashboard
+from proxy import __version__, dashboard, jsonio
 from proxy import config as config_mod
 from proxy.auth import KeyRing
 from proxy.config import ApiKey, Config
@@ -176,6 +176,13 @@ def _budget_controls(request: Request, key: ApiKey | None, chat: ChatRequest) ->
     return replace(chat, controls=cheaper)
 
 
+class FastJSONResponse(JSONResponse):
+    """Starlette's JSONResponse rendered through orjson (`jsonio`): for the answers on the request path."""
+
+    def render(self, content: Any) -> bytes:
+        return jsonio.dumps(content)
+
+
 def _settle_gc() -> None:
     """What is loaded by now (modules, models, tables) lives as long as the process: frozen, the collector
     stops rescanning it. A larger first generation lets a request's short-lived objects die young rather
@@ -204,7 +211,7 @@ async def chat_completions(request: Request) -> Response:
     done = await _unless_client_leaves(request, pipeline.complete(chat, ctx))
     if done is None:
         return Response(status_code=CLIENT_GONE)
-    return JSONResponse(done.body, headers=done.headers)
+    return FastJSONResponse(done.body, headers=done.headers)
 
 
 async def _unless_client_leaves(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
@@ -260,7 +267,7 @@ async def route(request: Request) -> Response:
     if decision.choice is None:
         raise BadRequest(f"'{chat.model}' is a backend, not a routing alias: there is nothing to rank.", param="model")
     summary = decision.summary() or {}
-    return JSONResponse({"object": "router.decision", **summary})
+    return FastJSONResponse({"object": "router.decision", **summary})
 
 
 async def embeddings(request: Request) -> Response:
@@ -285,7 +292,7 @@ async def embeddings(request: Request) -> Response:
             code="model_not_found",
         )
     result = await pipeline.forwarder.embed(backend, body)
-    return JSONResponse(result, headers={"x-router-model": backend.name})
+    return FastJSONResponse(result, headers={"x-router-model": backend.name})
 
 
 async def feedback(request: Request) -> Response:

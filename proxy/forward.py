@@ -18,7 +18,6 @@ import array
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import os
 import re
@@ -31,7 +30,7 @@ from typing import Any
 import aiohttp
 import httpx
 
-from proxy import passthrough
+from proxy import jsonio, passthrough
 from proxy.config import Backend, EmbeddingBackend
 from proxy.errors import BadGateway, GatewayTimeout, ProxyError, for_upstream_status, redact
 from proxy.request import ChatRequest
@@ -276,7 +275,7 @@ class Forwarder:
             async with asyncio.timeout(backend.timeout_s):
                 if llm is None:
                     out = {**extra, **args, "model": passthrough.upstream_model(backend), "input": body["input"]}
-                    data = json.dumps({**out, "encoding_format": "float"}, separators=(",", ":")).encode()
+                    data = jsonio.dumps({**out, "encoding_format": "float"})
                     result = await self._direct(backend, "/embeddings", data)
                 else:
                     response = await llm.aembedding(

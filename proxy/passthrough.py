@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from proxy import jsonio
 from proxy.config import Backend, EmbeddingBackend
 from proxy.errors import BadGateway, ProxyError, for_upstream_status, redact
 from proxy.request import ChatRequest
@@ -64,7 +65,7 @@ def chat_body(backend: Backend, request: ChatRequest, *, stream: bool) -> bytes:
     else:
         body.pop("stream", None)
         body.pop("stream_options", None)
-    return json.dumps(body, separators=(",", ":")).encode()
+    return jsonio.dumps(body)
 
 
 def upstream_error(
@@ -102,7 +103,7 @@ async def sse_chunks(
         if data == b"[DONE]":
             return
         try:
-            chunk = json.loads(data)
+            chunk = jsonio.loads(data)
         except ValueError:
             raise BadGateway(f"Upstream {backend.name} sent a malformed stream event.", backend=backend.name) from None
         if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
@@ -118,7 +119,7 @@ async def sse_chunks(
 
 def parse_json(backend: Backend | EmbeddingBackend, raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = jsonio.loads(raw)
     except ValueError:
         body = None
     if not isinstance(body, dict):

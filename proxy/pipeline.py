@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from proxy import jsonio
 from proxy.choice import estimate_cost
 from proxy.config import ApiKey, Backend
 from proxy.errors import ProxyError, ServiceUnavailable
@@ -415,7 +416,7 @@ def _for_client(chunk: dict[str, Any], include_usage: bool) -> dict[str, Any] | 
 
 
 def _sse(data: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + jsonio.dumps(data) + b"\n\n"
 
 
 class _Transcript:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
+from proxy import jsonio
+
 
 class LogStoreError(RuntimeError):
     """A log cannot be opened or read; the message names it, never with a password."""
@@ -136,4 +138,4 @@ def label_row(label: Label) -> tuple[Any, ...]:
 
 
 def to_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+    return None if value is None else jsonio.dumps_text(value)

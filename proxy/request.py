@@ -14,13 +14,13 @@ Fields fall in three groups:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from proxy import jsonio
 from proxy.errors import BadRequest
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -178,14 +178,9 @@ def parse_json(raw: bytes) -> Any:
     if not raw:
         raise BadRequest("Request body is empty; expected a JSON object.")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return jsonio.loads(raw)  # NaN and Infinity are refused: JSON has no such values, no upstream takes them
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise BadRequest(f"Request body is not valid JSON: {exc}") from None
-
-
-def _reject_constant(name: str) -> Any:
-    # Python's parser accepts NaN and Infinity; JSON does not, and no upstream would.
-    raise BadRequest(f"Request body is not valid JSON: {name} is not a JSON value.")
 
 
 def parse_chat(body: Any) -> ChatRequest:
