@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                                 results.append(r)
                                 print(_row(r), flush=True)
     print(_table(results))
+    print("\n".join(verdicts(results)))
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1))
     return 0
@@ -291,6 +292,41 @@ def _litellm(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tupl
     log = work / f"{upstream}-litellm.log"
     with process(cmd, f"http://127.0.0.1:{port}/health/liveliness", log, cpu=1, env=env) as p:
         yield f"http://127.0.0.1:{port}", p.pid
+
+
+def verdicts(results: list[Result]) -> list[str]:
+    """The issue's acceptance targets, checked against this run where it measured what they need."""
+    by = {(r.target, r.upstream, r.mode, r.stream, r.concurrency): r for r in results}
+    top = max((r.concurrency for r in results), default=0)
+    out: list[str] = []
+
+    def line(what: str, value: str, ok: bool) -> None:
+        out.append(f"{'MET    ' if ok else 'NOT MET'} {what}: {value}")
+
+    for stream, kind in ((False, "requests/s"), (True, "streams/s")):
+        ours, theirs = (
+            by.get(("switchyard", "plain", "routed", stream, top)),
+            by.get(("litellm-proxy", "plain", "routed", stream, top)),
+        )
+        if ours and theirs and theirs.rps > 0:
+            ratio = ours.rps / theirs.rps
+            line(
+                f"routed {kind} at c={top} >= 5x litellm's proxy",
+                f"{ours.rps:.0f} / {theirs.rps:.0f} = {ratio:.1f}x",
+                ratio >= 5,
+            )
+    for mode in ("routed", "named"):
+        r = by.get(("switchyard", "plain", mode, False, 1))
+        if r and r.added_p50_ms is not None:
+            line(f"{mode} added p50 at c=1 <= 2 ms", f"{r.added_p50_ms:.2f} ms", r.added_p50_ms <= 2)
+        r, direct = by.get(("switchyard", "plain50", mode, False, 64)), by.get(("direct", "plain50", "-", False, 64))
+        if r and direct:
+            added = r.p99_ms - direct.p99_ms
+            line(f"{mode} p99 added with a 50 ms upstream at c=64 <= 10 ms", f"{added:.1f} ms", added <= 10)
+    rss = [r.rss_mb for r in results if r.target == "switchyard" and r.rss_mb is not None]
+    if rss:
+        line("resident memory <= 300 MB (largest seen in this run)", f"{max(rss):.0f} MB", max(rss) <= 300)
+    return out
 
 
 def _row(r: Result) -> str:

@@ -69,6 +69,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     }
     assert all(r["errors"] == 0 and r["rps"] > 0 for r in rows)
     assert all(r["cpu_ms_per_request"] > 0 and r["rss_mb"] > 0 for r in rows if r["target"] == "switchyard")
+    assert "routed added p50 at c=1 <= 2 ms" in out.stdout and "resident memory" in out.stdout
 
 
 def test_log_load_rows_smoke() -> None:
