@@ -219,19 +219,15 @@ async def _unless_client_leaves(request: Request, work: Coroutine[Any, Any, T]) 
     the pipeline logs the call as 499); None then."""
     task = asyncio.ensure_future(work)
     gone = asyncio.ensure_future(_disconnected(request))
+    gone.add_done_callback(lambda _: task.cancel())  # a no-op once the work is done
     try:
-        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:  # this handler itself was cancelled: the call goes with it
-        task.cancel()
+        return await task  # cancelling this handler cancels the work too
+    except asyncio.CancelledError:
+        if gone.done() and not gone.cancelled():  # the client left; the work has wound down and logged it
+            return None
         raise
     finally:
         gone.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return None
 
 
 async def _disconnected(request: Request) -> None:
