@@ -57,7 +57,8 @@ def test_several_uvicorn_workers_lose_no_row(tmp_path: Path, store: str, request
         answers = asyncio.run(send([proxy.url], 300, BULK_KEY, concurrency=32, model="cheap", fresh=True))
         after = proxy.worker_cpu_s()
     assert Counter(status for status, _ in answers) == {200: 300}
-    busy = [pid for pid in before if after.get(pid, 0) - before[pid] > 0.2]  # the resource tracker stays idle
+    # 300 calls are ~0.2 s of CPU per worker; an idle process (the resource tracker) stays near zero.
+    busy = [pid for pid in before if after.get(pid, 0) - before[pid] > 0.05]
     assert len(busy) == 2, f"both workers should have served requests: CPU s {before} -> {after}"
     if store == "postgres":
         [(count,)] = pg.fetch_sync(request.getfixturevalue("pg_dsn"), "SELECT count(DISTINCT id) FROM calls")
