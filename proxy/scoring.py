@@ -113,6 +113,9 @@ class OnnxScorer:
         c = manifest["correctness"]
         self._c_in, self._c_out, self._c_col = c["input"], c["output"], int(c["column"])
         self._l_in, self._l_out = manifest["output_length"]["input"], manifest["output_length"]["output"]
+        # Models written by scripts/train.py share one graph and one input (`export.one_graph`); older
+        # model directories have a file per model.
+        self._one_call = correctness is length and self._c_in == self._l_in
         self._knots_x = np.asarray(c["calibration"]["x"], dtype=np.float64)
         self._knots_y = np.asarray(c["calibration"]["y"], dtype=np.float64)
 
@@ -132,14 +135,20 @@ class OnnxScorer:
         state = ort.capi.onnxruntime_pybind11_state
         load_errors = (state.Fail, state.NoSuchFile, state.InvalidProtobuf, state.InvalidArgument, state.InvalidGraph)
 
+        opened: dict[str, Any] = {}
+
         def session(part: str) -> Any:
-            path = Path(models_dir) / manifest[part]["file"]
+            file = manifest[part]["file"]
+            if file in opened:  # both models in one graph: one session, one call per request
+                return opened[file]
+            path = Path(models_dir) / file
             if not path.is_file():
                 raise ModelError(f"{path}: the {part} model named in the manifest is missing")
             try:
-                return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                opened[file] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             except load_errors as exc:
                 raise ModelError(f"{path}: cannot load the {part} model: {exc}") from exc
+            return opened[file]
 
         scorer = cls(manifest, session("correctness"), session("output_length"))
         log.info("loaded models %s from %s", scorer.version, models_dir)
@@ -156,6 +165,9 @@ class OnnxScorer:
     def predict_raw(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The models' own outputs for feature rows: uncalibrated P(acceptable) and log1p(output tokens)."""
         x = np.ascontiguousarray(rows, dtype=np.float32)
+        if self._one_call:
+            p, length = self._correctness.run([self._c_out, self._l_out], {self._c_in: x})
+            return p[:, self._c_col], length.reshape(-1)
         raw = self._correctness.run([self._c_out], {self._c_in: x})[0][:, self._c_col]
         log_out = self._length.run([self._l_out], {self._l_in: x})[0].reshape(-1)
         return raw, log_out

@@ -22,8 +22,9 @@ from proxy.training.fit import Calibration
 log = logging.getLogger(__name__)
 
 INPUT = "features"
-CORRECTNESS_FILE = "correctness.onnx"
-LENGTH_FILE = "output_length.onnx"
+# Both models in one graph over one input: the proxy scores a request's candidates with one ONNX call.
+MODELS_FILE = "router.onnx"
+LENGTH_PREFIX = "length_"
 LIBRARIES = ("lightgbm", "scikit-learn", "onnx", "onnxmltools", "onnxruntime", "numpy")
 OPSET = 15
 
@@ -38,6 +39,34 @@ def to_onnx(model: lgb.LGBMClassifier | lgb.LGBMRegressor, n_features: int, name
     )
     proto.producer_name = "switchyard scripts/train.py"
     return proto
+
+
+def one_graph(correctness: onnx.ModelProto, length: onnx.ModelProto) -> onnx.ModelProto:
+    """The two models side by side in one graph that reads `INPUT` once; the length model's names get
+    `LENGTH_PREFIX` so nothing collides."""
+    renamed = onnx.compose.add_prefix(length, LENGTH_PREFIX)
+    shared = LENGTH_PREFIX + INPUT
+    for node in renamed.graph.node:
+        node.input[:] = [INPUT if name == shared else name for name in node.input]
+    graph = onnx.GraphProto()
+    graph.CopyFrom(correctness.graph)
+    graph.name = "switchyard_router"
+    graph.node.extend(renamed.graph.node)
+    graph.initializer.extend(renamed.graph.initializer)
+    graph.output.extend(renamed.graph.output)
+    # Each domain at the higher of the two versions (the converter picks the lowest each graph needs);
+    # the checker below and train.py's ONNX-versus-LightGBM comparison verify the result.
+    versions: dict[str, int] = {}
+    for o in [*correctness.opset_import, *length.opset_import]:
+        versions[o.domain] = max(versions.get(o.domain, 0), o.version)
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=[onnx.helper.make_opsetid(d, v) for d, v in sorted(versions.items())],
+        ir_version=correctness.ir_version,
+    )
+    model.producer_name = correctness.producer_name
+    onnx.checker.check_model(model)
+    return model
 
 
 def output_name(proto: onnx.ModelProto, wanted: str) -> str:
@@ -65,16 +94,14 @@ def write_models(
     names: tuple[str, ...],
     manifest: dict[str, Any],
 ) -> dict[str, Any]:
-    """Write both ONNX files and the manifest; returns the manifest as written."""
+    """Write the models (one ONNX file) and the manifest; returns the manifest as written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     c_proto = to_onnx(correctness, len(names), "switchyard_correctness")
     l_proto = to_onnx(length, len(names), "switchyard_output_length")
-    digest = hashlib.sha256()
-    for proto, file in ((c_proto, CORRECTNESS_FILE), (l_proto, LENGTH_FILE)):
-        data = proto.SerializeToString()
-        digest.update(data)
-        (out_dir / file).write_bytes(data)
-        log.info("wrote %s (%.1f kB)", out_dir / file, len(data) / 1000)
+    data = one_graph(c_proto, l_proto).SerializeToString()
+    digest = hashlib.sha256(data)
+    (out_dir / MODELS_FILE).write_bytes(data)
+    log.info("wrote %s (%.1f kB)", out_dir / MODELS_FILE, len(data) / 1000)
     digest.update(json.dumps([calibration.x.tolist(), calibration.y.tolist()]).encode())
     full = {
         "format": MANIFEST_FORMAT,
@@ -84,7 +111,7 @@ def write_models(
     }
     full["correctness"] = {
         **manifest.get("correctness", {}),
-        "file": CORRECTNESS_FILE,
+        "file": MODELS_FILE,
         "input": INPUT,
         "output": output_name(c_proto, "probabilities"),
         "column": 1,
@@ -92,9 +119,9 @@ def write_models(
     }
     full["output_length"] = {
         **manifest.get("output_length", {}),
-        "file": LENGTH_FILE,
+        "file": MODELS_FILE,
         "input": INPUT,
-        "output": output_name(l_proto, "variable"),
+        "output": LENGTH_PREFIX + output_name(l_proto, "variable"),
     }
     full["libraries"] = library_versions()
     (out_dir / MANIFEST).write_text(json.dumps(full, indent=1, sort_keys=False) + "\n", encoding="utf-8")
