@@ -59,6 +59,16 @@ class Completion:
     upstream_model: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    """One chunk of an upstream stream: the OpenAI chunk dict, and its JSON exactly as the upstream sent it
+    when the upstream speaks OpenAI's format itself (None on the litellm path), so an unchanged chunk is
+    relayed without being written again."""
+
+    data: dict[str, Any]
+    raw: bytes | None = None
+
+
 class UpstreamStream:
     """An open upstream stream whose first chunk has already arrived, so failures before it are plain errors.
 
@@ -74,28 +84,28 @@ class UpstreamStream:
         iterator: Any,
         ttft_s: float,
         deadline: float,
-        convert: Callable[[Any], dict[str, Any]],
+        convert: Callable[[Any], StreamChunk],
     ) -> None:
         self._forwarder = forwarder
         self._deadline = deadline  # monotonic time by which the whole call must be done
         self._backend = backend
         self._close = close
         self._iterator = iterator
-        self._convert = convert  # a chunk as the upstream client yields it -> an OpenAI chunk dict
+        self._convert = convert  # a chunk as the upstream client yields it -> a StreamChunk
         self.ttft_s = ttft_s
         self.usage: Usage | None = None
         self.upstream_model: str | None = None
-        self.first: dict[str, Any] = {}
+        self.first = StreamChunk({})
 
-    def observe(self, chunk: Any) -> dict[str, Any]:
-        data = self._convert(chunk)
-        usage = Usage.from_openai(data.get("usage"))
+    def observe(self, chunk: Any) -> StreamChunk:
+        out = self._convert(chunk)
+        usage = Usage.from_openai(out.data.get("usage"))
         if usage is not None:
             self.usage = usage
-        self.upstream_model = data.get("model") or self.upstream_model
-        return data
+        self.upstream_model = out.data.get("model") or self.upstream_model
+        return out
 
-    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+    async def __aiter__(self) -> AsyncIterator[StreamChunk]:
         backend = self._backend
         while True:
             wait = min(backend.idle_timeout_s, self._deadline - time.monotonic())
@@ -257,7 +267,7 @@ class Forwarder:
             if not isinstance(exc, Exception):
                 raise  # cancelled: the client left
             raise self.map_error(exc, backend) from None
-        convert = _as_is if direct else _chunk_dict
+        convert = _parsed_and_sent if direct else _chunk_from_litellm
         stream = UpstreamStream(
             self, backend, close, iterator, time.monotonic() - started, started + total, convert=convert
         )
@@ -349,8 +359,12 @@ async def _nothing_to_close() -> None:
     return None
 
 
-def _as_is(chunk: dict[str, Any]) -> dict[str, Any]:
-    return chunk
+def _parsed_and_sent(chunk: tuple[dict[str, Any], bytes]) -> StreamChunk:
+    return StreamChunk(*chunk)
+
+
+def _chunk_from_litellm(chunk: Any) -> StreamChunk:
+    return StreamChunk(_chunk_dict(chunk))
 
 
 def _is_openai_error(exc: Exception) -> bool:

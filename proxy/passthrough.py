@@ -93,8 +93,8 @@ def unreachable(backend: Backend | EmbeddingBackend, exc: aiohttp.ClientError, s
 
 async def sse_chunks(
     response: aiohttp.ClientResponse, backend: Backend, secrets: list[str]
-) -> AsyncIterator[dict[str, Any]]:
-    """The JSON payloads of a server-sent event stream, until `[DONE]` or the end of the body."""
+) -> AsyncIterator[tuple[dict[str, Any], bytes]]:
+    """The JSON payloads of a server-sent event stream, parsed and as sent, until `[DONE]` or the end."""
     async for raw_line in response.content:
         line = raw_line.strip()
         if not line.startswith(b"data:"):
@@ -114,7 +114,7 @@ async def sse_chunks(
                 backend=backend.name,
             )
         if isinstance(chunk, dict):
-            yield chunk
+            yield chunk, data
 
 
 def parse_json(backend: Backend | EmbeddingBackend, raw: bytes) -> dict[str, Any]:

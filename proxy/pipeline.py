@@ -23,7 +23,7 @@ from proxy import jsonio
 from proxy.choice import estimate_cost
 from proxy.config import ApiKey, Backend
 from proxy.errors import ProxyError, ServiceUnavailable
-from proxy.forward import Forwarder, UpstreamStream, Usage
+from proxy.forward import Forwarder, StreamChunk, UpstreamStream, Usage
 from proxy.limits import Meter
 from proxy.metrics import Metrics
 from proxy.records import LogStore, Observation
@@ -222,13 +222,13 @@ class Pipeline:
         status = 200
         try:
             for chunk in _prepend(upstream.first):
-                if (out := _for_client(chunk, request.include_usage)) is not None:
-                    text.add(out)
-                    yield _sse(out)
+                text.add(chunk.data)
+                if (event := _event_for_client(chunk, request.include_usage)) is not None:
+                    yield event
             async for chunk in upstream:
-                if (out := _for_client(chunk, request.include_usage)) is not None:
-                    text.add(out)
-                    yield _sse(out)
+                text.add(chunk.data)
+                if (event := _event_for_client(chunk, request.include_usage)) is not None:
+                    yield event
             yield b"data: [DONE]\n\n"
             self.conversations.answered(request.messages, text.first_answer(), backend.name)
         except ProxyError as exc:
@@ -401,18 +401,22 @@ def _attempt(backend: Backend, t: float, error: ProxyError | None) -> dict[str, 
     return out
 
 
-def _prepend(first: dict[str, Any]) -> list[dict[str, Any]]:
-    return [first] if first else []
+def _prepend(first: StreamChunk) -> list[StreamChunk]:
+    return [first] if first.data else []
 
 
-def _for_client(chunk: dict[str, Any], include_usage: bool) -> dict[str, Any] | None:
-    """The chunk as the client asked for it: without usage unless it set stream_options.include_usage."""
-    if include_usage:
-        return chunk
-    if not chunk.get("choices") and chunk.get("usage") is not None:
-        return None
-    chunk.pop("usage", None)
-    return chunk
+def _event_for_client(chunk: StreamChunk, include_usage: bool) -> bytes | None:
+    """The chunk as the client asked for it, as one SSE event: without usage unless it set
+    stream_options.include_usage (usage is always asked of the upstream, for the log). A chunk that
+    needs no change goes out as the upstream's own bytes, not parsed-and-rewritten JSON."""
+    data = chunk.data
+    if not include_usage and "usage" in data:
+        if not data.get("choices") and data["usage"] is not None:
+            return None  # the usage-only chunk the client did not ask for
+        return _sse({k: v for k, v in data.items() if k != "usage"})
+    if chunk.raw is not None:
+        return b"data: " + chunk.raw + b"\n\n"
+    return _sse(data)
 
 
 def _sse(data: dict[str, Any]) -> bytes:
