@@ -409,14 +409,20 @@ def _event_for_client(chunk: StreamChunk, include_usage: bool) -> bytes | None:
     """The chunk as the client asked for it, as one SSE event: without usage unless it set
     stream_options.include_usage (usage is always asked of the upstream, for the log). A chunk that
     needs no change goes out as the upstream's own bytes, not parsed-and-rewritten JSON."""
-    data = chunk.data
+    data, raw = chunk.data, chunk.raw
     if not include_usage and "usage" in data:
-        if not data.get("choices") and data["usage"] is not None:
-            return None  # the usage-only chunk the client did not ask for
+        if data["usage"] is not None:
+            if not data.get("choices"):
+                return None  # the usage-only chunk the client did not ask for
+        elif raw is not None and raw.endswith(_NULL_USAGE):  # OpenAI's `"usage":null`, always its last key
+            return b"data: " + raw[: -len(_NULL_USAGE)] + b"}\n\n"
         return _sse({k: v for k, v in data.items() if k != "usage"})
-    if chunk.raw is not None:
-        return b"data: " + chunk.raw + b"\n\n"
+    if raw is not None:
+        return b"data: " + raw + b"\n\n"
     return _sse(data)
+
+
+_NULL_USAGE = b',"usage":null}'
 
 
 def _sse(data: dict[str, Any]) -> bytes:

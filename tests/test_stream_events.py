@@ -26,6 +26,16 @@ def test_usage_is_taken_out_unless_the_client_asked_for_it() -> None:
     assert _event_for_client(chunk, include_usage=True) == b"data: " + raw + b"\n\n"
 
 
+def test_a_trailing_null_usage_is_cut_from_the_bytes_and_only_there() -> None:
+    raw = b'{"id":"c1","choices":[{"index":0,"delta":{"content":",\\"usage\\":null}"}}],"usage":null}'
+    event = _event_for_client(StreamChunk(json.loads(raw), raw), include_usage=False)
+    assert event == b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":",\\"usage\\":null}"}}]}\n\n'
+    assert json.loads(event.removeprefix(b"data: "))["choices"][0]["delta"]["content"] == ',"usage":null}'
+    spaced = b'{"id": "c1", "choices": [], "usage": null}'
+    event = _event_for_client(StreamChunk(json.loads(spaced), spaced), include_usage=False)
+    assert event == b'data: {"id":"c1","choices":[]}\n\n'
+
+
 def test_the_usage_only_chunk_is_dropped_unless_asked_for() -> None:
     raw = b'{"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}'
     chunk = StreamChunk(json.loads(raw), raw)
