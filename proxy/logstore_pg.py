@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from proxy import dsn as dsn_mod
-from proxy.logstore import QueuedLogStore
+from proxy.logqueue import QueuedLogStore
 from proxy.records import (
     COLUMNS,
     LABEL_COLUMNS,

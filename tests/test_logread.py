@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from proxy import config as config_mod
+from proxy.logqueue import QueuedLogStore
 from proxy.logread import read_log
-from proxy.logstore import QueuedLogStore, SqliteLogStore
+from proxy.logstore import SqliteLogStore
 from proxy.logstore_pg import PostgresLogStore
 from proxy.records import Label, LogStoreError, Observation
 from scripts import export_log, replay

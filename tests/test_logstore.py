@@ -19,7 +19,8 @@ from proxy import config as config_mod
 from proxy import logstore, logstore_pg
 from proxy.app import create_app
 from proxy.features import feature_names, rows_from_log
-from proxy.logstore import QueuedLogStore, SqliteLogStore
+from proxy.logqueue import QueuedLogStore
+from proxy.logstore import SqliteLogStore
 from proxy.logstore_pg import PostgresLogStore
 from proxy.records import Label, Observation
 from tests import pg
