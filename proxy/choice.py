@@ -8,7 +8,10 @@ candidate was dropped. The policy follows the design:
 2. keep those whose P(acceptable) reaches the threshold, and among them minimise
    ``cost_weight * cost / max_cost + latency_weight * latency / max_latency - quality_weight * P(acceptable)``
    (the cost and latency terms scaled by
-   the largest value among the kept candidates, so the weights are unit-free);
+   the largest value among the kept candidates, so the weights are unit-free; with the alias's
+   `cost_unit_usd` the cost term is instead cost / cost_unit_usd on every request: one exchange rate
+   between dollars and acceptability, which is what spends least for a given mean quality across
+   requests, since a per-request scale makes a dollar cheap on long prompts and dear on short ones);
 3. if none is acceptable, take the most likely to be acceptable;
 4. conversation stickiness: a follow-up turn keeps the backend that answered the previous turn while it
    stays acceptable, unless another candidate's utility is better by more than `stickiness` (escalate
@@ -104,7 +107,7 @@ def choose(
     rest = sorted((c for c in kept if c.p_acceptable < threshold), key=lambda c: (-c.p_acceptable, c.cost_usd))
     if not acceptable:
         return Choice(tuple(rest), tuple(dropped), "most-likely-acceptable", threshold)
-    max_cost = max(c.cost_usd for c in acceptable) or 1.0
+    max_cost = alias.cost_unit_usd or max(c.cost_usd for c in acceptable) or 1.0
     max_lat = max(c.latency_s for c in acceptable) or 1.0
     scored = [
         Candidate(

@@ -76,6 +76,9 @@ class Alias:
     cost_weight: float = 1.0
     latency_weight: float = 0.2
     quality_weight: float = 0.0  # how much a likelier acceptable answer is worth against cost and latency
+    # None: the cost term is cost / the largest kept candidate's cost (per request, unit-free). A price in USD:
+    # the cost term is cost / cost_unit_usd, one exchange rate between dollars and acceptability on every request.
+    cost_unit_usd: float | None = None
     retry_attempts: int | None = None  # per candidate; default: reliability.retry_attempts
     fallbacks: bool = True
     stickiness: float = 0.1  # utility margin a follow-up turn needs to leave the previous turn's backend
@@ -366,6 +369,7 @@ def _alias(t: _Table, backend_names: list[str]) -> Alias:
         cost_weight=t.number("cost_weight", 1.0, lo=0.0),
         latency_weight=t.number("latency_weight", 0.2, lo=0.0),
         quality_weight=t.number("quality_weight", 0.0, lo=0.0),
+        cost_unit_usd=t.optional_float("cost_unit_usd", lo=1e-12),
         retry_attempts=t.optional_int("retry_attempts", lo=1),
         fallbacks=t.flag("fallbacks", True),
         stickiness=t.number("stickiness", 0.1, lo=0.0),

@@ -37,12 +37,13 @@ from proxy.scoring import load_scorer  # noqa: E402
 from proxy.training import data as td  # noqa: E402
 from proxy.training import metrics as tm  # noqa: E402
 from proxy.training import profiles as tp  # noqa: E402
-from proxy.training.replay import Replayed, backend_of, replay, sweep  # noqa: E402
+from proxy.training.replay import COST_UNIT_USD, Replayed, backend_of, replay, sweep  # noqa: E402
 
 log = logging.getLogger("evaluate")
 DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
-# "threshold" is choose() as it is; "quality-weight" is the proposed quality term (proxy/training/replay.py).
-POLICIES = (("threshold", ""), ("quality-weight", "/qw"))
+# "threshold" is choose() as it is; "quality-weight" adds the quality term; "value" also prices cost in dollars
+# (the alias's cost_unit_usd) instead of per-request shares (proxy/training/replay.py).
+POLICIES = (("threshold", ""), ("quality-weight", "/qw"), ("value", "/v"))
 # Printed columns: quality at the best model's cost (/ its quality), cost (/ its cost) at 100/99/95% of its quality.
 COLUMNS = {
     "quality_at_best_cost_frac": "q@bestcost",
@@ -150,7 +151,11 @@ def evaluate_source(
             share = (curve.picks == b).mean(axis=1)
             m = summarize(name + suffix, curve.cost, curve.quality, singles, best, cheapest, share, p_used, labels)
             m["policy"] = policy
-            m["settings"] = "min_acceptability" if policy == "threshold" else "cost_weight (quality_weight 1)"
+            m["settings"] = {
+                "threshold": "min_acceptability",
+                "quality-weight": "cost_weight (quality_weight 1)",
+                "value": f"cost_weight (quality_weight 1, cost_unit_usd {COST_UNIT_USD})",
+            }[policy]
             for point, setting in zip(m["curve"], curve.settings, strict=True):
                 point["setting"] = float(setting)
             if not baseline:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -119,3 +120,15 @@ def test_quality_weight_buys_a_likelier_answer() -> None:
         ).chosen.name
         == "big"
     )
+
+
+def test_cost_unit_usd_prices_cost_in_dollars_on_every_request() -> None:
+    """Per-request shares make the dearest candidate cost 1 on a short prompt and on a long one alike; a cost
+    unit in dollars makes a long (dear) prompt go to the cheaper candidate at the same settings."""
+    p = scores([0.95, 0.75])
+    relative = Alias("router", ("big", "mid"), min_acceptability=0.0, cost_weight=0.1, quality_weight=1.0)
+    assert choose(request(), BACKENDS[:2], p, relative, input_tokens=10).chosen.name == "big"
+    assert choose(request(), BACKENDS[:2], p, relative, input_tokens=10_000).chosen.name == "big"
+    dollars = replace(relative, cost_weight=1.0, cost_unit_usd=0.01)
+    assert choose(request(), BACKENDS[:2], p, dollars, input_tokens=10).chosen.name == "big"
+    assert choose(request(), BACKENDS[:2], p, dollars, input_tokens=10_000).chosen.name == "mid"

@@ -75,7 +75,8 @@ def test_evaluate_replays_held_out_prompts_on_a_slice_of_the_data(tmp_path: Path
     assert r["oracle"]["quality"] >= max(s["quality"] for s in singles.values())
     routers = r["routers"]
     expected = {"switchyard", "tfidf_logistic", "knn"}
-    assert set(routers) == expected | {f"{r}/qw" for r in expected} | {"random_mix", "always_cheapest"}
+    variants = {f"{r}{suffix}" for r in expected for suffix in ("/qw", "/v")}
+    assert set(routers) == expected | variants | {"random_mix", "always_cheapest"}
     assert routers["random_mix"]["apgr"] == pytest.approx(0.5, abs=1e-3)
     cheap = singles[r["cheapest_model"]]
     assert routers["always_cheapest"]["curve"][0]["quality"] == pytest.approx(cheap["quality"])
@@ -88,3 +89,5 @@ def test_evaluate_replays_held_out_prompts_on_a_slice_of_the_data(tmp_path: Path
     assert ours["model_version"].startswith("switchyard-")
     qw = routers["switchyard/qw"]
     assert qw["policy"] == "quality-weight" and max(qw["curve"], key=lambda pt: pt["setting"])["strong_share"] == 0.0
+    v = routers["switchyard/v"]
+    assert v["policy"] == "value" and max(v["curve"], key=lambda pt: pt["setting"])["strong_share"] == 0.0

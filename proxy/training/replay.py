@@ -8,7 +8,11 @@ A router's quality-cost curve is one point per setting, under one of two policie
 - "quality-weight" (a proposed extension of `choose()`): threshold 0 and a quality term in the
   utility, `cost_weight * cost / max_cost + latency_weight * latency / max_latency - quality_weight *
   P(acceptable)`, lowest wins; the sweep is over cost_weight with quality_weight 1. It is computed from
-  `choose()`'s own candidates and utilities (`rerank`), so only the added term is new here.
+  `choose()`'s own candidates and utilities, so only the added term is new here;
+- "value": the quality-weight policy with the alias's `cost_unit_usd` set (`COST_UNIT_USD`), so the cost
+  term is dollars at one exchange rate on every prompt instead of a share of that prompt's dearest
+  candidate: one Lagrange multiplier for the whole budget, which is what a cost-at-equal-quality
+  metric rewards.
 
 Baselines go through the same code with their own P(acceptable) in place of the model's (output length,
 hence predicted cost, stays the scorer's).
@@ -120,14 +124,13 @@ def thresholds(p: np.ndarray, points: int = 200) -> np.ndarray:
     return np.unique(np.concatenate([[0.0], qs, [1.0 + 1e-9]]))
 
 
-def cost_weights(points: int = 200) -> np.ndarray:
-    """Settings of the quality-weight policy: 0 (most likely acceptable) up to cost dominating."""
-    return np.concatenate([[0.0], np.geomspace(1e-3, 1e3, points - 1)])
+COST_UNIT_USD = 1e-3  # the "value" policy's cost unit: cost_weight 1 trades $0.001 for 1.0 of P(acceptable)
 
 
-def rerank(utility: np.ndarray, p: np.ndarray, quality_weight: float = 1.0) -> int:
-    """The proposed quality term: the index minimising utility - quality_weight * P(acceptable)."""
-    return int(np.argmin(utility - quality_weight * p))
+def cost_weights(points: int = 400) -> np.ndarray:
+    """Settings of the quality-weight and value policies: 0 (most likely acceptable) up to cost dominating.
+    Dense (about 65 a decade), so the cheap end of the curve, where a few prompts move, is traced too."""
+    return np.concatenate([[0.0], np.geomspace(1e-4, 1e4, points - 1)])
 
 
 def sweep(
@@ -150,14 +153,17 @@ def sweep(
             for s, t in enumerate(settings):
                 alias = Alias("replay", names, min_acceptability=float(t), cost_weight=1.0, latency_weight=0.0)
                 picks[s, i] = index[choose(r.request, backends, scores, alias, r.features.prompt.tokens).chosen.name]
-        elif policy == "quality-weight":
+        elif policy in ("quality-weight", "value"):
             # Utility is linear in cost_weight: one choose() call gives every setting's ranking.
+            unit = COST_UNIT_USD if policy == "value" else None
             alias = Alias("replay", names, min_acceptability=0.0, cost_weight=1.0, latency_weight=0.0)
+            alias = replace(alias, cost_unit_usd=unit)
             kept = [c for c in choose(r.request, backends, scores, alias, r.features.prompt.tokens).ranked]
             u = np.array([c.utility if c.utility is not None else np.inf for c in kept])
             p = np.array([c.p_acceptable for c in kept])
-            for s, w in enumerate(settings):
-                picks[s, i] = index[kept[rerank(float(w) * u, p)].name]
+            order = np.array([index[c.name] for c in kept])
+            # The quality term for every setting at once: argmin(w * utility - P), the first of equals winning.
+            picks[:, i] = order[np.argmin(settings[:, None] * u[None, :] - p[None, :], axis=1)]
         else:
             raise ValueError(f"unknown policy {policy!r}")
     labels = np.vstack([r.labels for r in prompts])
