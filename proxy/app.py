@@ -39,7 +39,6 @@ from starlette.types import Receive, Scope, Send
 from proxy import __version__, dashboard, jsonio
 from proxy import config as config_mod
 from proxy.auth import KeyRing
-from proxy.config import ApiKey, Config
 from proxy.errors import BadRequest, InternalError, NotFound, PayloadTooLarge, ProxyError
 from proxy.features import load_resources
 from proxy.feedback import parse_feedback
@@ -58,6 +57,7 @@ from proxy.records import LogStore
 from proxy.request import ChatRequest, parse_chat, parse_json
 from proxy.router import Knowledge, Router, load_models
 from proxy.scoring import ModelError, Scorer
+from proxy.settings import ApiKey, Config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,8 +11,8 @@ import hmac
 
 from starlette.datastructures import Headers
 
-from proxy.config import ApiKey, AuthSettings
 from proxy.errors import Forbidden, Unauthorized
+from proxy.settings import ApiKey, AuthSettings
 
 
 def presented_key(headers: Headers) -> str | None:

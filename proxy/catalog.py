@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from proxy import costmap
-from proxy.config import Backend
+from proxy.settings import Backend
 
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
 MAKERS = ("openai", "anthropic", "google", "meta", "mistral", "alibaba", "nvidia", "other")

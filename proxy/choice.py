@@ -26,9 +26,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from proxy.config import Alias, Backend
 from proxy.request import ChatRequest
 from proxy.scoring import Scores
+from proxy.settings import Alias, Backend
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The proxy's configuration: one TOML file loaded into frozen dataclasses.
+"""The proxy's configuration: one TOML file loaded into the frozen dataclasses of `settings.py`.
 
 Every key is documented in ``config.example.toml``. Errors name the key and the bad value.
 Secrets never live in the file: a backend names the environment variable that holds its key,
@@ -11,187 +11,29 @@ import hashlib
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from proxy import costmap
 from proxy import dsn as dsn_mod
+from proxy.settings import (
+    Alias,
+    ApiKey,
+    AuthSettings,
+    Backend,
+    Config,
+    EmbeddingBackend,
+    LogSettings,
+    MetricsSettings,
+    Prices,
+    PriceSettings,
+    Reliability,
+    ServerSettings,
+)
 
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and the value."""
-
-
-@dataclass(frozen=True)
-class Prices:
-    """USD prices of one backend. Any mix may be set; cost adds up every part that applies."""
-
-    input_per_token: float = 0.0
-    output_per_token: float = 0.0
-    per_second: float = 0.0
-    per_call: float = 0.0
-    source: str = "none"  # "config", "litellm" (its local cost map), "refresh" (prices.refresh_url) or "none"
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    model: str  # litellm model string, e.g. "openai/gpt-4o"
-    api_base: str | None = None
-    api_key_env: str | None = None
-    prices: Prices = Prices()
-    price_key: str | None = None  # cost-map key of its prices, when not `model`
-    timeout_s: float = 600.0  # total time of one upstream call
-    connect_timeout_s: float = 10.0
-    ttft_timeout_s: float | None = None  # time to the first token (default: timeout_s)
-    idle_timeout_s: float = 60.0  # longest silence between two stream chunks
-    # "auto": OpenAI-compatible upstreams ("openai/...") directly, others through litellm (proxy/passthrough.py)
-    transport: str = "auto"
-    # Descriptive fields: LLM features for the router.
-    provider: str | None = None
-    family: str | None = None
-    parameters_b: float | None = None
-    release_date: str | None = None
-    training_domain: str = "general"
-    specializations: tuple[str, ...] = ()
-    context_window: int | None = None
-    max_output_tokens: int | None = None
-    supports_tools: bool = True
-    supports_vision: bool = False
-    supports_json: bool = True
-    # Priors until the latency model and the logs know better.
-    ttft_s: float | None = None
-    tokens_per_s: float | None = None
-    accuracy: float | None = None
-
-
-@dataclass(frozen=True)
-class Alias:
-    """A routing alias: a model name clients send to be routed among `candidates`."""
-
-    name: str
-    candidates: tuple[str, ...]
-    min_acceptability: float = 0.7
-    cost_weight: float = 1.0
-    latency_weight: float = 0.2
-    quality_weight: float = 0.0  # how much a likelier acceptable answer is worth against cost and latency
-    # None: the cost term is cost / the largest kept candidate's cost (per request, unit-free). A price in USD:
-    # the cost term is cost / cost_unit_usd, one exchange rate between dollars and acceptability on every request.
-    cost_unit_usd: float | None = None
-    retry_attempts: int | None = None  # per candidate; default: reliability.retry_attempts
-    fallbacks: bool = True
-    stickiness: float = 0.1  # utility margin a follow-up turn needs to leave the previous turn's backend
-    exploration_rate: float = 0.0  # share of picks among acceptable-but-not-best candidates (logged)
-
-
-@dataclass(frozen=True)
-class EmbeddingBackend:
-    name: str
-    model: str
-    api_base: str | None = None
-    api_key_env: str | None = None
-    timeout_s: float = 60.0
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_body_bytes: int = 4 * 1024 * 1024
-    max_in_flight: int = 512  # requests past this get a fast 503 with Retry-After
-    shutdown_grace_s: float = 30.0  # on SIGTERM, in-flight calls get this long to finish
-    log_format: str = "text"  # process logs: "text" or "json" (one object a line, with the request id)
-
-
-@dataclass(frozen=True)
-class Reliability:
-    retry_attempts: int = 2  # attempts per backend before falling back to the next candidate
-    backoff_base_s: float = 0.05
-    backoff_max_s: float = 2.0
-    deadline_s: float = 120.0  # retries and fallbacks of one request stop after this
-    breaker_failures: int = 5  # consecutive failures that open a backend's circuit
-    breaker_cooldown_s: float = 30.0  # then one probe request is let through
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A client key. Only its sha256 is kept."""
-
-    id: str
-    sha256: str
-    models: tuple[str, ...] | None = None  # allowed backends and aliases; None = all
-    rpm: int | None = None  # requests per minute
-    tpm: int | None = None  # tokens per minute (input + output, as the upstream reported them)
-    budget_usd: float | None = None
-    budget_period: str = "month"  # "day", "month" or "total"
-    on_budget_low: str = "refuse"  # "refuse", or "cheaper": route to the cheapest candidates while budget is low
-    low_budget_fraction: float = 0.1
-
-
-@dataclass(frozen=True)
-class AuthSettings:
-    keys: tuple[ApiKey, ...] = ()
-    admin_sha256: str | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.keys)
-
-
-@dataclass(frozen=True)
-class LogSettings:
-    path: Path = Path("var/switchyard.db")
-    bodies: str = "full"  # "full", "hash" (sha256 of bodies only) or "none"
-    queue_size: int = 10_000
-    enabled: bool = True  # false: no call is logged (no training data, no feedback, budgets not seeded)
-    # Feature rows per call: "auto" keeps them when the request body is not kept in full (with the body,
-    # the feature version and the models' knowledge they can be recomputed); "always" keeps them anyway.
-    feature_rows: str = "auto"
-    dsn: str | None = None  # postgresql://user@host/db: log (and share limits) through Postgres instead of `path`
-    password: str | None = field(default=None, repr=False)  # the DSN's password, read from `password_env`
-
-
-@dataclass(frozen=True)
-class PriceSettings:
-    refresh_url: str | None = None  # litellm-format price file (http(s) URL or local path), re-read on a schedule
-    refresh_interval_s: float = 3600.0
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    require_admin_key: bool = False  # GET /metrics needs the admin key (default: whenever one is configured)
-
-
-@dataclass(frozen=True)
-class Config:
-    backends: tuple[Backend, ...]
-    aliases: tuple[Alias, ...] = ()
-    embeddings: tuple[EmbeddingBackend, ...] = ()
-    server: ServerSettings = ServerSettings()
-    log: LogSettings = LogSettings()
-    reliability: Reliability = Reliability()
-    auth: AuthSettings = AuthSettings()
-    models_dir: Path | None = None
-    data_dir: Path | None = None
-    prices: PriceSettings = PriceSettings()
-    metrics: MetricsSettings = MetricsSettings()
-    _by_name: dict[str, Backend] = field(default_factory=dict, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self._by_name.update({b.name: b for b in self.backends})
-
-    def backend(self, name: str) -> Backend | None:
-        return self._by_name.get(name)
-
-    def alias(self, name: str) -> Alias | None:
-        return next((a for a in self.aliases if a.name == name), None)
-
-    def embedding(self, name: str) -> EmbeddingBackend | None:
-        return next((e for e in self.embeddings if e.name == name), None)
-
-    def model_names(self) -> list[str]:
-        return [b.name for b in self.backends] + [a.name for a in self.aliases]
 
 
 def api_keys(config: Config, environ: Mapping[str, str]) -> dict[str, str]:

@@ -31,9 +31,9 @@ import aiohttp
 import httpx
 
 from proxy import jsonio, passthrough
-from proxy.config import Backend, EmbeddingBackend
 from proxy.errors import BadGateway, GatewayTimeout, ProxyError, for_upstream_status, redact
 from proxy.request import ChatRequest
+from proxy.settings import Backend, EmbeddingBackend
 
 log = logging.getLogger(__name__)
 

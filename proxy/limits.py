@@ -16,8 +16,8 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proxy.config import ApiKey
 from proxy.errors import RateLimited
+from proxy.settings import ApiKey
 
 WINDOW_S = 60.0
 

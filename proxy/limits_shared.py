@@ -37,11 +37,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proxy.config import ApiKey
 from proxy.errors import RateLimited, ServiceUnavailable
 from proxy.limits import WINDOW_S, Meter, budget_exhausted, period_start
 from proxy.logstore_pg import PostgresLogStore
 from proxy.records import LogStore, LogStoreError
+from proxy.settings import ApiKey
 
 log = logging.getLogger(__name__)
 

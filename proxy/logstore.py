@@ -30,7 +30,6 @@ from typing import Any
 import aiosqlite
 
 from proxy import dsn as dsn_mod
-from proxy.config import LogSettings
 from proxy.logqueue import QueuedLogStore
 from proxy.records import (  # re-exported: the log's record types are imported from here throughout
     COLUMNS,
@@ -43,6 +42,7 @@ from proxy.records import (  # re-exported: the log's record types are imported 
     label_row,
     logged_call,
 )
+from proxy.settings import LogSettings
 
 log = logging.getLogger(__name__)
 

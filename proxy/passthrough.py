@@ -21,9 +21,9 @@ from typing import Any
 import aiohttp
 
 from proxy import jsonio
-from proxy.config import Backend, EmbeddingBackend
 from proxy.errors import BadGateway, ProxyError, for_upstream_status, redact
 from proxy.request import ChatRequest
+from proxy.settings import Backend, EmbeddingBackend
 
 OPENAI_PREFIX = "openai/"
 DEFAULT_API_BASE = "https://api.openai.com/v1"

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 from proxy import jsonio
 from proxy.choice import estimate_cost
-from proxy.config import ApiKey, Backend
 from proxy.errors import ProxyError, ServiceUnavailable
 from proxy.forward import Forwarder, StreamChunk, UpstreamStream, Usage
 from proxy.limits import Meter
@@ -30,6 +29,7 @@ from proxy.records import LogStore, Observation
 from proxy.request import ChatRequest
 from proxy.retry import call_with_retries, is_retryable
 from proxy.router import Decision, Router
+from proxy.settings import ApiKey, Backend
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("proxy.access")

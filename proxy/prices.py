@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from proxy import costmap
-from proxy.config import Backend, Prices
+from proxy.settings import Backend, Prices
 
 # litellm's field -> ours. Per-call prices have no litellm field; they only come from the config.
 _FIELDS = {

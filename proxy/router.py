@@ -19,7 +19,6 @@ from typing import Any
 from proxy.breaker import CircuitBreakers
 from proxy.catalog import LLMProfile, load_catalog
 from proxy.choice import Candidate, Choice, NoCandidate, choose, explore
-from proxy.config import Alias, Backend, Config
 from proxy.conversations import ConversationMemory
 from proxy.errors import BadRequest, NotFound, ServiceUnavailable
 from proxy.features import Features, History, Resources, compute_features, load_resources
@@ -28,6 +27,7 @@ from proxy.learned import load as load_learned
 from proxy.prices import PriceBook
 from proxy.request import ChatRequest
 from proxy.scoring import ModelError, OnnxScorer, Scorer, Scores, load_scorer
+from proxy.settings import Alias, Backend, Config
 
 
 @dataclass(frozen=True)

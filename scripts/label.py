@@ -35,6 +35,7 @@ from proxy.forward import Forwarder
 from proxy.logstore import store_for
 from proxy.records import Label
 from proxy.request import parse_chat
+from proxy.settings import Config
 from scripts.export_log import records, render_prompt, response_text
 
 RUBRIC = """You are a strict grader. Read the question and the answer, and judge whether the answer is correct,
@@ -91,7 +92,7 @@ async def write_labels(db: str | Path, labels: list[tuple[str, float, str, str |
 
 async def judge_calls(
     db: str | Path,
-    config: config_mod.Config,
+    config: Config,
     judge: str,
     *,
     rubric: str = RUBRIC,

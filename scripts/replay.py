@@ -33,6 +33,7 @@ from proxy.records import LogStoreError
 from proxy.request import parse_chat
 from proxy.router import Router
 from proxy.scoring import load_scorer
+from proxy.settings import Config
 from scripts.export_log import records
 
 DEFAULT_MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -42,7 +43,7 @@ def routed_records(db: str | Path) -> list[dict[str, Any]]:
     return [r for r in records(db) if r["decision"] and r["request"].get("messages")]
 
 
-def offline(db: str | Path, config: config_mod.Config, new_models: Path, current_models: Path) -> dict[str, Any]:
+def offline(db: str | Path, config: Config, new_models: Path, current_models: Path) -> dict[str, Any]:
     new, current = Router(config, load_scorer(new_models)), Router(config, load_scorer(current_models))
     current.knowledge = new.knowledge  # load the catalog and vocabularies once
     totals: dict[str, Any] = {"calls": 0, "changed": 0, "skipped": 0}
@@ -88,7 +89,7 @@ def offline(db: str | Path, config: config_mod.Config, new_models: Path, current
     return report
 
 
-def online(db: str | Path, config: config_mod.Config, url: str, limit: int, budget: float, key: str) -> dict[str, Any]:
+def online(db: str | Path, config: Config, url: str, limit: int, budget: float, key: str) -> dict[str, Any]:
     sent, spent, failed = 0, 0.0, 0
     with httpx.Client(base_url=url, timeout=120, headers={"authorization": f"Bearer {key}"}) as http:
         for rec in routed_records(db):

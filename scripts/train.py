@@ -35,12 +35,12 @@ sys.path.insert(0, str(ROOT))
 from proxy import dsn as dsn_mod  # noqa: E402
 from proxy import learned  # noqa: E402
 from proxy.catalog import load_catalog  # noqa: E402
-from proxy.config import Backend  # noqa: E402
 from proxy.config import load as load_config  # noqa: E402
 from proxy.dataset import find_long_files  # noqa: E402
 from proxy.features import VERSION, load_resources  # noqa: E402
 from proxy.records import LogStoreError  # noqa: E402
 from proxy.scoring import OnnxScorer  # noqa: E402
+from proxy.settings import Backend  # noqa: E402
 from proxy.training import data as td  # noqa: E402
 from proxy.training import profiles as tp  # noqa: E402
 from proxy.training.export import write_models  # noqa: E402

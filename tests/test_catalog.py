@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from proxy.catalog import Catalog, CatalogError, LLMProfile, load_catalog
-from proxy.config import Backend, Prices
+from proxy.settings import Backend, Prices
 from tests.test_dataset import DATA_DIR
 
 # Every model name of the long-format data, as upstream spells it (data README and files).

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from proxy.choice import NoCandidate, choose, estimate_cost
-from proxy.config import Alias, Backend, Prices
 from proxy.request import parse_chat
 from proxy.scoring import Scores
+from proxy.settings import Alias, Backend, Prices
 
 
 def backend(name: str, price: float, **kw: Any) -> Backend:

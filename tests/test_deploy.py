@@ -18,7 +18,7 @@ import yaml
 
 from proxy import config as config_mod
 from proxy.app import create_app
-from proxy.config import Config, PriceSettings
+from proxy.settings import Config, PriceSettings
 from tests.conftest import ROOT
 from tests.test_dockerfile import instructions
 

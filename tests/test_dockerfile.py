@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from proxy import config as config_mod
-from proxy.config import Config
+from proxy.settings import Config
 from tests.conftest import ROOT
 from tests.servers import free_port
 

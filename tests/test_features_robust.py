@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from proxy.catalog import load_catalog
-from proxy.config import Backend
 from proxy.features import Features, compute_features
 from proxy.request import ChatRequest, parse_chat
+from proxy.settings import Backend
 
 _CATALOG = load_catalog()
 CANDIDATES = [_CATALOG.profile(Backend(name=n, model=m)) for n, m in (("a", "gpt-4o-mini"), ("b", "nobody/knows-1b"))]

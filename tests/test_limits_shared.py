@@ -11,13 +11,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from proxy.config import ApiKey
 from proxy.errors import RateLimited, ServiceUnavailable
 from proxy.limits import Meter
 from proxy.limits_shared import SharedMeter, count_request, meter_for
 from proxy.logstore import SqliteLogStore
 from proxy.logstore_pg import PostgresLogStore
 from proxy.records import Observation
+from proxy.settings import ApiKey
 from tests import pg
 
 

@@ -19,9 +19,9 @@ from starlette.routing import Route
 
 from proxy import config as config_mod
 from proxy.app import create_app
-from proxy.config import Backend, Prices
 from proxy.pricefeed import PriceFeed
 from proxy.prices import PriceBook, PriceFileError, parse_price_file
+from proxy.settings import Backend, Prices
 from tests.conftest import ENVIRON, make_config_dict
 from tests.servers import serve_app
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from proxy.catalog import load_catalog
-from proxy.config import Backend
 from proxy.features import VERSION, compute_features, feature_names, load_resources
 from proxy.features.examples import request_from_prompt
 from proxy.scoring import ModelError, OnnxScorer, PriorScorer, load_scorer
+from proxy.settings import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"

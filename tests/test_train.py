@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from proxy.catalog import load_catalog
-from proxy.config import Backend
 from proxy.dataset import COLUMNS
 from proxy.features import VERSION, compute_features
 from proxy.features.examples import LabelledPrompt, request_from_prompt
 from proxy.scoring import OnnxScorer, load_scorer
+from proxy.settings import Backend
 from proxy.training import data as td
 from proxy.training import profiles as tp
 

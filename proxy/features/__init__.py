@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from proxy.catalog import LLMProfile
-from proxy.config import Backend
 from proxy.features import cross, llm, prompt
 from proxy.features.history import History
 from proxy.features.lexicon import DOMAINS, TASKS, Lexicon, load_lexicon
@@ -38,6 +37,7 @@ from proxy.features.text import conversation
 from proxy.features.tokens import TokenCounter, load_token_counter
 from proxy.features.vocab import Vocabulary, build_vocabulary
 from proxy.request import ChatRequest
+from proxy.settings import Backend
 
 VERSION = "1.0"
 _CANDIDATE_CACHE = 4096

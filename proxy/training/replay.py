@@ -31,12 +31,12 @@ import numpy as np
 
 from proxy.catalog import LLMProfile
 from proxy.choice import choose
-from proxy.config import Alias, Backend, Prices
 from proxy.features import Features, History, Resources, compute_features
 from proxy.features.examples import LabelledPrompt
 from proxy.features.llm import NEUTRAL_PRICE_PER_M
 from proxy.request import ChatRequest
 from proxy.scoring import Scorer, Scores
+from proxy.settings import Alias, Backend, Prices
 from proxy.training.data import CHARS_PER_TOKEN, request_of
 
 
