@@ -56,7 +56,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120.0
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode} before {url} was ready")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before {url} was ready")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return

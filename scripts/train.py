@@ -114,10 +114,10 @@ def train(
 
     metrics: dict[str, Any] = {"cross_validation": corr.cv}
     if len(test_t.label):
-        p = corr.calibration.apply(corr.model.predict_proba(test_t.x)[:, 1])
+        p = corr.calibration.apply(np.asarray(corr.model.predict_proba(test_t.x))[:, 1])
         metrics["held_out"] = classification_metrics(test_t.label, p)
         metrics["held_out_by_source"] = _by_source(ds, test_t, p)
-        metrics["held_out_output_length"] = _length_metrics(test_t, length.predict(test_t.x))
+        metrics["held_out_output_length"] = _length_metrics(test_t, np.asarray(length.predict(test_t.x)))
         log.info("held-out correctness: %s", _fmt(metrics["held_out"]))
     manifest = {
         "feature_version": VERSION,
