@@ -9,7 +9,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 
 NODE_SDK := tests/node/node_modules/openai/package.json
 
-.PHONY: install run test lint unit clean
+.PHONY: install run test lint unit clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ unit: install $(TRAIN_STAMP) $(NODE_SDK)
 	$(BIN)/pytest
 
 test: lint unit
+
+# The side-by-side benchmark (minutes; not part of `make test`): the proxy against going direct and against
+# litellm's own proxy, which it installs into var/bench/litellm-venv on first use.
+bench: install
+	mkdir -p var
+	$(BIN)/python -m scripts.bench --litellm --json var/bench.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules
