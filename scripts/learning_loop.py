@@ -131,6 +131,19 @@ def wait_logged(db: Path, ids: Sequence[str], timeout_s: float = 30.0) -> None:
     raise SystemExit(f"only {found} of {len(ids)} calls were logged within {timeout_s} s")
 
 
+def wait_all_logged(db: Path, expected: int, timeout_s: float = 30.0) -> None:
+    """Wait until the log holds `expected` calls in all: the replayed calls have no ids here, and the judge
+    must see every one of them (it reads the log once, when it starts)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            found = int(conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+        if found >= expected:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"only {found} of {expected} calls were logged within {timeout_s} s")
+
+
 def _rows(conn: sqlite3.Connection, ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
     for start in range(0, len(ids), 500):
         part = list(ids[start : start + 500])
@@ -203,6 +216,7 @@ def run(n_prompts: int, workdir: Path, seed: int = 7) -> dict[str, Any]:
         wait_logged(s.db_path, before_ids)
 
         replayed = online(s.db_path, config, s.proxy_url, limit=4 * n_prompts, budget=10.0, key=CLIENT_KEY)
+        wait_all_logged(s.db_path, len(before_ids) + replayed["sent"])
         env_keys = {"SIM_KEY": harness.SIM_KEY}
         judged = asyncio.run(judge_calls(s.db_path, config, "judge", limit=100_000, environ=env_keys))
         feedback = give_feedback(s.proxy_url, s.db_path)
