@@ -6,9 +6,10 @@ Upstreams: a zero-latency plain responder (`scripts.plain_upstream`), the same w
 the simulated backends at speed 0. The proxy under test is pinned to CPU 1; upstreams and the load
 generator (aiohttp, in this process) share CPU 0. For each upstream it measures routed calls (alias over
 10 candidates, logging on) and named-backend calls, non-streaming and streaming, at each concurrency,
-and prints requests/s, p50/p99 latency, p50 added over going direct, proxy CPU per request and resident
-memory. `--litellm` installs litellm's proxy into var/bench/litellm-venv (first run only) and measures it
-the same way, named and routed (10 deployments under one model name), so ratios come from one run.
+and prints requests/s, p50/p99 latency, p50 added over going direct, proxy CPU per request, resident
+memory, and the seconds from each proxy's process start to its first ready answer. `--litellm`
+installs litellm's proxy into var/bench/litellm-venv (first run only) and measures it the same way,
+named and routed (10 deployments under one model name), so ratios come from one run.
 """
 
 from __future__ import annotations
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     os.sched_setaffinity(0, {0})  # the load generator stays off the proxy's core
     work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
     results: list[Result] = []
+    ready: dict[str, list[float]] = {}  # seconds from process start to ready, per target
     for upstream in args.upstreams.split(","):
         up_port = free_port()
         up_url = f"http://127.0.0.1:{up_port}"
@@ -250,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.litellm:
                 targets.append(("litellm-proxy", _litellm(up_url, work, upstream, model_for_sim)))
             for name, starter in targets:
-                with starter as (url, pid):
+                with starter as (url, pid, ready_s):
+                    ready.setdefault(name, []).append(ready_s)
                     for mode, model in (("routed", "router"), ("named", "b0")):
                         for stream in (False, True):
                             for c in levels:
@@ -259,14 +262,16 @@ def main(argv: list[str] | None = None) -> int:
                                 results.append(r)
                                 print(_row(r), flush=True)
     print(_table(results))
-    print("\n".join(verdicts(results)))
+    for name, seconds in ready.items():
+        print(f"{name}: ready {', '.join(f'{s:.2f}' for s in seconds)} s after process start")
+    print("\n".join(verdicts(results, ready)))
     if args.json:
-        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1))
+        args.json.write_text(json.dumps({"rows": [r.__dict__ for r in results], "ready_s": ready}, indent=1))
     return 0
 
 
 @contextmanager
-def _switchyard(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tuple[str, int]]:
+def _switchyard(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tuple[str, int, float]]:
     port = free_port()
     raw = switchyard_config(up_url, work / f"{upstream}-calls.db", port)
     if sim:
@@ -275,12 +280,13 @@ def _switchyard(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[t
     config = work / f"{upstream}-switchyard.toml"
     config.write_text(to_toml(raw))
     cmd = [sys.executable, "-m", "proxy", "--config", str(config), "--log-level", "warning"]
+    started = time.perf_counter()
     with process(cmd, f"http://127.0.0.1:{port}/ready", work / f"{upstream}-switchyard.log", cpu=1) as proc:
-        yield f"http://127.0.0.1:{port}", proc.pid
+        yield f"http://127.0.0.1:{port}", proc.pid, time.perf_counter() - started
 
 
 @contextmanager
-def _litellm(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tuple[str, int]]:
+def _litellm(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tuple[str, int, float]]:
     exe = litellm_venv(ROOT / "var" / "bench")
     port = free_port()
     config = work / f"{upstream}-litellm.yaml"
@@ -290,12 +296,14 @@ def _litellm(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tupl
     # No master key, like the Switchyard proxy under test (no client keys): litellm must be told that is meant.
     env = {"LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true"}
     log = work / f"{upstream}-litellm.log"
+    started = time.perf_counter()
     with process(cmd, f"http://127.0.0.1:{port}/health/liveliness", log, cpu=1, env=env) as p:
-        yield f"http://127.0.0.1:{port}", p.pid
+        yield f"http://127.0.0.1:{port}", p.pid, time.perf_counter() - started
 
 
-def verdicts(results: list[Result]) -> list[str]:
-    """The issue's acceptance targets, checked against this run where it measured what they need."""
+def verdicts(results: list[Result], ready: dict[str, list[float]] | None = None) -> list[str]:
+    """The issue's acceptance targets, checked against this run where it measured what they need.
+    `ready`: seconds from process start to ready, per target (one per start)."""
     by = {(r.target, r.upstream, r.mode, r.stream, r.concurrency): r for r in results}
     top = max((r.concurrency for r in results), default=0)
     out: list[str] = []
@@ -326,6 +334,9 @@ def verdicts(results: list[Result]) -> list[str]:
     rss = [r.rss_mb for r in results if r.target == "switchyard" and r.rss_mb is not None]
     if rss:
         line("resident memory <= 300 MB (largest seen in this run)", f"{max(rss):.0f} MB", max(rss) <= 300)
+    starts = (ready or {}).get("switchyard")
+    if starts:
+        line("ready <= 3 s after process start (slowest start)", f"{max(starts):.2f} s", max(starts) <= 3)
     return out
 
 

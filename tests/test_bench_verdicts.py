@@ -17,11 +17,12 @@ def test_verdicts_compare_side_by_side_rows() -> None:
         _r("direct", "plain50", "-", 64, 1000.0, 60.0),
         _r("switchyard", "plain50", "routed", 64, 900.0, 65.0),
     ]
-    lines = verdicts(rows)
+    lines = verdicts(rows, {"switchyard": [1.2, 3.4], "litellm-proxy": [9.0]})
     assert "NOT MET routed requests/s at c=64 >= 5x litellm's proxy: 400 / 100 = 4.0x" in lines
     assert "NOT MET routed added p50 at c=1 <= 2 ms: 2.50 ms" in lines
     assert "MET     routed p99 added with a 50 ms upstream at c=64 <= 10 ms: 5.0 ms" in lines
     assert "MET     resident memory <= 300 MB (largest seen in this run): 100 MB" in lines
+    assert "NOT MET ready <= 3 s after process start (slowest start): 3.40 s" in lines
 
 
 def test_a_target_the_run_did_not_measure_is_not_judged() -> None:

@@ -57,7 +57,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
         str(tmp_path / "bench.json"),
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    rows = json.loads((tmp_path / "bench.json").read_text())
+    report = json.loads((tmp_path / "bench.json").read_text())
+    rows = report["rows"]
     seen = {(r["target"], r["mode"], r["stream"]) for r in rows}
     assert seen == {
         ("direct", "-", False),
@@ -70,6 +71,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert all(r["errors"] == 0 and r["rps"] > 0 for r in rows)
     assert all(r["cpu_ms_per_request"] > 0 and r["rss_mb"] > 0 for r in rows if r["target"] == "switchyard")
     assert "routed added p50 at c=1 <= 2 ms" in out.stdout and "resident memory" in out.stdout
+    (ready_s,) = report["ready_s"]["switchyard"]  # one start: one upstream
+    assert 0 < ready_s < 60 and "ready <= 3 s after process start" in out.stdout
 
 
 def test_log_load_rows_smoke() -> None:
