@@ -25,9 +25,14 @@ from proxy.training.metrics import ece
 
 log = logging.getLogger(__name__)
 
+# Learning rate 0.1 rather than 0.05: on the shipped data the early-stopped classifier then needs ~125
+# trees instead of ~336 and the length model 80 instead of 200, at the same held-out AUC (0.8078 vs
+# 0.8079), log loss (0.5284 vs 0.5280) and length error (MAE of log tokens 0.0899 vs 0.0894), and
+# the ONNX graph is a third of the size: scoring 10 candidates takes 0.08 ms instead of 0.145 ms
+# (scripts/bench_scoring.py), on every routed request. (Learning rate 0.2, 48 trees, lost AUC: 0.8062.)
 CLASSIFIER_PARAMS: dict[str, Any] = {
     "objective": "binary",
-    "learning_rate": 0.05,
+    "learning_rate": 0.1,
     "num_leaves": 31,
     "min_child_samples": 40,
     "subsample": 0.8,
@@ -38,8 +43,8 @@ CLASSIFIER_PARAMS: dict[str, Any] = {
 }
 REGRESSOR_PARAMS: dict[str, Any] = {
     "objective": "regression",
-    "learning_rate": 0.05,
-    "n_estimators": 200,
+    "learning_rate": 0.1,
+    "n_estimators": 80,
     "num_leaves": 31,
     "min_child_samples": 40,
     "subsample": 0.8,
