@@ -10,7 +10,9 @@ Held-out prompts are those `scripts/train.py` never trained on (the same salted 
 Candidate profiles and the prior-success History are built from the training prompts of the given files,
 as in training. Per source it reports each model's quality and cost, the oracle, and for the router
 and each baseline (TF-IDF + logistic regression, kNN, random mix, always-cheapest) the quality-cost
-curve and the metrics of `proxy/training/metrics.py`. Needs the `[train]` extra.
+curve and the metrics of `proxy/training/metrics.py`, the routers' with a 90% bootstrap interval over
+the held-out prompts (`interval_90`: a few hundred prompts leave cost fractions uncertain by +-0.1).
+Needs the `[train]` extra.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ COLUMNS = {
     "cpt80": "CPT80",
     "ece": "ECE",
 }
+INTERVAL_DRAWS = 200  # bootstrap draws over the held-out prompts, for each router's 90% intervals
 
 
 def summarize(
@@ -70,10 +73,31 @@ def summarize(
     labels: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The metrics of one router's curve, relative to the best single model."""
+    out: dict[str, Any] = {"router": name, **scalars(cost, quality, singles, best, cheapest, strong_share)}
+    if p is not None and labels is not None:
+        out["ece"] = tm.ece(p.ravel(), labels.ravel())
+    curve: list[dict[str, float]] = []
+    for i in range(len(cost)):
+        point = {"cost": float(cost[i]), "quality": float(quality[i])}
+        if strong_share is not None:
+            point["strong_share"] = float(strong_share[i])
+        curve.append(point)
+    out["curve"] = curve
+    return out
+
+
+def scalars(
+    cost: np.ndarray,
+    quality: np.ndarray,
+    singles: dict[str, dict[str, float]],
+    best: str,
+    cheapest: str,
+    strong_share: np.ndarray | None = None,
+) -> dict[str, float]:
+    """The numbers of a quality-cost curve; APGR and CPT for two models, given the best one's share."""
     qb, cb = singles[best]["quality"], singles[best]["cost"]
     costs = [s["cost"] for s in singles.values()]
-    out: dict[str, Any] = {
-        "router": name,
+    out = {
         "quality_at_best_cost": tm.quality_at_cost(cost, quality, cb),
         "cost_frac_at_equal_quality": tm.cost_at_quality(cost, quality, qb) / cb,
         "cost_frac_at_99pct_quality": tm.cost_at_quality(cost, quality, 0.99 * qb) / cb,
@@ -87,15 +111,41 @@ def summarize(
         out["apgr"] = tm.apgr(strong_share, quality, qw, qb)
         out["cpt50"] = tm.cpt(strong_share, quality, qw, qb, 0.5)
         out["cpt80"] = tm.cpt(strong_share, quality, qw, qb, 0.8)
-    if p is not None and labels is not None:
-        out["ece"] = tm.ece(p.ravel(), labels.ravel())
-    curve: list[dict[str, float]] = []
-    for i in range(len(cost)):
-        point = {"cost": float(cost[i]), "quality": float(quality[i])}
-        if strong_share is not None:
-            point["strong_share"] = float(strong_share[i])
-        curve.append(point)
-    out["curve"] = curve
+    return out
+
+
+def intervals(
+    labels: np.ndarray,
+    costs: np.ndarray,
+    picks: np.ndarray,
+    candidates: Sequence[str],
+    best: str,
+    cheapest: str,
+    draws: int = INTERVAL_DRAWS,
+    seed: int = 0,
+) -> dict[str, list[float | None]]:
+    """A 90% bootstrap interval for each of `scalars`' numbers: the held-out prompts are drawn with
+    replacement and everything is recomputed on the draw (the single models, the best one's quality
+    and cost, the router's curve) except the picks, which the fixed settings made per prompt. A quality
+    the curve does not reach on a draw costs infinitely much: such an interval ends in None."""
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    b = list(candidates).index(best)
+    samples: dict[str, list[float]] = {}
+    for _ in range(draws):
+        rows = rng.integers(0, n, n)
+        lab, cst, pk = labels[rows], costs[rows], picks[:, rows]
+        singles = {
+            m: {"quality": float(lab[:, j].mean()), "cost": float(cst[:, j].mean())} for j, m in enumerate(candidates)
+        }
+        at = np.arange(n)[None, :]
+        quality, cost = lab[at, pk].mean(axis=1), cst[at, pk].mean(axis=1)
+        for k, value in scalars(cost, quality, singles, best, cheapest, (pk == b).mean(axis=1)).items():
+            samples.setdefault(k, []).append(np.inf if np.isnan(value) else value)
+    out: dict[str, list[float | None]] = {}
+    for k, values in samples.items():
+        lo, hi = np.quantile(np.asarray(values), [0.05, 0.95], method="nearest")
+        out[k] = [float(x) if np.isfinite(x) else None for x in (lo, hi)]
     return out
 
 
@@ -158,6 +208,7 @@ def evaluate_source(
             }[policy]
             for point, setting in zip(m["curve"], curve.settings, strict=True):
                 point["setting"] = float(setting)
+            m["interval_90"] = intervals(labels, costs, curve.picks, candidates, best, cheapest)
             if not baseline:
                 m["model_version"] = prompts[0].scores.model_version
             result["routers"][name + suffix] = m
@@ -253,10 +304,19 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"   {'router':20s} " + " ".join(f"{k:>10s}" for k in COLUMNS.values()))
         for name, m in r["routers"].items():
             print(f"   {name:20s} " + " ".join(_cell(m.get(k)) for k in COLUMNS))
+            if "interval_90" in m:
+                print(f"   {'  90% interval':20s} " + " ".join(_span(m["interval_90"].get(k)) for k in COLUMNS))
 
 
 def _cell(v: Any) -> str:
     return f"{v:10.4f}" if isinstance(v, float) else f"{'-':>10s}"
+
+
+def _span(v: list[float | None] | None) -> str:
+    if v is None:
+        return f"{'':10s}"
+    lo, hi = (f"{x:.2f}" if x is not None else "inf" for x in v)
+    return f"{lo + '-' + hi:>10s}"
 
 
 def plot(report: dict[str, Any], path: Path) -> None:

@@ -59,6 +59,32 @@ def test_cost_at_quality_and_quality_at_cost_read_single_settings() -> None:
     assert math.isnan(tm.quality_at_cost(cost, quality, 0.5))
 
 
+def test_bootstrap_intervals_redraw_the_prompts_and_keep_the_picks() -> None:
+    from scripts.evaluate import intervals
+
+    rng = np.random.default_rng(1)
+    n = 400
+    labels = np.column_stack([rng.random(n) < 0.6, np.ones(n)]).astype(float)  # weak right 60%, strong always
+    costs = np.column_stack([np.full(n, 1.0), np.full(n, 10.0)])
+    mixed = (rng.random(n) < 0.7).astype(np.int64)  # 70% of the prompts to the strong model, at random
+    picks = np.vstack([np.zeros(n, dtype=np.int64), mixed, np.ones(n, dtype=np.int64)])
+    out = intervals(labels, costs, picks, ("weak", "strong"), "strong", "weak", draws=100)
+    assert out == intervals(labels, costs, picks, ("weak", "strong"), "strong", "weak", draws=100)  # seeded
+    # Only sending everything to the strong model reaches its quality, in every draw: exactly its cost.
+    assert out["cost_frac_at_equal_quality"] == [1.0, 1.0]
+    # The random 70% reaches about 88% of the strong model's quality: 95% needs all of it.
+    assert out["cost_frac_at_95pct_quality"] == [1.0, 1.0]
+    lo, hi = out["quality_at_best_cost"]
+    assert lo == hi == 1.0
+    cpt_lo, cpt_hi = out["cpt50"]
+    assert cpt_lo is not None and cpt_hi is not None and 0.6 < cpt_lo <= cpt_hi < 0.8  # the random 70% setting
+    apgr_lo, apgr_hi = out["apgr"]
+    assert apgr_lo is not None and apgr_hi is not None and apgr_lo < 0.5 < apgr_hi
+    # A target no setting reaches in any draw has no finite cost: the interval says so.
+    weak_only = intervals(labels, costs, picks[:1], ("weak", "strong"), "strong", "weak", draws=20)
+    assert weak_only["cost_frac_at_95pct_quality"] == [None, None]
+
+
 def test_evaluate_replays_held_out_prompts_on_a_slice_of_the_data(tmp_path: Path) -> None:
     if not DATA_DIR.is_dir():
         pytest.skip(f"../shared/data not present: {DATA_DIR} holds the real routing data this test replays")
@@ -91,3 +117,5 @@ def test_evaluate_replays_held_out_prompts_on_a_slice_of_the_data(tmp_path: Path
     assert qw["policy"] == "quality-weight" and max(qw["curve"], key=lambda pt: pt["setting"])["strong_share"] == 0.0
     v = routers["switchyard/v"]
     assert v["policy"] == "value" and max(v["curve"], key=lambda pt: pt["setting"])["strong_share"] == 0.0
+    lo, hi = v["interval_90"]["apgr"]
+    assert lo is not None and hi is not None and lo <= hi
