@@ -1,6 +1,7 @@
 """Benchmark the proxy against going direct (and, with --litellm, against litellm's own proxy), side by side.
 
-Usage: .venv/bin/python -m scripts.bench [--seconds 10] [--concurrency 1,16,64] [--litellm] [--quick]
+Usage: .venv/bin/python -m scripts.bench [--seconds 10] [--concurrency 1,16,64] [--upstreams plain,plain50,sim]
+       [--litellm] [--json FILE]
 
 Upstreams: a zero-latency plain responder (`scripts.plain_upstream`), the same with 50 ms of latency, and
 the simulated backends at speed 0. The proxy under test is pinned to CPU 1; upstreams and the load
