@@ -11,7 +11,7 @@ Candidate profiles and the prior-success History are built from the training pro
 as in training. Per source it reports each model's quality and cost, the oracle, and for the router
 and each baseline (TF-IDF + logistic regression, kNN, random mix, always-cheapest) the quality-cost
 curve and the metrics of `proxy/training/metrics.py`, the routers' with a 90% bootstrap interval over
-the held-out prompts (`interval_90`: a few hundred prompts leave cost fractions uncertain by +-0.1).
+the held-out prompts (`interval_90`: with a few hundred prompts a cost fraction is uncertain by 0.1 or more).
 Needs the `[train]` extra.
 """
 

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -119,29 +119,27 @@ def send(proxy_url: str, texts: Sequence[str], concurrency: int = 1) -> list[str
             return [i for i in pool.map(one, texts) if i is not None]
 
 
-def wait_logged(db: Path, ids: Sequence[str], timeout_s: float = 30.0) -> None:
+def wait_logged(db: Path, ids: Sequence[str]) -> None:
     """The writer task logs off the request path: wait until every id has its row."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with sqlite3.connect(db) as conn:
-            found = sum(1 for _ in _rows(conn, ids))
-        if found == len(ids):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"only {found} of {len(ids)} calls were logged within {timeout_s} s")
+    _wait_for(db, lambda conn: sum(1 for _ in _rows(conn, ids)), len(ids))
 
 
-def wait_all_logged(db: Path, expected: int, timeout_s: float = 30.0) -> None:
+def wait_all_logged(db: Path, expected: int) -> None:
     """Wait until the log holds `expected` calls in all: the replayed calls have no ids here, and the judge
     must see every one of them (it reads the log once, when it starts)."""
+    _wait_for(db, lambda conn: int(conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]), expected)
+
+
+def _wait_for(db: Path, count: Callable[[sqlite3.Connection], int], expected: int, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
         with sqlite3.connect(db) as conn:
-            found = int(conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+            found = count(conn)
         if found >= expected:
             return
+        if time.monotonic() >= deadline:
+            raise SystemExit(f"only {found} of {expected} calls were logged within {timeout_s} s")
         time.sleep(0.1)
-    raise SystemExit(f"only {found} of {expected} calls were logged within {timeout_s} s")
 
 
 def _rows(conn: sqlite3.Connection, ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
