@@ -1,14 +1,15 @@
 """Replay held-out prompts through a scorer and the proxy's own selection policy (`proxy.choice.choose`).
 
-A router's quality-cost curve is one point per setting, under one of two policies:
+A router's quality-cost curve is one point per setting, under one of three policies, each an alias setting
+of `choose()`:
 
-- "threshold" (what `choose()` does today): the acceptability threshold (the alias's
+- "threshold" (`quality_weight` 0, the default): the acceptability threshold (the alias's
   `min_acceptability`) is swept over the quantiles of P(acceptable), with `cost_weight` 1 and
   `latency_weight` 0 (the data has no per-prompt latency): the cheapest acceptable candidate wins;
-- "quality-weight" (a proposed extension of `choose()`): threshold 0 and a quality term in the
-  utility, `cost_weight * cost / max_cost + latency_weight * latency / max_latency - quality_weight *
-  P(acceptable)`, lowest wins; the sweep is over cost_weight with quality_weight 1. It is computed from
-  `choose()`'s own candidates and utilities, so only the added term is new here;
+- "quality-weight": threshold 0 and the alias's quality term in the utility, `cost_weight * cost /
+  max_cost + latency_weight * latency / max_latency - quality_weight * P(acceptable)`, lowest wins; the
+  sweep is over cost_weight with quality_weight 1. Utility is linear in cost_weight, so one `choose()`
+  call per prompt gives every setting's pick (its candidates and utilities, plus the quality term);
 - "value": the quality-weight policy with the alias's `cost_unit_usd` set (`COST_UNIT_USD`), so the cost
   term is dollars at one exchange rate on every prompt instead of a share of that prompt's dearest
   candidate: one Lagrange multiplier for the whole budget, which is what a cost-at-equal-quality
@@ -156,9 +157,10 @@ def sweep(
         elif policy in ("quality-weight", "value"):
             # Utility is linear in cost_weight: one choose() call gives every setting's ranking.
             unit = COST_UNIT_USD if policy == "value" else None
-            alias = Alias("replay", names, min_acceptability=0.0, cost_weight=1.0, latency_weight=0.0)
-            alias = replace(alias, cost_unit_usd=unit)
-            kept = [c for c in choose(r.request, backends, scores, alias, r.features.prompt.tokens).ranked]
+            alias = Alias(
+                "replay", names, min_acceptability=0.0, cost_weight=1.0, latency_weight=0.0, cost_unit_usd=unit
+            )
+            kept = choose(r.request, backends, scores, alias, r.features.prompt.tokens).ranked
             u = np.array([c.utility if c.utility is not None else np.inf for c in kept])
             p = np.array([c.p_acceptable for c in kept])
             order = np.array([index[c.name] for c in kept])
