@@ -50,18 +50,18 @@ class QueuedLogStore:
         self._writer = asyncio.create_task(self._write_forever(), name="logstore-writer")
 
     def record(self, observation: Observation) -> None:
-        if self._enqueue(observation, f"call {observation.id}") and observation.api_key_id and observation.cost_usd:
+        if self._enqueue(observation) and observation.api_key_id and observation.cost_usd:
             self.pending_spend[observation.api_key_id] += observation.cost_usd
 
     def record_label(self, label: Label) -> None:
-        self._enqueue(label, f"label for {label.call_id}")
+        self._enqueue(label)
 
-    def _enqueue(self, item: Observation | Label, what: str) -> bool:
+    def _enqueue(self, item: Observation | Label) -> bool:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.dropped += 1
-            log.error("log queue full (%d): %s not written", self.queue.maxsize, what)
+            log.error("log queue full (%d): %s not written", self.queue.maxsize, _what(item))
             return False
         return True
 
@@ -118,8 +118,7 @@ class QueuedLogStore:
                 self.written += 1
             except self._errors as exc:
                 self.dropped += 1
-                what = f"call {item.id}" if isinstance(item, Observation) else f"label for {item.call_id}"
-                log.error("log row not written (%s): %s", what, self._describe(exc))
+                log.error("log row not written (%s): %s", _what(item), self._describe(exc))
 
     _errors: tuple[type[Exception], ...] = ()
 
@@ -157,3 +156,8 @@ class QueuedLogStore:
         if self.bodies == "hash" and text is not None:
             return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest()})
         return text
+
+
+def _what(item: Observation | Label) -> str:
+    """A row as its log lines name it."""
+    return f"call {item.id}" if isinstance(item, Observation) else f"label for {item.call_id}"
