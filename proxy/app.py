@@ -23,7 +23,7 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,7 +50,7 @@ from proxy.limits_shared import meter_for
 from proxy.logconfig import request_id
 from proxy.logstore import open_store
 from proxy.metrics import CONTENT_TYPE, Metrics
-from proxy.pipeline import CLIENT_GONE, CallContext, Pipeline, StreamAnswer
+from proxy.pipeline import CLIENT_GONE, Answer, CallContext, Pipeline, StreamAnswer
 from proxy.pricefeed import PriceFeed
 from proxy.prices import PriceBook
 from proxy.records import LogStore
@@ -208,15 +208,18 @@ async def chat_completions(request: Request) -> Response:
         if answer is None:
             return Response(status_code=CLIENT_GONE)  # nobody reads it; the pipeline logged the call
         return _SSE(answer)
-    done = await _unless_client_leaves(request, pipeline.complete(chat, ctx))
+    done = await _unless_client_leaves(request, pipeline.complete(chat, ctx), unused=_record_answer)
     if done is None:
         return Response(status_code=CLIENT_GONE)
-    return FastJSONResponse(done.body, headers=done.headers)
+    return _Answered(done)
 
 
-async def _unless_client_leaves(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
+async def _unless_client_leaves(
+    request: Request, work: Coroutine[Any, Any, T], unused: Callable[[T], object] | None = None
+) -> T | None:
     """Await `work`, but cancel it when the client disconnects first (the upstream call is closed and
-    the pipeline logs the call as 499); None then."""
+    the pipeline logs the call as 499); None then. `unused` is given the result of work that finished
+    just as this handler was cancelled (a server shutdown), so the result is still accounted for."""
     task = asyncio.ensure_future(work)
     gone = asyncio.ensure_future(_disconnected(request))
     gone.add_done_callback(lambda _: task.cancel())  # a no-op once the work is done
@@ -225,6 +228,8 @@ async def _unless_client_leaves(request: Request, work: Coroutine[Any, Any, T]) 
     except asyncio.CancelledError:
         if gone.done() and not gone.cancelled():  # the client left; the work has wound down and logged it
             return None
+        if unused is not None and task.done() and not task.cancelled() and task.exception() is None:
+            unused(task.result())
         raise
     finally:
         gone.cancel()
@@ -234,6 +239,27 @@ async def _disconnected(request: Request) -> None:
     """Returns when the client disconnects (the body has been read, so `receive` has nothing else to say)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
+
+
+def _record_answer(answer: Answer) -> None:
+    answer.record()
+
+
+class _Answered(FastJSONResponse):
+    """A non-streamed answer; its call is recorded once the response has gone out (or failed to), so the
+    client does not wait for the log row, metrics, usage and stickiness bookkeeping (~0.1 ms at c=1).
+    Unless the socket is write-blocked, nothing yields between the last body write and the recording:
+    the client's next request, read by the event loop afterwards, sees this call's usage and metrics."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.body, headers=answer.headers)
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.answer.record()
 
 
 class _SSE(StreamingResponse):

@@ -50,11 +50,13 @@ class CallContext:
 
 @dataclass
 class Answer:
-    """A finished non-streamed call."""
+    """A finished non-streamed call. Call `record()` once the response has gone out, or could not: the
+    call's log row, metrics and access line are written then, so the client does not wait for them."""
 
     body: dict[str, Any]
     backend: Backend
     headers: dict[str, str]
+    record: Callable[[], None]
 
 
 @dataclass
@@ -96,18 +98,21 @@ class Pipeline:
 
     async def complete(self, request: ChatRequest, ctx: CallContext) -> Answer:
         decision, attempts, done, backend = await self._start(request, ctx, self.forwarder.complete)
-        self._record(
-            ctx,
-            request,
-            decision,
-            backend,
-            attempts,
-            usage=done.usage,
-            response=done.body,
-            upstream_model=done.upstream_model,
-        )
-        self.conversations.answered(request.messages, _first_answer(done.body), backend.name)
-        return Answer(done.body, backend, self._headers(ctx, decision, backend, attempts))
+
+        def record() -> None:
+            self._record(
+                ctx,
+                request,
+                decision,
+                backend,
+                attempts,
+                usage=done.usage,
+                response=done.body,
+                upstream_model=done.upstream_model,
+            )
+            self.conversations.answered(request.messages, _first_answer(done.body), backend.name)
+
+        return Answer(done.body, backend, self._headers(ctx, decision, backend, attempts), record)
 
     async def stream(self, request: ChatRequest, ctx: CallContext) -> StreamAnswer:
         decision, attempts, upstream, backend = await self._start(request, ctx, self.forwarder.open_stream)

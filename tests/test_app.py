@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ import openai
 import pytest
 
 from proxy import config as config_mod
-from proxy.app import create_app
+from proxy.app import _unless_client_leaves, create_app
 from proxy.simulator.app import create_app as create_simulator
 from proxy.simulator.settings import SimSettings
 from tests.conftest import ENVIRON, ROOT, SIM_KEY, logged_row, make_config_dict
@@ -136,3 +137,39 @@ def test_client_disconnect_frees_the_upstream_within_a_second_and_is_logged(
     assert [s["outcome"] for s in streams] == ["client_disconnected"]
     assert streams[0]["ended_at"] - hung_up_at < 1.0
     assert latency < 5
+
+
+class _StaysConnected:
+    """A request whose client never hangs up (what `_unless_client_leaves` reads of it)."""
+
+    async def receive(self) -> dict[str, str]:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+
+async def test_an_answer_that_finished_as_its_handler_was_cancelled_is_still_recorded() -> None:
+    # A server shutdown can cancel the handler after the upstream answered but before the response
+    # went out; the answer is then never sent, so its log row must be written by this path.
+    recorded: list[str] = []
+    finished = asyncio.Event()
+
+    async def work() -> str:
+        finished.set()
+        return "answer"
+
+    handler = asyncio.ensure_future(_unless_client_leaves(_StaysConnected(), work(), unused=recorded.append))  # type: ignore[arg-type]
+    await finished.wait()
+    handler.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handler
+    assert recorded == ["answer"]
+
+
+async def test_an_answer_delivered_normally_is_not_handed_to_unused() -> None:
+    recorded: list[str] = []
+
+    async def work() -> str:
+        return "answer"
+
+    got = await _unless_client_leaves(_StaysConnected(), work(), unused=recorded.append)  # type: ignore[arg-type]
+    assert got == "answer" and recorded == []
