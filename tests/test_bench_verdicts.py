@@ -20,7 +20,8 @@ def test_verdicts_compare_side_by_side_rows() -> None:
     lines = verdicts(rows, {"switchyard": [1.2, 3.4], "litellm-proxy": [9.0]})
     assert "NOT MET routed requests/s at c=64 >= 5x litellm's proxy: 400 / 100 = 4.0x" in lines
     assert "NOT MET routed added p50 at c=1 <= 2 ms: 2.50 ms" in lines
-    assert "MET     routed p99 added with a 50 ms upstream at c=64 <= 10 ms: 5.0 ms" in lines
+    fifty = "MET     routed p99 added with a 50 ms upstream at c=64 <= 10 ms: 5.0 ms"
+    assert f"{fifty} (demand: 1000 calls/s direct; capacity: 400/s)" in lines
     assert "MET     resident memory <= 300 MB (largest seen in this run): 100 MB" in lines
     assert "NOT MET ready <= 3 s after process start (slowest start): 3.40 s" in lines
 
