@@ -39,7 +39,7 @@ from proxy.scoring import load_scorer  # noqa: E402
 from proxy.training import data as td  # noqa: E402
 from proxy.training import metrics as tm  # noqa: E402
 from proxy.training import profiles as tp  # noqa: E402
-from proxy.training.replay import COST_UNIT_USD, Replayed, backend_of, replay, sweep  # noqa: E402
+from proxy.training.replay import COST_UNIT_USD, Replayed, backend_of, picked_means, replay, sweep  # noqa: E402
 
 log = logging.getLogger("evaluate")
 DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
@@ -135,18 +135,22 @@ def intervals(
     for _ in range(draws):
         rows = rng.integers(0, n, n)
         lab, cst, pk = labels[rows], costs[rows], picks[:, rows]
-        singles = {
-            m: {"quality": float(lab[:, j].mean()), "cost": float(cst[:, j].mean())} for j, m in enumerate(candidates)
-        }
-        at = np.arange(n)[None, :]
-        quality, cost = lab[at, pk].mean(axis=1), cst[at, pk].mean(axis=1)
-        for k, value in scalars(cost, quality, singles, best, cheapest, (pk == b).mean(axis=1)).items():
+        quality, cost = picked_means(lab, cst, pk)
+        share = (pk == b).mean(axis=1)
+        for k, value in scalars(cost, quality, single_models(lab, cst, candidates), best, cheapest, share).items():
             samples.setdefault(k, []).append(np.inf if np.isnan(value) else value)
     out: dict[str, list[float | None]] = {}
     for k, values in samples.items():
         lo, hi = np.quantile(np.asarray(values), [0.05, 0.95], method="nearest")
         out[k] = [float(x) if np.isfinite(x) else None for x in (lo, hi)]
     return out
+
+
+def single_models(labels: np.ndarray, costs: np.ndarray, candidates: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Each model's mean quality and cost when it answers every prompt (`labels`, `costs`: prompts x models)."""
+    return {
+        m: {"quality": float(labels[:, j].mean()), "cost": float(costs[:, j].mean())} for j, m in enumerate(candidates)
+    }
 
 
 def random_mix(singles: dict[str, dict[str, float]], best: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,9 +177,7 @@ def evaluate_source(
 ) -> dict[str, Any]:
     labels = np.vstack([r.labels for r in prompts])
     costs = np.vstack([r.costs for r in prompts])
-    singles = {
-        m: {"quality": float(labels[:, j].mean()), "cost": float(costs[:, j].mean())} for j, m in enumerate(candidates)
-    }
+    singles = single_models(labels, costs, candidates)
     best = max(candidates, key=lambda m: (singles[m]["quality"], -singles[m]["cost"]))
     cheapest = min(candidates, key=lambda m: singles[m]["cost"])
     b = candidates.index(best)

@@ -168,9 +168,12 @@ def sweep(
             picks[:, i] = order[np.argmin(settings[:, None] * u[None, :] - p[None, :], axis=1)]
         else:
             raise ValueError(f"unknown policy {policy!r}")
-    labels = np.vstack([r.labels for r in prompts])
-    costs = np.vstack([r.costs for r in prompts])
-    rows = np.arange(len(prompts))
-    quality = np.array([labels[rows, pk].mean() for pk in picks])
-    cost = np.array([costs[rows, pk].mean() for pk in picks])
+    quality, cost = picked_means(np.vstack([r.labels for r in prompts]), np.vstack([r.costs for r in prompts]), picks)
     return Curve(settings, cost, quality, picks)
+
+
+def picked_means(labels: np.ndarray, costs: np.ndarray, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean quality and mean cost of the picked models, per setting: `labels` and `costs` are
+    (prompts, models), `picks` is (settings, prompts) of model indexes."""
+    at = np.arange(labels.shape[0])[None, :]
+    return labels[at, picks].mean(axis=1), costs[at, picks].mean(axis=1)
