@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
 from proxy import config as config_mod
-from proxy.app import create_app
+from proxy.http.app import create_app
 from proxy.logconfig import configure
 
 CONFIG_ENV, LOG_LEVEL_ENV = "SWITCHYARD_WORKER_CONFIG", "SWITCHYARD_WORKER_LOG_LEVEL"

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from proxy import costmap
-from proxy import dsn as dsn_mod
+from proxy.log import dsn as dsn_mod
 from proxy.settings import (
     Alias,
     ApiKey,
@@ -30,6 +29,7 @@ from proxy.settings import (
     Reliability,
     ServerSettings,
 )
+from proxy.upstream import costmap
 
 
 class ConfigError(ValueError):

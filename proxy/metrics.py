@@ -32,9 +32,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from proxy.pricefeed import PriceFeed
-    from proxy.records import Observation
-    from proxy.router import Decision, Router
+    from proxy.log.records import Observation
+    from proxy.route.router import Decision, Router
+    from proxy.upstream.pricefeed import PriceFeed
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 CIRCUIT_STATES = {"closed": 0.0, "half-open": 1.0, "open": 2.0}

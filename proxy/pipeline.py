@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from proxy import jsonio
-from proxy.choice import estimate_cost
 from proxy.errors import ProxyError, ServiceUnavailable
-from proxy.forward import Forwarder, StreamChunk, UpstreamStream, Usage
-from proxy.limits import Meter
+from proxy.limits.meter import Meter
+from proxy.log.records import LogStore, Observation
 from proxy.metrics import Metrics
-from proxy.records import LogStore, Observation
 from proxy.request import ChatRequest
-from proxy.retry import call_with_retries, is_retryable
-from proxy.router import Decision, Router
+from proxy.route.choice import estimate_cost
+from proxy.route.router import Decision, Router
 from proxy.settings import ApiKey, Backend
+from proxy.upstream.forward import Forwarder, StreamChunk, UpstreamStream, Usage
+from proxy.upstream.retry import call_with_retries, is_retryable
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("proxy.access")

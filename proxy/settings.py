@@ -32,7 +32,8 @@ class Backend:
     connect_timeout_s: float = 10.0
     ttft_timeout_s: float | None = None  # time to the first token (default: timeout_s)
     idle_timeout_s: float = 60.0  # longest silence between two stream chunks
-    # "auto": OpenAI-compatible upstreams ("openai/...") directly, others through litellm (proxy/passthrough.py)
+    # "auto": OpenAI-compatible upstreams ("openai/...") directly, others through litellm
+    # (proxy/upstream/passthrough.py)
     transport: str = "auto"
     # Descriptive fields: LLM features for the router.
     provider: str | None = None

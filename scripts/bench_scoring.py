@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from proxy.catalog import load_catalog  # noqa: E402
-from proxy.features import History, compute_features, load_resources  # noqa: E402
-from proxy.features.examples import request_from_prompt  # noqa: E402
-from proxy.scoring import OnnxScorer  # noqa: E402
+from proxy.route.catalog import load_catalog  # noqa: E402
+from proxy.route.features import History, compute_features, load_resources  # noqa: E402
+from proxy.route.features.examples import request_from_prompt  # noqa: E402
+from proxy.route.scoring import OnnxScorer  # noqa: E402
 from proxy.settings import Backend  # noqa: E402
 from scripts.bench_features import ASK, MODELS, SYSTEM, _pin, _q  # noqa: E402
 

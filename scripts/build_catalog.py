@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from proxy.catalog import CATALOG_FILE, Catalog, load_catalog  # noqa: E402
-from proxy.dataset import find_long_files, iter_rows  # noqa: E402
-from proxy.features import compute_features, load_resources  # noqa: E402
-from proxy.features.examples import group_rows, request_from_prompt  # noqa: E402
+from proxy.route.catalog import CATALOG_FILE, Catalog, load_catalog  # noqa: E402
+from proxy.route.features import compute_features, load_resources  # noqa: E402
+from proxy.route.features.examples import group_rows, request_from_prompt  # noqa: E402
+from proxy.training.dataset import find_long_files, iter_rows  # noqa: E402
 
 OUT = CATALOG_FILE.with_name("catalog_measured.json")
 

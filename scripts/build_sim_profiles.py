@@ -28,8 +28,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from proxy.dataset import find_long_files, iter_rows  # noqa: E402
 from proxy.simulator.tasks import FAMILIES, guess_family  # noqa: E402
+from proxy.training.dataset import find_long_files, iter_rows  # noqa: E402
 
 # Output length assumed where no source stored response lengths for a family (characters, not tokens).
 # These are guesses, flagged as such in the output; every other number there is measured.

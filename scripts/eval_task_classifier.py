@@ -1,4 +1,4 @@
-"""Accuracy of the task-type rules (proxy/features/task.py) on prompts labelled from the data's `task` column.
+"""Accuracy of the task-type rules (proxy/route/features/task.py) on prompts labelled from the data's `task` column.
 
 Labels: mbpp -> code; gsm8k -> math; mmlu:*, arc-challenge, winogrande -> multiple_choice; MT-Bench
 writing/roleplay -> creative, reasoning/math -> math, coding -> code, extraction -> extraction,
@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from proxy.dataset import find_long_files, iter_rows, prompt_key  # noqa: E402
-from proxy.features import TASKS, compute_features, load_resources  # noqa: E402
-from proxy.features.examples import request_from_prompt  # noqa: E402
+from proxy.route.features import TASKS, compute_features, load_resources  # noqa: E402
+from proxy.route.features.examples import request_from_prompt  # noqa: E402
+from proxy.training.dataset import find_long_files, iter_rows, prompt_key  # noqa: E402
 
 MT_BENCH = {
     "writing": "creative",

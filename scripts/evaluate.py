@@ -32,13 +32,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from proxy.catalog import load_catalog  # noqa: E402
-from proxy.dataset import find_long_files  # noqa: E402
-from proxy.features import History, load_resources  # noqa: E402
-from proxy.scoring import load_scorer  # noqa: E402
+from proxy.route.catalog import load_catalog  # noqa: E402
+from proxy.route.features import History, load_resources  # noqa: E402
+from proxy.route.scoring import load_scorer  # noqa: E402
 from proxy.training import data as td  # noqa: E402
 from proxy.training import metrics as tm  # noqa: E402
 from proxy.training import profiles as tp  # noqa: E402
+from proxy.training.dataset import find_long_files  # noqa: E402
 from proxy.training.replay import COST_UNIT_USD, Replayed, backend_of, picked_means, replay, sweep  # noqa: E402
 
 log = logging.getLogger("evaluate")

@@ -16,9 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from proxy.catalog import load_catalog  # noqa: E402
-from proxy.features import TASKS, VERSION, History, compute_features  # noqa: E402
-from proxy.features.examples import request_from_prompt  # noqa: E402
+from proxy.route.catalog import load_catalog  # noqa: E402
+from proxy.route.features import TASKS, VERSION, History, compute_features  # noqa: E402
+from proxy.route.features.examples import request_from_prompt  # noqa: E402
 from proxy.settings import Backend  # noqa: E402
 
 DEFAULT_MODELS = "gpt-4o,gpt-4o-mini,llama-3.1-8b-instruct"

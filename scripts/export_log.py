@@ -24,9 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from proxy.dataset import COLUMNS
-from proxy.logread import read_log
-from proxy.records import LogStoreError
+from proxy.log.read import read_log
+from proxy.log.records import LogStoreError
+from proxy.training.dataset import COLUMNS
 
 SOURCE = "switchyard-log"
 
@@ -59,7 +59,7 @@ def response_text(response: dict[str, Any] | None) -> str:
 def records(db: str | Path, since: float = 0.0, labelled_only: bool = False) -> Iterator[dict[str, Any]]:
     """One dict per successful call, with its labels; what both output formats are made from.
 
-    `db` is a SQLite log file or a Postgres DSN (`proxy.logread.read_log` reads either).
+    `db` is a SQLite log file or a Postgres DSN (`proxy.log.read.read_log` reads either).
     """
     for call, call_labels in read_log(db, since):
         if labelled_only and not call_labels:

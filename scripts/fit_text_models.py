@@ -1,8 +1,8 @@
 """Fit the two small text models the prompt features ship with, from the data's prompts.
 
-- proxy/features/tokens.json: the linear token-count estimate used for texts longer than
+- proxy/route/features/tokens.json: the linear token-count estimate used for texts longer than
   `tokens.EXACT_CHARS`, fitted by least squares against the shipped tokenizer's exact counts;
-- proxy/features/semantic.json: the LSA vocabulary, idf and projection (top eigenvectors of the
+- proxy/route/features/semantic.json: the LSA vocabulary, idf and projection (top eigenvectors of the
   tf-idf covariance).
 
 Deterministic: prompts are deduplicated and sorted by key, ties in the vocabulary broken by the word,
@@ -23,11 +23,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from proxy.dataset import find_long_files, iter_rows, prompt_key  # noqa: E402
-from proxy.features.examples import request_from_prompt  # noqa: E402
-from proxy.features.semantic import SEMANTIC_FILE, encode_floats  # noqa: E402
-from proxy.features.text import conversation, words  # noqa: E402
-from proxy.features.tokens import CALIBRATION_FILE, find_tokenizer_file, text_counts  # noqa: E402
+from proxy.route.features.examples import request_from_prompt  # noqa: E402
+from proxy.route.features.semantic import SEMANTIC_FILE, encode_floats  # noqa: E402
+from proxy.route.features.text import conversation, words  # noqa: E402
+from proxy.route.features.tokens import CALIBRATION_FILE, find_tokenizer_file, text_counts  # noqa: E402
+from proxy.training.dataset import find_long_files, iter_rows, prompt_key  # noqa: E402
 
 
 def main() -> None:

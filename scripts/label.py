@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from proxy import config as config_mod
-from proxy.dataset import normalize_prompt
 from proxy.errors import ProxyError
-from proxy.forward import Forwarder
-from proxy.logstore import store_for
-from proxy.records import Label
+from proxy.log.records import Label
+from proxy.log.sqlite import store_for
 from proxy.request import parse_chat
 from proxy.settings import Config
+from proxy.training.dataset import normalize_prompt
+from proxy.upstream.forward import Forwarder
 from scripts.export_log import records, render_prompt, response_text
 
 RUBRIC = """You are a strict grader. Read the question and the answer, and judge whether the answer is correct,

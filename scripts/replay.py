@@ -29,10 +29,10 @@ import httpx
 
 from proxy import config as config_mod
 from proxy.errors import ProxyError
-from proxy.records import LogStoreError
+from proxy.log.records import LogStoreError
 from proxy.request import parse_chat
-from proxy.router import Router
-from proxy.scoring import load_scorer
+from proxy.route.router import Router
+from proxy.route.scoring import load_scorer
 from proxy.settings import Config
 from scripts.export_log import records
 

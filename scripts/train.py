@@ -12,7 +12,7 @@ About 20% of the distinct prompts (a salted hash of the normalised text) are hel
 trained on; `scripts/evaluate.py` replays exactly those. The manifest records the data files and their
 sha256, the feature names and version, what each output means, the held-out metrics and the versions;
 `knowledge.json` beside it holds the accuracies and success counts the features were computed with
-(`proxy/learned.py`), which the proxy loads with the models.
+(`proxy/route/learned.py`), which the proxy loads with the models.
 """
 
 from __future__ import annotations
@@ -32,17 +32,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from proxy import dsn as dsn_mod  # noqa: E402
-from proxy import learned  # noqa: E402
-from proxy.catalog import load_catalog  # noqa: E402
 from proxy.config import load as load_config  # noqa: E402
-from proxy.dataset import find_long_files  # noqa: E402
-from proxy.features import VERSION, load_resources  # noqa: E402
-from proxy.records import LogStoreError  # noqa: E402
-from proxy.scoring import OnnxScorer  # noqa: E402
+from proxy.log import dsn as dsn_mod  # noqa: E402
+from proxy.log.records import LogStoreError  # noqa: E402
+from proxy.route import learned  # noqa: E402
+from proxy.route.catalog import load_catalog  # noqa: E402
+from proxy.route.features import VERSION, load_resources  # noqa: E402
+from proxy.route.scoring import OnnxScorer  # noqa: E402
 from proxy.settings import Backend  # noqa: E402
 from proxy.training import data as td  # noqa: E402
 from proxy.training import profiles as tp  # noqa: E402
+from proxy.training.dataset import find_long_files  # noqa: E402
 from proxy.training.export import write_models  # noqa: E402
 from proxy.training.fit import (  # noqa: E402
     CLASSIFIER_PARAMS,
@@ -141,7 +141,9 @@ def train(
         ),
         "training_data": [{"path": _rel(f), "sha256": td.sha256_file(f)} for f in files],
         "split": {
-            "held_out": f"sha256('switchyard-split-v1:' + proxy.dataset.prompt_key(prompt)) < {td.HELD_OUT_FRACTION}",
+            "held_out": (
+                f"sha256('switchyard-split-v1:' + proxy.training.dataset.prompt_key(prompt)) < {td.HELD_OUT_FRACTION}"
+            ),
             "prompts_train": len(sp.train),
             "prompts_held_out": len(sp.test),
             "rows_train": int(len(train_t.label)),

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from proxy import config as config_mod
-from proxy.app import create_app
+from proxy.http.app import create_app
 from proxy.simulator.app import create_app as create_simulator
 from proxy.simulator.settings import SimSettings
 from tests import pg

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from proxy import config as config_mod
-from proxy.app import _unless_client_leaves, create_app
+from proxy.http.app import _unless_client_leaves, create_app
 from proxy.simulator.app import create_app as create_simulator
 from proxy.simulator.settings import SimSettings
 from tests.conftest import ENVIRON, ROOT, SIM_KEY, logged_row, make_config_dict
@@ -32,8 +32,9 @@ def hook(event, args):
     if event == "socket.connect":
         seen.append(repr(args))
 sys.addaudithook(hook)
-import proxy, proxy.app, proxy.pipeline, proxy.config, proxy.request, proxy.features, proxy.scoring, proxy.choice
-import proxy.forward, proxy.logstore, proxy.simulator.app
+import proxy, proxy.http.app, proxy.pipeline, proxy.config, proxy.request
+import proxy.route.features, proxy.route.scoring, proxy.route.choice
+import proxy.upstream.forward, proxy.log.sqlite, proxy.simulator.app
 assert "litellm" not in sys.modules, "litellm imported at import time"
 print(repr(seen))
 """

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from proxy import config as config_mod
-from proxy.app import create_app
+from proxy.http.app import create_app
 from tests.conftest import ENVIRON, Sim, make_config_dict
 from tests.servers import serve_app
 from tests.test_errors import logged_row

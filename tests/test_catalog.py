@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.catalog import Catalog, CatalogError, LLMProfile, load_catalog
+from proxy.route.catalog import Catalog, CatalogError, LLMProfile, load_catalog
 from proxy.settings import Backend, Prices
 from tests.test_dataset import DATA_DIR
 
@@ -50,7 +50,7 @@ def test_every_data_model_is_in_the_catalog(catalog: Catalog) -> None:
 def test_every_model_in_the_data_files_is_in_the_catalog(catalog: Catalog) -> None:
     if not DATA_DIR.is_dir():
         pytest.skip(f"../shared/data not present: {DATA_DIR} holds the real long-format files")
-    from proxy.dataset import find_long_files, iter_rows
+    from proxy.training.dataset import find_long_files, iter_rows
 
     models = {row.model for path in find_long_files(DATA_DIR) for row in iter_rows(path)}
     assert sorted(m for m in models if catalog.find(m) is None) == []

@@ -6,9 +6,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from proxy.choice import NoCandidate, choose, estimate_cost
 from proxy.request import parse_chat
-from proxy.scoring import Scores
+from proxy.route.choice import NoCandidate, choose, estimate_cost
+from proxy.route.scoring import Scores
 from proxy.settings import Alias, Backend, Prices
 
 

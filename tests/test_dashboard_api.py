@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from proxy import config as config_mod
-from proxy.app import create_app
-from proxy.logstore import SqliteLogStore
-from proxy.records import Label, Observation
+from proxy.http.app import create_app
+from proxy.log.records import Label, Observation
+from proxy.log.sqlite import SqliteLogStore
 from tests.conftest import ENVIRON, ROOT, make_config_dict
 from tests.servers import serve_app
 
@@ -357,9 +357,9 @@ def test_the_page_is_served_from_the_package_with_no_network(dashboard: httpx.Cl
 
 
 def test_the_page_files_ship_in_the_package() -> None:
-    """An installed proxy serves /ui too: every file of proxy/ui is package data."""
+    """An installed proxy serves /ui too: every file of proxy/http/ui is package data."""
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["proxy"]
-    files = [p.relative_to(ROOT / "proxy") for p in (ROOT / "proxy" / "ui").iterdir()]
+    files = [p.relative_to(ROOT / "proxy") for p in (ROOT / "proxy" / "http" / "ui").iterdir()]
     assert len(files) == 3 and all(any(f.match(g) for g in globs) for f in files), (files, globs)
 
 

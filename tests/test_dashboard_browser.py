@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from proxy import config as config_mod
-from proxy.app import create_app
+from proxy.http.app import create_app
 from tests.conftest import ENVIRON, ROOT, logged_row, make_config_dict
 from tests.servers import serve_app
 

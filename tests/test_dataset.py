@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.dataset import COLUMNS, LongRow, find_long_files, iter_rows, normalize_prompt, prompt_key
+from proxy.training.dataset import COLUMNS, LongRow, find_long_files, iter_rows, normalize_prompt, prompt_key
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

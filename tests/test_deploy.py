@@ -17,7 +17,7 @@ import httpx
 import yaml
 
 from proxy import config as config_mod
-from proxy.app import create_app
+from proxy.http.app import create_app
 from proxy.settings import Config, PriceSettings
 from tests.conftest import ROOT
 from tests.test_dockerfile import instructions

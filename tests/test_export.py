@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from proxy.features import VERSION, feature_names
-from proxy.scoring import OnnxScorer
+from proxy.route.features import VERSION, feature_names
+from proxy.route.scoring import OnnxScorer
 
 lgb = pytest.importorskip("lightgbm", reason="exporting needs the [train] extra")
 export = pytest.importorskip("proxy.training.export", reason="exporting needs the [train] extra")

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import openai
 
-from proxy.dataset import iter_rows
+from proxy.training.dataset import iter_rows
 from scripts.export_log import main as export_main
 from scripts.export_log import render_prompt
 from tests.conftest import logged_row

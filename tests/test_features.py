@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from proxy.catalog import load_catalog
-from proxy.features import TASKS, VERSION, Features, compute_features, feature_names, rows_from_log
-from proxy.features.examples import request_from_prompt
 from proxy.request import ChatRequest, parse_chat
+from proxy.route.catalog import load_catalog
+from proxy.route.features import TASKS, VERSION, Features, compute_features, feature_names, rows_from_log
+from proxy.route.features.examples import request_from_prompt
 from proxy.settings import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,8 +71,9 @@ def test_rows_do_not_depend_on_the_process_hash_seed(profiles: list) -> None:
     # Word sets and dicts iterate in hash order; the rows must not (training and serving are different processes).
     script = (
         "import sys; sys.path.insert(0, '.');"
-        "from proxy.catalog import load_catalog; from proxy.settings import Backend;"
-        "from proxy.features import compute_features; from proxy.features.examples import request_from_prompt;"
+        "from proxy.route.catalog import load_catalog; from proxy.settings import Backend;"
+        "from proxy.route.features import compute_features;"
+        "from proxy.route.features.examples import request_from_prompt;"
         f"c = load_catalog(); ps = [c.profile(Backend(name=m, model=m)) for m in {MODELS!r}];"
         f"sys.stdout.write(compute_features(request_from_prompt({PROMPT!r}), ps).rows.tobytes().hex())"
     )

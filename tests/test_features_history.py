@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.catalog import LLMProfile
-from proxy.features import History, compute_features
-from proxy.features.examples import group_rows, request_from_prompt
+from proxy.route.catalog import LLMProfile
+from proxy.route.features import History, compute_features
+from proxy.route.features.examples import group_rows, request_from_prompt
 from tests.test_dataset import DATA_DIR
 
 A, B = "model-a", "model-b"
@@ -73,7 +73,7 @@ def test_merged_histories_add_counts() -> None:
 def test_history_from_the_long_format_data() -> None:
     if not DATA_DIR.is_dir():
         pytest.skip(f"../shared/data not present: {DATA_DIR} holds the real long-format files")
-    from proxy.dataset import find_long_files, iter_rows
+    from proxy.training.dataset import find_long_files, iter_rows
 
     path = next(p for p in find_long_files(DATA_DIR) if "routellm" in p.name)
     items = group_rows(row for _, row in zip(range(4000), iter_rows(path), strict=False))
@@ -85,7 +85,7 @@ def test_history_from_the_long_format_data() -> None:
 
 
 def test_outcomes_from_labelled_prompts_feed_history() -> None:
-    from proxy.features.examples import LabelledPrompt, outcomes
+    from proxy.route.features.examples import LabelledPrompt, outcomes
 
     items = [
         LabelledPrompt(key="k1", prompt="p1", source="s", task="t", correct={"GPT": 1.0, "Small": 0.0}),

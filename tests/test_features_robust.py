@@ -8,9 +8,9 @@ import random
 import numpy as np
 import pytest
 
-from proxy.catalog import load_catalog
-from proxy.features import Features, compute_features
 from proxy.request import ChatRequest, parse_chat
+from proxy.route.catalog import load_catalog
+from proxy.route.features import Features, compute_features
 from proxy.settings import Backend
 
 _CATALOG = load_catalog()

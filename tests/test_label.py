@@ -11,8 +11,8 @@ import openai
 import pytest
 
 from proxy import config as config_mod
-from proxy.logstore_pg import PostgresLogStore
-from proxy.records import Observation
+from proxy.log.postgres import PostgresLogStore
+from proxy.log.records import Observation
 from scripts.label import judge_calls, parse_score, rouge_l
 from scripts.label import main as label_main
 from tests import pg

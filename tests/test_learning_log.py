@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from proxy import config as config_mod
-from proxy.app import create_app
-from proxy.choice import Choice, choose, explore
+from proxy.http.app import create_app
+from proxy.route.choice import Choice, choose, explore
 from tests.conftest import ENVIRON, logged_row, make_config_dict
 from tests.servers import serve_app
 from tests.test_choice import ALIAS, BACKENDS, request, scores

@@ -12,11 +12,11 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from proxy.errors import RateLimited, ServiceUnavailable
-from proxy.limits import Meter
-from proxy.limits_shared import SharedMeter, count_request, meter_for
-from proxy.logstore import SqliteLogStore
-from proxy.logstore_pg import PostgresLogStore
-from proxy.records import Observation
+from proxy.limits.meter import Meter
+from proxy.limits.shared import SharedMeter, count_request, meter_for
+from proxy.log.postgres import PostgresLogStore
+from proxy.log.records import Observation
+from proxy.log.sqlite import SqliteLogStore
 from proxy.settings import ApiKey
 from tests import pg
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from proxy import config as config_mod
-from proxy.logqueue import QueuedLogStore
-from proxy.logread import read_log
-from proxy.logstore import SqliteLogStore
-from proxy.logstore_pg import PostgresLogStore
-from proxy.records import Label, LogStoreError, Observation
+from proxy.log.postgres import PostgresLogStore
+from proxy.log.queue import QueuedLogStore
+from proxy.log.read import read_log
+from proxy.log.records import Label, LogStoreError, Observation
+from proxy.log.sqlite import SqliteLogStore
 from scripts import export_log, replay
 from tests import pg
 from tests.conftest import ROOT
@@ -137,7 +137,7 @@ def test_config_takes_the_dsn_password_from_the_environment_only() -> None:
 
 
 def test_the_sqlite_default_never_imports_asyncpg() -> None:
-    code = "import sys, proxy.app, proxy.logread, scripts.export_log; print('asyncpg' in sys.modules)"
+    code = "import sys, proxy.http.app, proxy.log.read, scripts.export_log; print('asyncpg' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

@@ -16,13 +16,14 @@ import httpx
 import pytest
 
 from proxy import config as config_mod
-from proxy import logstore, logstore_pg
-from proxy.app import create_app
-from proxy.features import feature_names, rows_from_log
-from proxy.logqueue import QueuedLogStore
-from proxy.logstore import SqliteLogStore
-from proxy.logstore_pg import PostgresLogStore
-from proxy.records import Label, Observation
+from proxy.http.app import create_app
+from proxy.log import postgres as logstore_pg
+from proxy.log import sqlite as logstore
+from proxy.log.postgres import PostgresLogStore
+from proxy.log.queue import QueuedLogStore
+from proxy.log.records import Label, Observation
+from proxy.log.sqlite import SqliteLogStore
+from proxy.route.features import feature_names, rows_from_log
 from tests import pg
 from tests.conftest import ENVIRON, make_config_dict
 from tests.servers import serve_app
@@ -224,7 +225,7 @@ async def test_sqlite_retries_a_batch_while_another_process_holds_the_lock(
     await store.start()
     async with aiosqlite.connect(tmp_path / "log.db", isolation_level=None) as other:
         await other.execute("BEGIN IMMEDIATE")  # another worker's write transaction
-        with caplog.at_level(logging.WARNING, logger="proxy.logstore"):
+        with caplog.at_level(logging.WARNING, logger="proxy.log.sqlite"):
             for i in range(20):
                 store.record(observation(i))
             await asyncio.sleep(0.4)

@@ -16,10 +16,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy import config as config_mod
-from proxy.app import create_app
-from proxy.logstore import SqliteLogStore
+from proxy.http.app import create_app
+from proxy.log.records import Observation
+from proxy.log.sqlite import SqliteLogStore
 from proxy.metrics import Metrics
-from proxy.records import Observation
 from tests.conftest import ENVIRON, Sim, logged_row, make_config_dict
 from tests.servers import serve_app
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from proxy import config as config_mod
-from proxy.app import DEFAULT_MODELS_DIR, create_app
+from proxy.http.app import DEFAULT_MODELS_DIR, create_app
 from tests.conftest import ENVIRON, make_config_dict
 from tests.servers import serve_app
 

@@ -18,10 +18,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from proxy import config as config_mod
-from proxy.app import create_app
-from proxy.pricefeed import PriceFeed
-from proxy.prices import PriceBook, PriceFileError, parse_price_file
+from proxy.http.app import create_app
 from proxy.settings import Backend, Prices
+from proxy.upstream.pricefeed import PriceFeed
+from proxy.upstream.prices import PriceBook, PriceFileError, parse_price_file
 from tests.conftest import ENVIRON, make_config_dict
 from tests.servers import serve_app
 
@@ -194,7 +194,7 @@ async def test_an_unreachable_url_keeps_the_prices_and_warns_without_secrets(cap
     feed = PriceFeed(prices, url, interval_s=3600)
     await feed.start()
     try:
-        with caplog.at_level(logging.WARNING, logger="proxy.pricefeed"):
+        with caplog.at_level(logging.WARNING, logger="proxy.upstream.pricefeed"):
             assert await feed.refresh() is False
     finally:
         await feed.aclose()

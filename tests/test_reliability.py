@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from proxy import config as config_mod
-from proxy.app import create_app
+from proxy.http.app import create_app
 from tests.conftest import ENVIRON, ROOT, SIM_KEY, Sim, logged_row, make_config_dict
 from tests.servers import free_port, serve_app
 

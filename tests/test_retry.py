@@ -7,7 +7,7 @@ import time
 import pytest
 
 from proxy.errors import BadGateway, BadRequest, ProxyError, RateLimited
-from proxy.retry import call_with_retries
+from proxy.upstream.retry import call_with_retries
 
 
 class Flaky:

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from proxy.catalog import load_catalog
-from proxy.features import VERSION, compute_features, feature_names, load_resources
-from proxy.features.examples import request_from_prompt
-from proxy.scoring import ModelError, OnnxScorer, PriorScorer, load_scorer
+from proxy.route.catalog import load_catalog
+from proxy.route.features import VERSION, compute_features, feature_names, load_resources
+from proxy.route.features.examples import request_from_prompt
+from proxy.route.scoring import ModelError, OnnxScorer, PriorScorer, load_scorer
 from proxy.settings import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,5 +115,5 @@ def test_unreadable_manifest_or_missing_model_is_refused(tmp_path: Path) -> None
 
 
 def test_importing_scoring_does_not_import_onnxruntime() -> None:
-    code = "import sys, proxy.scoring; assert 'onnxruntime' not in sys.modules"
+    code = "import sys, proxy.route.scoring; assert 'onnxruntime' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

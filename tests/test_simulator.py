@@ -14,12 +14,12 @@ import httpx
 import openai
 import pytest
 
-from proxy.dataset import iter_rows
 from proxy.simulator.app import create_app
 from proxy.simulator.draws import rng
 from proxy.simulator.profiles import DEFAULT_PATH, load_profiles
 from proxy.simulator.schema_values import value_for
 from proxy.simulator.settings import SimSettings
+from proxy.training.dataset import iter_rows
 from tests.servers import serve_app
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from proxy.catalog import load_catalog
-from proxy.dataset import COLUMNS
-from proxy.features import VERSION, compute_features
-from proxy.features.examples import LabelledPrompt, request_from_prompt
-from proxy.scoring import OnnxScorer, load_scorer
+from proxy.route.catalog import load_catalog
+from proxy.route.features import VERSION, compute_features
+from proxy.route.features.examples import LabelledPrompt, request_from_prompt
+from proxy.route.scoring import OnnxScorer, load_scorer
 from proxy.settings import Backend
 from proxy.training import data as td
 from proxy.training import profiles as tp
+from proxy.training.dataset import COLUMNS
 
 MODELS = ("gpt-4-1106-preview", "mistralai/mistral-7b-chat", "acme-unknown-13b")
 TOPICS = ("arithmetic", "poetry", "python code", "history", "chemistry", "translation")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from proxy import config as config_mod
-from proxy.app import create_app
+from proxy.http.app import create_app
 from tests.conftest import ENVIRON, SIM_KEY, Sim, logged_row
 from tests.servers import serve_app
 
@@ -155,7 +155,7 @@ def test_without_litellm_backends_litellm_is_never_imported(sim_url: str, tmp_pa
     code = (
         "import sys, httpx\n"
         "from proxy import config as c\n"
-        "from proxy.app import create_app\n"
+        "from proxy.http.app import create_app\n"
         "from tests.servers import serve_app\n"
         f"with serve_app(create_app(c.load({str(config)!r}))) as url:\n"
         "    r = httpx.post(url + '/v1/chat/completions', json={'model': 'm', 'messages': [{'role': 'user', "

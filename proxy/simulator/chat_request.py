@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.dataset import prompt_key
 from proxy.simulator.errors import bad_request
 from proxy.simulator.faults import Fault, parse_fault
+from proxy.training.dataset import prompt_key
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 

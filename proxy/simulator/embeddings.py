@@ -8,9 +8,9 @@ import math
 import struct
 from typing import Any
 
-from proxy.dataset import normalize_prompt
 from proxy.simulator.draws import rng
 from proxy.simulator.errors import bad_request
+from proxy.training.dataset import normalize_prompt
 
 DEFAULT_DIMENSIONS = 256
 MAX_DIMENSIONS = 4096

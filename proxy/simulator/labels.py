@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from proxy.dataset import find_long_files, iter_rows, prompt_key
+from proxy.training.dataset import find_long_files, iter_rows, prompt_key
 
 log = logging.getLogger(__name__)
 

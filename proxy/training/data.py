@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from proxy.catalog import LLMProfile
-from proxy.dataset import LongRow, iter_rows, prompt_key
 from proxy.errors import BadRequest
-from proxy.features import History, Resources, compute_features
-from proxy.features.examples import LabelledPrompt, group_rows, request_from_prompt
 from proxy.request import ChatRequest
+from proxy.route.catalog import LLMProfile
+from proxy.route.features import History, Resources, compute_features
+from proxy.route.features.examples import LabelledPrompt, group_rows, request_from_prompt
+from proxy.training.dataset import LongRow, iter_rows, prompt_key
 
 log = logging.getLogger(__name__)
 

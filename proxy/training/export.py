@@ -1,4 +1,4 @@
-"""Write the trained models as ONNX files and their `manifest.json` (read by `proxy.scoring`)."""
+"""Write the trained models as ONNX files and their `manifest.json` (read by `proxy.route.scoring`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import onnx
 from onnxmltools import convert_lightgbm
 from onnxmltools.convert.common.data_types import FloatTensorType
 
-from proxy.scoring import MANIFEST, MANIFEST_FORMAT
+from proxy.route.scoring import MANIFEST, MANIFEST_FORMAT
 from proxy.training.fit import Calibration
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from proxy.catalog import Catalog, LLMProfile
-from proxy.features.examples import LabelledPrompt
+from proxy.route.catalog import Catalog, LLMProfile
+from proxy.route.features.examples import LabelledPrompt
 from proxy.settings import Backend
 from proxy.training.data import CHARS_PER_TOKEN
 

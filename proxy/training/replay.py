@@ -1,4 +1,4 @@
-"""Replay held-out prompts through a scorer and the proxy's own selection policy (`proxy.choice.choose`).
+"""Replay held-out prompts through a scorer and the proxy's own selection policy (`proxy.route.choice.choose`).
 
 A router's quality-cost curve is one point per setting, under one of three policies, each an alias setting
 of `choose()`:
@@ -30,13 +30,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from proxy.catalog import LLMProfile
-from proxy.choice import choose
-from proxy.features import Features, History, Resources, compute_features
-from proxy.features.examples import LabelledPrompt
-from proxy.features.llm import NEUTRAL_PRICE_PER_M
 from proxy.request import ChatRequest
-from proxy.scoring import Scorer, Scores
+from proxy.route.catalog import LLMProfile
+from proxy.route.choice import choose
+from proxy.route.features import Features, History, Resources, compute_features
+from proxy.route.features.examples import LabelledPrompt
+from proxy.route.features.llm import NEUTRAL_PRICE_PER_M
+from proxy.route.scoring import Scorer, Scores
 from proxy.settings import Alias, Backend, Prices
 from proxy.training.data import CHARS_PER_TOKEN, request_of
 

@@ -1,0 +1,77 @@
+"""One word index for every word-level feature: lexicon columns and the semantic projection.
+
+Words are mapped to ids once per text (`ids`), counted with `np.bincount`, and every word-level score
+is then a small matrix product over the non-zero counts. This replaces one dictionary pass per
+vocabulary and keeps the float sums in a fixed (id) order, so results do not depend on hash order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import repeat
+
+import numpy as np
+
+from proxy.route.features.lexicon import COLUMNS, Lexicon
+from proxy.route.features.semantic import SemanticModel
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    index: dict[str, int]  # word -> id; id 0 is "unknown word"
+    lexicon: np.ndarray  # (n_ids, len(COLUMNS))
+    idf: np.ndarray  # (n_ids,), 0 for words outside the semantic vocabulary
+    projection: np.ndarray  # (n_ids, dims)
+
+    @property
+    def size(self) -> int:
+        return int(self.idf.shape[0])
+
+    def ids(self, words: Sequence[str]) -> np.ndarray:
+        return np.fromiter(map(self.index.get, words, repeat(0, len(words))), dtype=np.intp, count=len(words))
+
+    def counts(self, *weighted_ids: tuple[np.ndarray, float]) -> np.ndarray:
+        """Weighted word counts over ids, e.g. counts((ask_ids, 1.0), (context_ids, 0.35))."""
+        total: np.ndarray | None = None
+        for ids, weight in weighted_ids:
+            if ids.size:
+                part = np.bincount(ids, minlength=self.size)
+                total = (part if weight == 1.0 else part * weight) if total is None else total + part * weight
+        return total if total is not None else np.zeros(self.size)
+
+    def scores(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """(lexicon column sums, LSA vector, share of word weight the semantic vocabulary knows).
+
+        The LSA vector is the sublinear tf-idf (log(1 + count) x idf) of the known words, l2-normalised,
+        times the projection."""
+        total = float(counts.sum())
+        nz = counts.nonzero()[0]
+        nz = nz[nz > 0]  # id 0: words no vocabulary knows
+        if not nz.size:
+            return np.zeros(len(COLUMNS)), np.zeros(self.projection.shape[1]), 0.0
+        c = counts[nz]
+        lexicon = c @ self.lexicon[nz]
+        idf = self.idf[nz]
+        known = idf > 0
+        if not known.any():
+            return lexicon, np.zeros(self.projection.shape[1]), 0.0
+        x = np.log1p(c[known]) * idf[known]
+        x /= np.sqrt(x @ x)
+        return lexicon, x @ self.projection[nz[known]], float(c[known].sum()) / total
+
+
+def build_vocabulary(lexicon: Lexicon, semantic: SemanticModel) -> Vocabulary:
+    words = sorted(lexicon.index.keys() | semantic.index.keys())
+    n = len(words) + 1
+    lex = np.zeros((n, len(COLUMNS)))
+    idf = np.zeros(n)
+    proj = np.zeros((n, semantic.dims))
+    for i, w in enumerate(words, start=1):
+        if w in lexicon.index:
+            lex[i] = lexicon.table[lexicon.index[w]]
+        if w in semantic.index:
+            j = semantic.index[w]
+            idf[i] = semantic.idf[j]
+            proj[i] = semantic.projection[j]
+    return Vocabulary(index={w: i for i, w in enumerate(words, start=1)}, lexicon=lex, idf=idf, projection=proj)

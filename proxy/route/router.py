@@ -1,0 +1,186 @@
+"""Route: the decision half of the request path, features -> scores -> choice, with no I/O.
+
+`Router.decide` is what the pipeline, `/v1/route`, replay and benchmarks call: the same code ranks a
+request whether it is served, explained or replayed from the log. It reads the circuit breakers (an
+open backend is dropped, with the reason), the conversation memory (stickiness) and the price book (the
+backends with their current prices, taken once per decision), and applies the alias's exploration rate
+only when asked to (serving, not explaining).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from proxy.errors import BadRequest, NotFound, ServiceUnavailable
+from proxy.request import ChatRequest
+from proxy.route.catalog import LLMProfile, load_catalog
+from proxy.route.choice import Candidate, Choice, NoCandidate, choose, explore
+from proxy.route.conversations import ConversationMemory
+from proxy.route.features import Features, History, Resources, compute_features, load_resources
+from proxy.route.learned import KnowledgeError, Learned
+from proxy.route.learned import load as load_learned
+from proxy.route.scoring import ModelError, OnnxScorer, Scorer, Scores, load_scorer
+from proxy.settings import Alias, Backend, Config
+from proxy.upstream.breaker import CircuitBreakers
+from proxy.upstream.prices import PriceBook
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a request goes: the serving order, and for routed requests what the router saw."""
+
+    order: tuple[Backend, ...]
+    alias: Alias | None = None
+    features: Features | None = None
+    scores: Scores | None = None
+    choice: Choice | None = None
+    exploration: bool = False
+    selection_probability: float | None = None  # None for a request that named its backend
+
+    def predictions(self, backend: str) -> dict[str, float] | None:
+        if self.choice is None:
+            return None
+        cand = next((c for c in self.choice.ranked if c.name == backend), None)
+        if cand is None:
+            return None
+        return {"p_acceptable": cand.p_acceptable, "latency_s": cand.latency_s, "cost_usd": cand.cost_usd}
+
+    def summary(self) -> dict[str, Any] | None:
+        """The routing decision as logged and as `/v1/route` and `x-router-explain: 1` show it."""
+        if self.choice is None:
+            return None
+        return {
+            "alias": self.alias.name if self.alias else None,
+            "model": self.choice.chosen.name,
+            "reason": self.choice.reason,
+            "threshold": self.choice.threshold,
+            "model_version": self.scores.model_version if self.scores else None,
+            "feature_version": self.features.version if self.features else None,
+            "task": self.features.prompt.task if self.features else None,
+            # Serving order first (chosen, then fallbacks), then the dropped ones with the reason.
+            # Shallow dicts of scalars; asdict() deep-copies, a tenth of a routed call's CPU at low load.
+            "candidates": [
+                {f: getattr(c, f) for f in _CANDIDATE_FIELDS} for c in self.choice.ranked + self.choice.dropped
+            ],
+        }
+
+
+_CANDIDATE_FIELDS = tuple(f.name for f in fields(Candidate))
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """What the router knows of each backend and of past outcomes: the catalog, overlaid by what the
+    models in use were trained with (`proxy.route.learned`), so training and serving see the same features."""
+
+    profiles: Mapping[str, LLMProfile]  # backend name -> catalog entry overlaid by the backend's config
+    history: History
+    resources: Resources
+
+    @classmethod
+    def load(cls, config: Config, learned: Learned | None = None, resources: Resources | None = None) -> Knowledge:
+        catalog = load_catalog()
+        profiles = {b.name: catalog.profile(b) for b in config.backends}
+        history = History.from_catalog(catalog)
+        if learned is not None:
+            profiles = {name: learned.profile(p) for name, p in profiles.items()}
+            # The trained counts replace the catalog's for every model they cover; others keep the catalog's.
+            covered = {m for m, _ in learned.history.counts}
+            counts = {k: v for k, v in history.counts.items() if k[0] not in covered} | dict(learned.history.counts)
+            history = History(counts=MappingProxyType(counts), strength=learned.history.strength)
+        return cls(profiles=profiles, history=history, resources=resources or load_resources())
+
+
+def load_models(config: Config, models_dir: Path, resources: Resources) -> tuple[Scorer, Knowledge]:
+    """The scorer of `models_dir` and the knowledge it was trained with, loaded together (ModelError if unusable)."""
+    scorer = load_scorer(models_dir, resources.names)
+    try:
+        learned = load_learned(models_dir) if isinstance(scorer, OnnxScorer) else None
+    except KnowledgeError as exc:
+        raise ModelError(str(exc)) from None
+    return scorer, Knowledge.load(config, learned, resources)
+
+
+class Router:
+    def __init__(
+        self,
+        config: Config,
+        scorer: Scorer,
+        *,
+        breakers: CircuitBreakers | None = None,
+        knowledge: Knowledge | None = None,
+        conversations: ConversationMemory | None = None,
+        rng: random.Random | None = None,
+        prices: PriceBook | None = None,
+    ) -> None:
+        self.config = config
+        # Swapped together by `swap` (a hot reload); a decision reads each once, so it uses one pair.
+        self.scorer = scorer
+        rel = config.reliability
+        self.breakers = breakers or CircuitBreakers(rel.breaker_failures, rel.breaker_cooldown_s)
+        self.knowledge = knowledge or Knowledge.load(config)
+        self.conversations = conversations or ConversationMemory()
+        self.rng = rng or random.Random()
+        self.prices = prices or PriceBook(config.backends)
+
+    def swap(self, scorer: Scorer, knowledge: Knowledge) -> None:
+        """Put new models and their knowledge in use (no await between the two: decisions see both or neither)."""
+        self.scorer, self.knowledge = scorer, knowledge
+
+    def decide(self, request: ChatRequest, *, explore: bool = False) -> Decision:
+        """Where `request` goes. `explore`: let the alias's exploration rate apply (serving, not /v1/route)."""
+        table = self.prices.table()
+        backend = table.get(request.model)
+        if backend is not None:
+            return Decision(order=(backend,))
+        return self._route(request, explore, table)
+
+    def _route(self, request: ChatRequest, explore_now: bool, table: Mapping[str, Backend]) -> Decision:
+        alias = self.config.alias(request.model)
+        if alias is None:
+            raise NotFound(
+                f"The model '{request.model}' does not exist. Available: {', '.join(self.config.model_names())}.",
+                param="model",
+                code="model_not_found",
+            )
+        names = request.controls.candidates or alias.candidates
+        unknown = [n for n in names if n not in table]
+        if unknown:
+            raise BadRequest(f"'router.candidates' names unknown backends: {unknown}.", param="router.candidates")
+        candidates = [table[n] for n in names]
+        scorer, knowledge = self.scorer, self.knowledge
+        profiles = [knowledge.profiles[b.name] for b in candidates]
+        features = compute_features(request, profiles, knowledge.history, resources=knowledge.resources)
+        scores = scorer.score(features, profiles, request.max_output_tokens)
+        cooling = {
+            b.name: f"circuit open after repeated failures ({wait:.0f}s of cool-down left)"
+            for b in candidates
+            if (wait := self.breakers.blocked(b.name)) is not None
+        }
+        previous = self.conversations.previous(request.messages) if alias.stickiness > 0 else None
+        try:
+            choice = choose(request, candidates, scores, alias, features.prompt.tokens, cooling, previous)
+        except NoCandidate as exc:
+            if any(c.name in cooling for c in exc.dropped):
+                raise ServiceUnavailable(str(exc), code="backends_unavailable", retry_after_s=1.0) from None
+            raise BadRequest(str(exc), param="model", code="no_candidate") from None
+        explored, probability = False, 1.0
+        if explore_now:
+            choice, explored, probability = explore(
+                choice, alias.exploration_rate, self.rng.random(), self.rng.random()
+            )
+        by_name = {b.name: b for b in candidates}
+        return Decision(
+            order=tuple(by_name[c.name] for c in choice.ranked),
+            alias=alias,
+            features=features,
+            scores=scores,
+            choice=choice,
+            exploration=explored,
+            selection_probability=probability,
+        )
