@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 from proxy import config as config_mod
-from proxy.http.app import DEFAULT_MODELS_DIR
 from proxy.route.features import load_resources
 from proxy.route.features.examples import request_from_prompt
-from proxy.route.router import Router, load_models
+from proxy.route.router import DEFAULT_MODELS_DIR, Router, load_models
 from scripts.bench_features import ASK, MODELS, SYSTEM, _pin, _q
 
 

@@ -16,7 +16,8 @@ import openai
 import pytest
 
 from proxy import config as config_mod
-from proxy.http.app import _unless_client_leaves, create_app
+from proxy.http.app import create_app
+from proxy.http.body import unless_client_leaves
 from proxy.simulator.app import create_app as create_simulator
 from proxy.simulator.settings import SimSettings
 from tests.conftest import ENVIRON, ROOT, SIM_KEY, logged_row, make_config_dict
@@ -141,7 +142,7 @@ def test_client_disconnect_frees_the_upstream_within_a_second_and_is_logged(
 
 
 class _StaysConnected:
-    """A request whose client never hangs up (what `_unless_client_leaves` reads of it)."""
+    """A request whose client never hangs up (what `unless_client_leaves` reads of it)."""
 
     async def receive(self) -> dict[str, str]:
         await asyncio.Event().wait()
@@ -158,7 +159,7 @@ async def test_an_answer_that_finished_as_its_handler_was_cancelled_is_still_rec
         finished.set()
         return "answer"
 
-    handler = asyncio.ensure_future(_unless_client_leaves(_StaysConnected(), work(), unused=recorded.append))  # type: ignore[arg-type]
+    handler = asyncio.ensure_future(unless_client_leaves(_StaysConnected(), work(), unused=recorded.append))  # type: ignore[arg-type]
     await finished.wait()
     handler.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -172,5 +173,5 @@ async def test_an_answer_delivered_normally_is_not_handed_to_unused() -> None:
     async def work() -> str:
         return "answer"
 
-    got = await _unless_client_leaves(_StaysConnected(), work(), unused=recorded.append)  # type: ignore[arg-type]
+    got = await unless_client_leaves(_StaysConnected(), work(), unused=recorded.append)  # type: ignore[arg-type]
     assert got == "answer" and recorded == []

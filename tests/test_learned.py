@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from proxy import config as config_mod
-from proxy.http.app import DEFAULT_MODELS_DIR
 from proxy.route.catalog import load_catalog
 from proxy.route.features import History, load_resources
 from proxy.route.learned import KNOWLEDGE_FILE, KnowledgeError, load, write
-from proxy.route.router import Knowledge, load_models
+from proxy.route.router import DEFAULT_MODELS_DIR, Knowledge, load_models
 from proxy.route.scoring import ModelError
 from proxy.training.profiles import ModelStats, resolve_profiles
 

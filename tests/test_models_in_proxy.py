@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from proxy import config as config_mod
-from proxy.http.app import DEFAULT_MODELS_DIR, create_app
+from proxy.http.app import create_app
+from proxy.route.router import DEFAULT_MODELS_DIR
 from tests.conftest import ENVIRON, make_config_dict
 from tests.servers import serve_app
 

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from proxy.http.app import DEFAULT_MODELS_DIR
+from proxy.route.router import DEFAULT_MODELS_DIR
 from scripts.harness import to_toml
 from scripts.replay import main as replay_main
 from tests.conftest import SIM_KEY, logged_row, make_config_dict

@@ -96,6 +96,10 @@ class Knowledge:
         return cls(profiles=profiles, history=history, resources=resources or load_resources())
 
 
+# The trained models that ship with the project (a fresh clone routes with them).
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
 def load_models(config: Config, models_dir: Path, resources: Resources) -> tuple[Scorer, Knowledge]:
     """The scorer of `models_dir` and the knowledge it was trained with, loaded together (ModelError if unusable)."""
     scorer = load_scorer(models_dir, resources.names)

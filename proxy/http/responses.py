@@ -1,0 +1,83 @@
+"""Response classes and the one place errors are rendered as OpenAI-shaped JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from proxy import jsonio
+from proxy.errors import InternalError, ProxyError
+from proxy.pipeline import Answer, StreamAnswer
+
+log = logging.getLogger(__name__)
+
+
+class FastJSONResponse(JSONResponse):
+    """Starlette's JSONResponse rendered through orjson (`jsonio`): for the answers on the request path."""
+
+    def render(self, content: Any) -> bytes:
+        return jsonio.dumps(content)
+
+
+class Answered(FastJSONResponse):
+    """A non-streamed answer; its call is recorded once the response has gone out (or failed to), so the
+    client does not wait for the log row, metrics, usage and stickiness bookkeeping (~0.1 ms at c=1).
+    Unless the socket is write-blocked, nothing yields between the last body write and the recording:
+    the client's next request, read by the event loop afterwards, sees this call's usage and metrics."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.body, headers=answer.headers)
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.answer.record()
+
+
+class SSE(StreamingResponse):
+    """The SSE response of a streamed call; however it ends, the call is closed and logged."""
+
+    def __init__(self, answer: StreamAnswer) -> None:
+        super().__init__(
+            answer.events,
+            media_type="text/event-stream",
+            headers={**answer.headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.answer.finish()
+
+
+async def proxy_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProxyError)
+    headers = exc.headers()
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        headers["x-router-request-id"] = request_id
+    if exc.backend:
+        headers["x-router-model"] = exc.backend
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = "not_found" if exc.status_code == 404 else "method_not_allowed" if exc.status_code == 405 else None
+    body = {"error": {"message": str(exc.detail), "type": "invalid_request_error", "param": None, "code": kind}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    err = InternalError("The proxy failed to handle this request; the error is logged.", code="internal_error")
+    return JSONResponse(err.body(), status_code=500)

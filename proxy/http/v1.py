@@ -1,0 +1,150 @@
+"""The /v1 endpoints: chat completions, the routing decision, embeddings, models and feedback."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from proxy.errors import BadRequest, NotFound
+from proxy.http.auth import KeyRing
+from proxy.http.body import read_body, unless_client_leaves
+from proxy.http.responses import SSE, Answered, FastJSONResponse
+from proxy.ids import new_id
+from proxy.limits.budget import cheaper_when_low
+from proxy.limits.meter import Meter
+from proxy.log.feedback import parse_feedback
+from proxy.log.records import LogStore
+from proxy.logconfig import request_id
+from proxy.pipeline import CLIENT_GONE, Answer, CallContext, Pipeline
+from proxy.request import parse_chat, parse_json
+from proxy.settings import ApiKey, Config
+from proxy.upstream.prices import PriceBook
+
+
+async def _admit(request: Request, model: str) -> ApiKey | None:
+    """Authenticate the caller for `model` and count the request against its limits and budget (401/403/429)."""
+    key: ApiKey | None = request.app.state.keyring.identify(request.headers)
+    KeyRing.check_model(key, model)
+    meter: Meter = request.app.state.pipeline.meter
+    await meter.admit(key)
+    return key
+
+
+async def chat_completions(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    ctx = CallContext(request_id=new_id())
+    request.state.request_id = ctx.request_id
+    request_id.set(ctx.request_id)
+    request.app.state.keyring.identify(request.headers)  # 401 before reading the body
+    chat = parse_chat(parse_json(await read_body(request)))
+    ctx.api_key = await _admit(request, chat.model)
+    chat = cheaper_when_low(pipeline.meter, ctx.api_key, chat)
+    ctx.explain = request.headers.get("x-router-explain") == "1"
+    if chat.stream:
+        answer = await unless_client_leaves(request, pipeline.stream(chat, ctx))
+        if answer is None:
+            return Response(status_code=CLIENT_GONE)  # nobody reads it; the pipeline logged the call
+        return SSE(answer)
+    done = await unless_client_leaves(request, pipeline.complete(chat, ctx), unused=_record_answer)
+    if done is None:
+        return Response(status_code=CLIENT_GONE)
+    return Answered(done)
+
+
+def _record_answer(answer: Answer) -> None:
+    answer.record()
+
+
+async def route(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    key = request.app.state.keyring.identify(request.headers)
+    chat = parse_chat(parse_json(await read_body(request)))
+    KeyRing.check_model(key, chat.model)
+    decision = pipeline.decide(chat)
+    if decision.choice is None:
+        raise BadRequest(f"'{chat.model}' is a backend, not a routing alias: there is nothing to rank.", param="model")
+    summary = decision.summary() or {}
+    return FastJSONResponse({"object": "router.decision", **summary})
+
+
+async def embeddings(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    request.app.state.keyring.identify(request.headers)
+    body = parse_json(await read_body(request))
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' is required and must be a non-empty string.", param="model")
+    text = body.get("input")
+    if not (isinstance(text, str) or (isinstance(text, list) and text)):
+        raise BadRequest("'input' must be a string or a non-empty array.", param="input")
+    await _admit(request, model)
+    backend = pipeline.config.embedding(model)
+    if backend is None:
+        names = [e.name for e in pipeline.config.embeddings]
+        raise NotFound(
+            f"The embedding model '{model}' does not exist. Available: {', '.join(names) or 'none'}.",
+            param="model",
+            code="model_not_found",
+        )
+    result = await pipeline.forwarder.embed(backend, body)
+    return FastJSONResponse(result, headers={"x-router-model": backend.name})
+
+
+async def feedback(request: Request) -> Response:
+    key: ApiKey | None = request.app.state.keyring.identify(request.headers)
+    label = parse_feedback(parse_json(await read_body(request)), key.id if key else None)
+    store: LogStore = request.app.state.store
+    if not await store.has_call(label.call_id):
+        raise NotFound(f"No logged call has request id '{label.call_id}'.", param="request_id", code="call_not_found")
+    store.record_label(label)
+    return JSONResponse(
+        {"object": "feedback", "request_id": label.call_id, "score": label.score, "source": label.source},
+        status_code=201,
+    )
+
+
+async def models(request: Request) -> Response:
+    config: Config = request.app.state.config
+    key: ApiKey | None = request.app.state.keyring.identify(request.headers)
+    prices: PriceBook = request.app.state.pipeline.router.prices
+    priced = prices.table()
+    data: list[dict[str, Any]] = [
+        {
+            "id": b.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": b.provider or "switchyard",
+            "switchyard": {
+                "kind": "backend",
+                "prices": asdict(priced[b.name].prices),
+                "prices_refreshed_at": prices.updated_at,
+                "context_window": b.context_window,
+                "supports_tools": b.supports_tools,
+                "supports_vision": b.supports_vision,
+                "supports_json": b.supports_json,
+            },
+        }
+        for b in config.backends
+    ]
+    data += [
+        {
+            "id": a.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "switchyard",
+            "switchyard": {"kind": "router", "candidates": list(a.candidates)},
+        }
+        for a in config.aliases
+    ]
+    data += [
+        {"id": e.name, "object": "model", "created": 0, "owned_by": "switchyard", "switchyard": {"kind": "embedding"}}
+        for e in config.embeddings
+    ]
+    if key is not None and key.models is not None:
+        data = [m for m in data if m["id"] in key.models]
+    return JSONResponse({"object": "list", "data": data})
