@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from proxy.log import dsn as dsn_mod
+from proxy.route.catalog import Catalog, default_catalog, with_prices
 from proxy.settings import (
     Alias,
     ApiKey,
@@ -29,7 +31,6 @@ from proxy.settings import (
     Reliability,
     ServerSettings,
 )
-from proxy.upstream import costmap
 
 
 class ConfigError(ValueError):
@@ -48,7 +49,7 @@ def api_keys(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
     return keys
 
 
-def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+def load(path: str | Path, environ: Mapping[str, str] | None = None, catalog: Catalog | None = None) -> Config:
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -56,11 +57,18 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    return parse(raw, base_dir=path.parent, environ=environ)
+    return parse(raw, base_dir=path.parent, environ=environ, catalog=catalog)
 
 
-def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mapping[str, str] | None = None) -> Config:
-    """Build a Config from parsed TOML. `environ` resolves `key_env` / `admin_key_env` (default: no variables)."""
+def parse(
+    raw: Mapping[str, Any],
+    *,
+    base_dir: Path = Path("."),
+    environ: Mapping[str, str] | None = None,
+    catalog: Catalog | None = None,
+) -> Config:
+    """Build a Config from parsed TOML. `environ` resolves `key_env` / `admin_key_env` (default: no variables);
+    `catalog` describes the backends' models (default: the shipped one)."""
     top = _Table(raw, "")
     server_t = top.table("server")
     server = ServerSettings(
@@ -96,7 +104,8 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
     prices, metrics = _prices_settings(top.table("prices")), _metrics(top.table("metrics"), auth)
     models_dir = top.optional_str("models_dir")
     data_dir = top.optional_str("data_dir")
-    backends = tuple(_backend(t) for t in top.array("backend"))
+    catalog = catalog or default_catalog()
+    backends = tuple(_backend(t, catalog) for t in top.array("backend"))
     if not backends:
         raise ConfigError("backend: at least one [[backend]] is required")
     names = [b.name for b in backends]
@@ -124,62 +133,64 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
     )
 
 
-def _backend(t: _Table) -> Backend:
+def _backend(t: _Table, catalog: Catalog) -> Backend:
     name = t.string("name")
     model = t.string("model")
     price_key = t.optional_str("price_key")
-    known = costmap.lookup(price_key or model) or {}
-    prices = _prices(t, known)
+    listing = catalog.listing(model, price_key)
+    configured = _prices(t)
+    prices = configured or listing.prices
     backend = Backend(
         name=name,
         model=model,
         api_base=t.optional_str("api_base"),
         api_key_env=t.optional_str("api_key_env"),
         prices=prices,
-        price_key=price_key,
+        price_key=price_key if configured else listing.price_key,
         timeout_s=t.number("timeout_s", 600.0, lo=0.001),
         connect_timeout_s=t.number("connect_timeout_s", 10.0, lo=0.001),
         ttft_timeout_s=t.optional_float("ttft_timeout_s", lo=0.001),
         idle_timeout_s=t.number("idle_timeout_s", 60.0, lo=0.001),
         transport=t.choice("transport", "auto", ("auto", "direct", "litellm")),
-        provider=t.optional_str("provider") or _str_or_none(known.get("litellm_provider")),
-        family=t.optional_str("family"),
-        parameters_b=t.optional_float("parameters_b", lo=0.0),
-        release_date=t.optional_str("release_date"),
-        training_domain=t.string("training_domain", "general"),
-        specializations=t.str_list("specializations"),
-        context_window=t.optional_int("context_window", lo=1) or _int_or_none(known.get("max_input_tokens")),
-        max_output_tokens=t.optional_int("max_output_tokens", lo=1) or _int_or_none(known.get("max_output_tokens")),
-        supports_tools=t.flag("supports_tools", bool(known.get("supports_function_calling", True))),
-        supports_vision=t.flag("supports_vision", bool(known.get("supports_vision", False))),
-        supports_json=t.flag("supports_json", True),
-        ttft_s=t.optional_float("ttft_s", lo=0.0),
-        tokens_per_s=t.optional_float("tokens_per_s", lo=0.001),
-        accuracy=t.optional_float("accuracy", lo=0.0, hi=1.0),
     )
+    # Only the keys the config sets replace what the catalog (or litellm's cost map) says of the model.
+    given = {key: value for key, read in _DESCRIPTIVE.items() if key in t.raw and (value := read(t)) is not None}
     t.done()
-    return backend
+    return replace(backend, profile=replace(with_prices(listing.profile, prices), **given))
 
 
-def _prices(t: _Table, known: Mapping[str, Any]) -> Prices:
+# A backend's descriptive keys: each names the `LLMProfile` field it sets, read (and checked) this way.
+_DESCRIPTIVE: dict[str, Callable[[_Table], Any]] = {
+    "provider": lambda t: t.optional_str("provider"),
+    "family": lambda t: t.optional_str("family"),
+    "parameters_b": lambda t: t.optional_float("parameters_b", lo=0.0),
+    "release_date": lambda t: t.optional_str("release_date"),
+    "training_domain": lambda t: t.string("training_domain"),
+    "specializations": lambda t: t.str_list("specializations"),
+    "context_window": lambda t: t.optional_int("context_window", lo=1),
+    "max_output_tokens": lambda t: t.optional_int("max_output_tokens", lo=1),
+    "supports_tools": lambda t: t.flag("supports_tools", True),
+    "supports_vision": lambda t: t.flag("supports_vision", False),
+    "supports_json": lambda t: t.flag("supports_json", True),
+    "ttft_s": lambda t: t.optional_float("ttft_s", lo=0.0),
+    "tokens_per_s": lambda t: t.optional_float("tokens_per_s", lo=0.001),
+    "accuracy": lambda t: t.optional_float("accuracy", lo=0.0, hi=1.0),
+}
+
+
+def _prices(t: _Table) -> Prices | None:
+    """The prices the config sets, if it sets any."""
     keys = ("input_cost_per_token", "output_cost_per_token", "cost_per_second", "cost_per_call")
     given = {k: t.optional_float(k, lo=0.0) for k in keys}
-    if any(v is not None for v in given.values()):
-        return Prices(
-            input_per_token=given["input_cost_per_token"] or 0.0,
-            output_per_token=given["output_cost_per_token"] or 0.0,
-            per_second=given["cost_per_second"] or 0.0,
-            per_call=given["cost_per_call"] or 0.0,
-            source="config",
-        )
-    if known:
-        return Prices(
-            input_per_token=float(known.get("input_cost_per_token") or 0.0),
-            output_per_token=float(known.get("output_cost_per_token") or 0.0),
-            per_second=float(known.get("output_cost_per_second") or 0.0),
-            source="litellm",
-        )
-    return Prices()
+    if all(v is None for v in given.values()):
+        return None
+    return Prices(
+        input_per_token=given["input_cost_per_token"] or 0.0,
+        output_per_token=given["output_cost_per_token"] or 0.0,
+        per_second=given["cost_per_second"] or 0.0,
+        per_call=given["cost_per_call"] or 0.0,
+        source="config",
+    )
 
 
 def _prices_settings(t: _Table) -> PriceSettings:
@@ -313,14 +324,6 @@ def _unique(names: list[str], what: str) -> None:
 def _path(value: str, base_dir: Path) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() else (base_dir / p)
-
-
-def _str_or_none(v: Any) -> str | None:
-    return v if isinstance(v, str) else None
-
-
-def _int_or_none(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
 
 
 _MISSING: Any = object()

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from proxy.route.profile import LLMProfile
 
 
 @dataclass(frozen=True)
@@ -17,16 +19,29 @@ class Prices:
     output_per_token: float = 0.0
     per_second: float = 0.0
     per_call: float = 0.0
-    source: str = "none"  # "config", "litellm" (its local cost map), "refresh" (prices.refresh_url) or "none"
+    # "config", "catalog" (its list prices), "litellm" (its local cost map), "refresh" (prices.refresh_url)
+    # or "none"
+    source: str = "none"
+
+
+# A backend built without a profile knows nothing of its model but the name (the cold-start case).
+_UNKNOWN = LLMProfile(name="", model="")
 
 
 @dataclass(frozen=True)
 class Backend:
+    """One LLM the proxy can call: how to reach it and what it costs, and what the router knows of it.
+
+    `profile` is the one description of the model (capabilities, context window, size, speed, list prices)
+    that the capability filter, the features and `/v1/models` all read; `config.py` builds it from the
+    catalog and the config. It always carries the backend's own name and model.
+    """
+
     name: str
     model: str  # litellm model string, e.g. "openai/gpt-4o"
     api_base: str | None = None
     api_key_env: str | None = None
-    prices: Prices = Prices()
+    prices: Prices = Prices()  # live prices: the start-up ones, re-priced by upstream/prices.PriceBook
     price_key: str | None = None  # cost-map key of its prices, when not `model`
     timeout_s: float = 600.0  # total time of one upstream call
     connect_timeout_s: float = 10.0
@@ -35,22 +50,11 @@ class Backend:
     # "auto": OpenAI-compatible upstreams ("openai/...") directly, others through litellm
     # (proxy/upstream/passthrough.py)
     transport: str = "auto"
-    # Descriptive fields: LLM features for the router.
-    provider: str | None = None
-    family: str | None = None
-    parameters_b: float | None = None
-    release_date: str | None = None
-    training_domain: str = "general"
-    specializations: tuple[str, ...] = ()
-    context_window: int | None = None
-    max_output_tokens: int | None = None
-    supports_tools: bool = True
-    supports_vision: bool = False
-    supports_json: bool = True
-    # Priors until the latency model and the logs know better.
-    ttft_s: float | None = None
-    tokens_per_s: float | None = None
-    accuracy: float | None = None
+    profile: LLMProfile = _UNKNOWN
+
+    def __post_init__(self) -> None:
+        if (self.profile.name, self.profile.model) != (self.name, self.model):
+            object.__setattr__(self, "profile", replace(self.profile, name=self.name, model=self.model))
 
 
 @dataclass(frozen=True)

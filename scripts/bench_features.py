@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 from proxy.route.catalog import load_catalog  # noqa: E402
 from proxy.route.features import History, compute_features, load_resources  # noqa: E402
 from proxy.route.features.examples import request_from_prompt  # noqa: E402
-from proxy.settings import Backend  # noqa: E402
 
 MODELS = (
     "gpt-4o",
@@ -92,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     pinned = _pin()
     catalog = load_catalog()
-    profiles = [catalog.profile(Backend(name=m, model=m)) for m in MODELS]
+    profiles = [catalog.profile(m) for m in MODELS]
     history = History.from_catalog(catalog) if args.history else None
     resources = load_resources()
     request = request_from_prompt(ASK, system=SYSTEM)

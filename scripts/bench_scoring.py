@@ -24,7 +24,6 @@ from proxy.route.catalog import load_catalog  # noqa: E402
 from proxy.route.features import History, compute_features, load_resources  # noqa: E402
 from proxy.route.features.examples import request_from_prompt  # noqa: E402
 from proxy.route.scoring import OnnxScorer  # noqa: E402
-from proxy.settings import Backend  # noqa: E402
 from scripts.bench_features import ASK, MODELS, SYSTEM, _pin, _q  # noqa: E402
 
 
@@ -47,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     pinned = _pin()
     catalog = load_catalog()
-    profiles = [catalog.profile(Backend(name=m, model=m)) for m in MODELS]
+    profiles = [catalog.profile(m) for m in MODELS]
     resources = load_resources()
     features = compute_features(
         request_from_prompt(ASK, system=SYSTEM), profiles, History.from_catalog(catalog), resources=resources

@@ -19,7 +19,6 @@ sys.path.insert(0, str(ROOT))
 from proxy.route.catalog import load_catalog  # noqa: E402
 from proxy.route.features import TASKS, VERSION, History, compute_features  # noqa: E402
 from proxy.route.features.examples import request_from_prompt  # noqa: E402
-from proxy.settings import Backend  # noqa: E402
 
 DEFAULT_MODELS = "gpt-4o,gpt-4o-mini,llama-3.1-8b-instruct"
 
@@ -34,7 +33,7 @@ def main() -> None:
     text = args.prompt if args.prompt is not None else sys.stdin.read()
     catalog = load_catalog()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    profiles = [catalog.profile(Backend(name=m, model=m)) for m in models]
+    profiles = [catalog.profile(m) for m in models]
     history = History.from_catalog(catalog) if args.history else None
     features = compute_features(request_from_prompt(text, system=args.system), profiles, history)
     info = features.prompt

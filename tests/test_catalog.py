@@ -1,4 +1,4 @@
-"""The model catalog: matching, config overlay, cold start, coverage of the data's models, bad files."""
+"""The model catalog: matching, the config's keys over it, cold start, coverage of the data's models, bad files."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy.route.catalog import Catalog, CatalogError, LLMProfile, load_catalog
-from proxy.settings import Backend, Prices
+from proxy import config as config_mod
+from proxy.route.catalog import Catalog, CatalogError, load_catalog
+from proxy.route.profile import LLMProfile
+from proxy.settings import Backend
 from tests.test_dataset import DATA_DIR
 
 # Every model name of the long-format data, as upstream spells it (data README and files).
@@ -72,29 +74,40 @@ def test_catalog_entries_carry_prices_latency_and_accuracy(catalog: Catalog) -> 
     assert catalog.find("llama-3.1-405b-instruct").parameters_b == 405.0
 
 
+def configured(**keys: object) -> Backend:
+    return config_mod.parse({"backend": [keys]}).backends[0]
+
+
 def test_config_fields_win_over_the_catalog(catalog: Catalog) -> None:
-    backend = Backend(
+    backend = configured(
         name="fast-4o",
         model="azure/gpt-4o",
-        prices=Prices(input_per_token=1e-6, output_per_token=2e-6, source="config"),
+        input_cost_per_token=1e-6,
+        output_cost_per_token=2e-6,
         ttft_s=0.05,
-        specializations=("summarization",),
+        specializations=["summarization"],
         training_domain="financial",
         context_window=4096,
     )
-    p = catalog.profile(backend)
+    p = backend.profile
     assert (p.name, p.model, p.catalog_id) == ("fast-4o", "azure/gpt-4o", "gpt-4o")
     assert p.input_per_token == 1e-6 and p.output_per_token == 2e-6
     assert p.ttft_s == 0.05 and p.tokens_per_s == catalog.find("gpt-4o").tokens_per_s
     assert p.specializations == ("summarization",) and p.training_domain == "financial"
     assert p.context_window == 4096
-    assert p.supports_vision  # from the catalog: Backend's default False does not switch it off
+    assert p.supports_vision  # from the catalog: a key the config leaves out never overrides it
     assert p.maker == "openai" and p.release_date == "2024-05-13"
 
 
+def test_capability_keys_the_config_sets_win_either_way(catalog: Catalog) -> None:
+    assert catalog.find("claude-v2").supports_tools is False and catalog.find("gpt-4o").supports_vision is True
+    assert configured(name="a", model="claude-v2", supports_tools=True).profile.supports_tools is True
+    assert configured(name="b", model="gpt-4o", supports_vision=False).profile.supports_vision is False
+
+
 def test_unknown_model_gets_a_cold_start_profile(catalog: Catalog) -> None:
-    p = catalog.profile(Backend(name="new", model="acme/brand-new-7b", parameters_b=7.0))
-    assert p == LLMProfile.from_backend(Backend(name="new", model="acme/brand-new-7b", parameters_b=7.0))
+    p = configured(name="new", model="acme/brand-new-7b", parameters_b=7.0).profile
+    assert p == LLMProfile(name="new", model="acme/brand-new-7b", parameters_b=7.0)
     assert p.catalog_id is None and p.maker == "other" and p.parameters_b == 7.0
     assert p.history_key == "acme/brand-new-7b"
 

@@ -8,12 +8,16 @@ import pytest
 
 from proxy.request import parse_chat
 from proxy.route.choice import NoCandidate, choose, estimate_cost
+from proxy.route.profile import LLMProfile
 from proxy.route.scoring import Scores
 from proxy.settings import Alias, Backend, Prices
 
 
-def backend(name: str, price: float, **kw: Any) -> Backend:
-    return Backend(name=name, model=f"openai/{name}", prices=Prices(price, price, source="config"), **kw)
+def backend(name: str, price: float, **described: Any) -> Backend:
+    """A backend priced by its config; `described`: profile fields (capabilities, context window)."""
+    model = f"openai/{name}"
+    profile = LLMProfile(name=name, model=model, **described)
+    return Backend(name=name, model=model, prices=Prices(price, price, source="config"), profile=profile)
 
 
 BACKENDS = [backend("big", 1e-5), backend("mid", 1e-6), backend("small", 1e-7)]

@@ -36,7 +36,7 @@ def test_prices_default_to_litellms_local_cost_map() -> None:
     backend = config.parse(minimal()).backends[0]
     assert backend.prices.source == "litellm"
     assert backend.prices.input_per_token > 0 and backend.prices.output_per_token > 0
-    assert backend.context_window == 128000
+    assert backend.profile.context_window == 128000
 
 
 def test_configured_prices_win() -> None:

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from proxy import config as config_mod
 from proxy.request import ChatRequest, parse_chat
 from proxy.route.catalog import load_catalog
 from proxy.route.features import TASKS, VERSION, Features, compute_features, feature_names, rows_from_log
 from proxy.route.features.examples import request_from_prompt
-from proxy.settings import Backend
+from proxy.route.profile import LLMProfile
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("gpt-4o", "llama-3.1-8b-instruct", "codestral-2405")
@@ -28,7 +29,7 @@ PROMPT = (
 @pytest.fixture(scope="module")
 def profiles() -> list:
     catalog = load_catalog()
-    return [catalog.profile(Backend(name=m, model=m)) for m in MODELS]
+    return [catalog.profile(m) for m in MODELS]
 
 
 def chat(*messages: dict, **params: object) -> ChatRequest:
@@ -46,7 +47,7 @@ def value(f: Features, name: str, row: int = 0) -> float:
 def features(request: ChatRequest | str) -> Features:
     """Features with one plain candidate, for reading the prompt columns."""
     req = request_from_prompt(request) if isinstance(request, str) else request
-    return compute_features(req, [Backend(name="any", model="any")])
+    return compute_features(req, [LLMProfile(name="any", model="any")])
 
 
 def test_training_and_serving_rows_are_byte_identical(profiles: list) -> None:
@@ -71,10 +72,10 @@ def test_rows_do_not_depend_on_the_process_hash_seed(profiles: list) -> None:
     # Word sets and dicts iterate in hash order; the rows must not (training and serving are different processes).
     script = (
         "import sys; sys.path.insert(0, '.');"
-        "from proxy.route.catalog import load_catalog; from proxy.settings import Backend;"
+        "from proxy.route.catalog import load_catalog;"
         "from proxy.route.features import compute_features;"
         "from proxy.route.features.examples import request_from_prompt;"
-        f"c = load_catalog(); ps = [c.profile(Backend(name=m, model=m)) for m in {MODELS!r}];"
+        f"c = load_catalog(); ps = [c.profile(m) for m in {MODELS!r}];"
         f"sys.stdout.write(compute_features(request_from_prompt({PROMPT!r}), ps).rows.tobytes().hex())"
     )
     outputs = set()
@@ -170,7 +171,7 @@ def test_structure_and_complexity_features() -> None:
 def test_request_parameters_reach_the_features() -> None:
     tools = [{"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}]
     request = chat(user("Find flights to Rome."), tools=tools, response_format={"type": "json_object"}, max_tokens=50)
-    f = compute_features(request, [Backend(name="old", model="claude-v1")])
+    f = compute_features(request, [LLMProfile(name="old", model="claude-v1")])
     assert value(f, "p_has_tools") == 1.0 and value(f, "p_needs_json") == 1.0
     assert value(f, "p_max_tokens_log") == pytest.approx(np.log1p(50), rel=1e-6)
     assert f.prompt.expected_output_tokens <= 50
@@ -202,8 +203,9 @@ def test_semantic_vector_separates_topics() -> None:
 
 
 def test_backends_without_catalog_are_profiled_from_their_own_fields() -> None:
-    backend = Backend(name="mine", model="acme/unknown-9b", parameters_b=9.0, ttft_s=0.2, tokens_per_s=80.0)
-    f = compute_features(request_from_prompt("hi"), [backend])
+    mine = {"name": "mine", "model": "acme/unknown-9b", "parameters_b": 9.0, "ttft_s": 0.2, "tokens_per_s": 80.0}
+    backend = config_mod.parse({"backend": [mine]}).backends[0]
+    f = compute_features(request_from_prompt("hi"), [backend.profile])
     assert f.candidates == ("mine",)
     assert value(f, "l_in_catalog") == 0.0
     assert value(f, "l_params_log") == pytest.approx(np.log1p(9.0), rel=1e-6)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.route.catalog import LLMProfile
 from proxy.route.features import History, compute_features
 from proxy.route.features.examples import group_rows, request_from_prompt
+from proxy.route.profile import LLMProfile
 from tests.test_dataset import DATA_DIR
 
 A, B = "model-a", "model-b"

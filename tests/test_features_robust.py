@@ -11,10 +11,9 @@ import pytest
 from proxy.request import ChatRequest, parse_chat
 from proxy.route.catalog import load_catalog
 from proxy.route.features import Features, compute_features
-from proxy.settings import Backend
 
 _CATALOG = load_catalog()
-CANDIDATES = [_CATALOG.profile(Backend(name=n, model=m)) for n, m in (("a", "gpt-4o-mini"), ("b", "nobody/knows-1b"))]
+CANDIDATES = [_CATALOG.profile(m, name=n) for n, m in (("a", "gpt-4o-mini"), ("b", "nobody/knows-1b"))]
 
 
 def run(*messages: dict) -> Features:

@@ -14,7 +14,6 @@ from proxy.route.catalog import load_catalog
 from proxy.route.features import VERSION, compute_features, feature_names, load_resources
 from proxy.route.features.examples import request_from_prompt
 from proxy.route.scoring import ModelError, OnnxScorer, PriorScorer, load_scorer
-from proxy.settings import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -29,7 +28,7 @@ def _shipped() -> Path:
 
 def _features(prompt: str, max_tokens: int | None = None):  # type: ignore[no-untyped-def]
     catalog = load_catalog()
-    profiles = [catalog.profile(Backend(name=m, model=m)) for m in CANDIDATES]
+    profiles = [catalog.profile(m) for m in CANDIDATES]
     request = request_from_prompt(prompt)
     if max_tokens is not None:
         from proxy.request import parse_chat

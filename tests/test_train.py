@@ -14,7 +14,6 @@ from proxy.route.catalog import load_catalog
 from proxy.route.features import VERSION, compute_features
 from proxy.route.features.examples import LabelledPrompt, request_from_prompt
 from proxy.route.scoring import OnnxScorer, load_scorer
-from proxy.settings import Backend
 from proxy.training import data as td
 from proxy.training import profiles as tp
 from proxy.training.dataset import COLUMNS
@@ -89,7 +88,7 @@ def test_split_is_by_prompt_and_deterministic() -> None:
 def test_out_of_fold_history_never_sees_the_row_label() -> None:
     items = [LabelledPrompt(f"key{i}", f"prompt {i}", "s", "t", {"m": float(i % 2)}) for i in range(40)]
     buckets = [("all",)] * len(items)
-    profiles = {"m": load_catalog().profile(Backend(name="m", model="acme-m"))}
+    profiles = {"m": load_catalog().profile("acme-m", name="m")}
     sp = td.split(items, folds=4)
     per_fold, everything = td.out_of_fold_histories(items, buckets, profiles, sp, folds=4)
     key = profiles["m"].history_key
@@ -118,7 +117,7 @@ def test_train_on_a_tiny_file_writes_a_loadable_model_dir(tmp_path: Path) -> Non
     scorer = load_scorer(out)
     assert isinstance(scorer, OnnxScorer)
     catalog = load_catalog()
-    profiles = [catalog.profile(Backend(name=m, model=m)) for m in MODELS]
+    profiles = [catalog.profile(m) for m in MODELS]
     features = compute_features(request_from_prompt("Question 3 about python code: explain item 5."), profiles)
     scores = scorer.score(features, profiles, None)
     assert scores.p_acceptable.shape == (3,) and ((scores.p_acceptable >= 0) & (scores.p_acceptable <= 1)).all()

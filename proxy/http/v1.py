@@ -118,15 +118,15 @@ async def models(request: Request) -> Response:
             "id": b.name,
             "object": "model",
             "created": 0,
-            "owned_by": b.provider or "switchyard",
+            "owned_by": b.profile.provider or "switchyard",
             "switchyard": {
                 "kind": "backend",
                 "prices": asdict(priced[b.name].prices),
                 "prices_refreshed_at": prices.updated_at,
-                "context_window": b.context_window,
-                "supports_tools": b.supports_tools,
-                "supports_vision": b.supports_vision,
-                "supports_json": b.supports_json,
+                "context_window": b.profile.context_window,
+                "supports_tools": b.profile.supports_tools,
+                "supports_vision": b.profile.supports_vision,
+                "supports_json": b.profile.supports_json,
             },
         }
         for b in config.backends

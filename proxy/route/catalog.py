@@ -1,4 +1,4 @@
-"""What the router knows about each LLM: a shipped catalog overlaid by the backend's own config.
+"""What the router knows about each LLM before its backend's config: a shipped catalog, and litellm's cost map.
 
 `catalog.toml` (next to this module, so an installed wheel has it) describes models: maker, family,
 size, release date, training domain, specialisations, context window, capabilities, the litellm
@@ -6,12 +6,11 @@ cost-map key of its prices, and aliases (upstream data-set spellings, provider-p
 `catalog_measured.json`, written by `scripts/build_catalog.py` from `../shared/data`, adds measured
 latency (median TTFT and tokens/s over the latency files) and per-task success counts.
 
-`Catalog.profile(backend)` matches `backend.model` as given, without its litellm provider prefix,
-then by alias (all case-insensitive), and overlays the backend's fields: a field the config sets wins.
-`Backend` cannot say whether a boolean was set, so capabilities combine: vision if either says so,
-tools and JSON only if neither says no. A model the catalog does not know still gets a profile from
-the backend alone, with `catalog_id=None` and unknowns left `None` (the features turn them into
-neutral values plus "unknown" flags): that is the cold-start path.
+`Catalog.listing(model)` matches `model` as given, without its litellm provider prefix, then by alias
+(all case-insensitive). A model the catalog does not know is described by litellm's cost map alone, with
+`catalog_id=None` and unknowns left `None` (the features turn them into neutral values plus "unknown"
+flags): that is the cold-start path. `config.py` builds each backend's one profile from the listing plus
+the descriptive keys its config sets.
 """
 
 from __future__ import annotations
@@ -20,15 +19,17 @@ import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from proxy.settings import Backend
+from proxy.route.profile import MAKERS, LLMProfile
+from proxy.settings import Prices
 from proxy.upstream import costmap
+from proxy.upstream.prices import list_prices
 
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
-MAKERS = ("openai", "anthropic", "google", "meta", "mistral", "alibaba", "nvidia", "other")
 
 
 class CatalogError(ValueError):
@@ -36,62 +37,67 @@ class CatalogError(ValueError):
 
 
 @dataclass(frozen=True)
-class LLMProfile:
-    name: str  # the backend's name (the catalog id for a profile made without a backend)
-    model: str  # litellm model string
-    catalog_id: str | None = None  # None: the catalog does not know this model
-    maker: str = "other"
-    provider: str | None = None
-    family: str | None = None
-    parameters_b: float | None = None
-    active_parameters_b: float | None = None  # mixture-of-experts models
-    open_weights: bool | None = None
-    release_date: str | None = None  # ISO date
-    training_domain: str = "general"
-    specializations: tuple[str, ...] = ()
-    context_window: int | None = None
-    max_output_tokens: int | None = None
-    supports_tools: bool = True
-    supports_vision: bool = False
-    supports_json: bool = True
-    reasoning: bool = False
-    input_per_token: float | None = None  # USD
-    output_per_token: float | None = None
-    ttft_s: float | None = None
-    tokens_per_s: float | None = None
-    accuracy: float | None = None
-    # Per-task success counts measured on the data: "all" or a task type -> (sum of labels, n).
-    measured: Mapping[str, tuple[float, int]] = field(default_factory=dict, compare=False)
+class Listing:
+    """What is known of a model before its backend's config: its profile, its start-up prices (already in the
+    profile's per-token prices) and the cost-map key a price refresh looks them up under (None: the model)."""
 
-    @property
-    def history_key(self) -> str:
-        """The model's identity in `History`: the catalog id when known, else the model string."""
-        return self.catalog_id or self.model.lower()
-
-    @classmethod
-    def from_backend(cls, backend: Backend) -> LLMProfile:
-        """A profile from the backend's fields only (no catalog)."""
-        return _overlay(cls(name=backend.name, model=backend.model), backend)
+    profile: LLMProfile
+    prices: Prices
+    price_key: str | None = None
 
 
 @dataclass(frozen=True)
 class Catalog:
     entries: Mapping[str, LLMProfile]  # catalog id -> profile (name = id, model = id)
     _lookup: Mapping[str, str] = field(default_factory=dict, repr=False)  # lower-cased name or alias -> id
+    _listings: Mapping[str, Listing] = field(default_factory=dict, repr=False)  # catalog id -> its listing
 
     def find(self, model: str) -> LLMProfile | None:
         """The catalog entry for a model string, an upstream data-set spelling or an alias."""
+        cid = self._id(model)
+        return self.entries[cid] if cid is not None else None
+
+    def _id(self, model: str) -> str | None:
         key = model.lower()
         cid = self._lookup.get(key)
         if cid is None and "/" in key:
             cid = self._lookup.get(key.split("/", 1)[1])
-        return self.entries[cid] if cid is not None else None
+        return cid
 
-    def profile(self, backend: Backend) -> LLMProfile:
-        entry = self.find(backend.model)
-        if entry is None:
-            return LLMProfile.from_backend(backend)
-        return _overlay(replace(entry, name=backend.name, model=backend.model), backend)
+    def listing(self, model: str, price_key: str | None = None) -> Listing:
+        """`model` as the catalog (else litellm's cost map) describes it. `price_key`: the backend's own cost-map
+        key; its prices, when the cost map has them, replace the catalog's, and a price refresh looks it up."""
+        cid = self._id(model)
+        if cid is None:
+            profile, prices = _entry(None, model, {}, {}, price_key or model)
+            return Listing(profile, prices, price_key)
+        listed = self._listings[cid]
+        if price_key is None:
+            return listed
+        own = list_prices(price_key)
+        if own.source == "none":  # priced by the catalog until a price refresh finds the backend's own key
+            return replace(listed, price_key=price_key)
+        return Listing(with_prices(listed.profile, own), own, price_key)
+
+    def profile(self, model: str, name: str | None = None) -> LLMProfile:
+        """The profile a backend named `name` (default: `model`) gets when its config sets only name and model."""
+        return replace(self.listing(model).profile, name=name or model, model=model)
+
+
+def with_prices(profile: LLMProfile, prices: Prices) -> LLMProfile:
+    """`profile` describing `prices` to the features (unknown when there are none)."""
+    priced = prices.source != "none"
+    return replace(
+        profile,
+        input_per_token=prices.input_per_token if priced else None,
+        output_per_token=prices.output_per_token if priced else None,
+    )
+
+
+@cache
+def default_catalog() -> Catalog:
+    """The shipped catalog, read once (it is immutable)."""
+    return load_catalog()
 
 
 def load_catalog(path: Path = CATALOG_FILE, measured: Path | None = None) -> Catalog:
@@ -102,14 +108,20 @@ def load_catalog(path: Path = CATALOG_FILE, measured: Path | None = None) -> Cat
     if measured_path is not None and measured_path.is_file():
         stats = json.loads(measured_path.read_text(encoding="utf-8"))["models"]
     entries: dict[str, LLMProfile] = {}
+    listings: dict[str, Listing] = {}
     lookup: dict[str, str] = {}
     for cid, spec in raw.get("models", {}).items():
-        entries[cid] = _entry(cid, spec, stats.get(cid, {}))
+        _check(cid, spec)
+        profile, prices = _entry(cid, cid, spec, stats.get(cid, {}), spec.get("price_key", cid))
+        entries[cid] = profile
+        listings[cid] = Listing(profile, prices, spec.get("price_key"))
         for name in (cid, *spec.get("aliases", ())):
             other = lookup.setdefault(name.lower(), cid)
             if other != cid:
                 raise CatalogError(f"models.{cid}.aliases: {name!r} already names {other!r}")
-    return Catalog(entries=MappingProxyType(entries), _lookup=MappingProxyType(lookup))
+    return Catalog(
+        entries=MappingProxyType(entries), _lookup=MappingProxyType(lookup), _listings=MappingProxyType(listings)
+    )
 
 
 _KEYS = {
@@ -136,22 +148,31 @@ _KEYS = {
 }
 
 
-def _entry(cid: str, spec: Mapping[str, Any], stats: Mapping[str, Any]) -> LLMProfile:
+def _check(cid: str, spec: Mapping[str, Any]) -> None:
     unknown = sorted(set(spec) - _KEYS)
     if unknown:
         raise CatalogError(f"models.{cid}.{unknown[0]}: unknown key")
     maker = spec.get("maker", "other")
     if maker not in MAKERS:
         raise CatalogError(f"models.{cid}.maker: expected one of {list(MAKERS)}, got {maker!r}")
-    known = costmap.lookup(spec.get("price_key", cid)) or {}
+
+
+def _entry(
+    cid: str | None, model: str, spec: Mapping[str, Any], stats: Mapping[str, Any], price_key: str
+) -> tuple[LLMProfile, Prices]:
+    """A catalog entry's profile and prices (`cid` None: a model only litellm's cost map describes)."""
+    known = costmap.lookup(price_key) or {}
+    prices = list_prices(
+        price_key, _opt_float(spec.get("input_cost_per_mtok")), _opt_float(spec.get("output_cost_per_mtok"))
+    )
     latency = stats.get("latency", {})
     accuracy = {k: (float(v[0]), int(v[1])) for k, v in stats.get("accuracy", {}).items()}
     overall = accuracy.get("all")
-    return LLMProfile(
-        name=cid,
-        model=cid,
+    profile = LLMProfile(
+        name=model,
+        model=model,
         catalog_id=cid,
-        maker=maker,
+        maker=spec.get("maker", "other"),
         provider=known.get("litellm_provider") if isinstance(known.get("litellm_provider"), str) else None,
         family=spec.get("family"),
         parameters_b=_opt_float(spec.get("parameters_b")),
@@ -166,43 +187,12 @@ def _entry(cid: str, spec: Mapping[str, Any], stats: Mapping[str, Any]) -> LLMPr
         supports_vision=bool(spec.get("supports_vision", known.get("supports_vision", False))),
         supports_json=bool(spec.get("supports_json", True)),
         reasoning=bool(spec.get("reasoning", known.get("supports_reasoning", False))),
-        input_per_token=_price(spec, "input_cost_per_mtok", known, "input_cost_per_token"),
-        output_per_token=_price(spec, "output_cost_per_mtok", known, "output_cost_per_token"),
         ttft_s=_opt_float(latency.get("ttft_s")),
         tokens_per_s=_opt_float(latency.get("tokens_per_s")),
         accuracy=overall[0] / overall[1] if overall and overall[1] else None,
         measured=MappingProxyType(accuracy),
     )
-
-
-def _overlay(base: LLMProfile, b: Backend) -> LLMProfile:
-    priced = b.prices.source != "none"
-    return replace(
-        base,
-        provider=b.provider or base.provider,
-        family=b.family or base.family,
-        parameters_b=b.parameters_b if b.parameters_b is not None else base.parameters_b,
-        release_date=b.release_date or base.release_date,
-        training_domain=b.training_domain if b.training_domain != "general" else base.training_domain,
-        specializations=b.specializations or base.specializations,
-        context_window=b.context_window or base.context_window,
-        max_output_tokens=b.max_output_tokens or base.max_output_tokens,
-        supports_tools=b.supports_tools and base.supports_tools,
-        supports_vision=b.supports_vision or base.supports_vision,
-        supports_json=b.supports_json and base.supports_json,
-        input_per_token=b.prices.input_per_token if priced else base.input_per_token,
-        output_per_token=b.prices.output_per_token if priced else base.output_per_token,
-        ttft_s=b.ttft_s if b.ttft_s is not None else base.ttft_s,
-        tokens_per_s=b.tokens_per_s if b.tokens_per_s is not None else base.tokens_per_s,
-        accuracy=b.accuracy if b.accuracy is not None else base.accuracy,
-    )
-
-
-def _price(spec: Mapping[str, Any], key: str, known: Mapping[str, Any], known_key: str) -> float | None:
-    if key in spec:
-        return float(spec[key]) / 1e6
-    value = known.get(known_key)
-    return float(value) if isinstance(value, int | float) else None
+    return with_prices(profile, prices), prices
 
 
 def _opt_float(v: Any) -> float | None:

@@ -175,13 +175,14 @@ class _Needs:
 
 
 def _unfit(needs: _Needs, b: Backend, latency_s: float, cost_usd: float) -> str | None:
-    if b.context_window is not None and needs.context_tokens > b.context_window:
-        return f"needs {needs.context_tokens} tokens of context, window is {b.context_window}"
-    if needs.tools and not b.supports_tools:
+    p = b.profile  # the same object the features describe the candidate with
+    if p.context_window is not None and needs.context_tokens > p.context_window:
+        return f"needs {needs.context_tokens} tokens of context, window is {p.context_window}"
+    if needs.tools and not p.supports_tools:
         return "does not support tools"
-    if needs.vision and not b.supports_vision:
+    if needs.vision and not p.supports_vision:
         return "does not accept images"
-    if needs.json and not b.supports_json:
+    if needs.json and not p.supports_json:
         return "does not support JSON output"
     if needs.max_latency_s is not None and latency_s > needs.max_latency_s:
         return f"predicted latency {latency_s:.2f}s exceeds max_latency_s {needs.max_latency_s}"

@@ -24,8 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from proxy.route.catalog import LLMProfile
 from proxy.route.features.history import History
+from proxy.route.profile import LLMProfile
 
 KNOWLEDGE_FILE = "knowledge.json"
 FORMAT = 1

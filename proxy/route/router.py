@@ -18,12 +18,13 @@ from typing import Any
 
 from proxy.errors import BadRequest, NotFound, ServiceUnavailable
 from proxy.request import ChatRequest
-from proxy.route.catalog import LLMProfile, load_catalog
+from proxy.route.catalog import default_catalog
 from proxy.route.choice import Candidate, Choice, NoCandidate, choose, explore
 from proxy.route.conversations import ConversationMemory
 from proxy.route.features import Features, History, Resources, compute_features, load_resources
 from proxy.route.learned import KnowledgeError, Learned
 from proxy.route.learned import load as load_learned
+from proxy.route.profile import LLMProfile
 from proxy.route.scoring import ModelError, OnnxScorer, Scorer, Scores, load_scorer
 from proxy.settings import Alias, Backend, Config
 from proxy.upstream.breaker import CircuitBreakers
@@ -75,18 +76,17 @@ _CANDIDATE_FIELDS = tuple(f.name for f in fields(Candidate))
 
 @dataclass(frozen=True)
 class Knowledge:
-    """What the router knows of each backend and of past outcomes: the catalog, overlaid by what the
+    """What the router knows of each backend and of past outcomes: each backend's profile, adjusted by what the
     models in use were trained with (`proxy.route.learned`), so training and serving see the same features."""
 
-    profiles: Mapping[str, LLMProfile]  # backend name -> catalog entry overlaid by the backend's config
+    profiles: Mapping[str, LLMProfile]  # backend name -> `Backend.profile`, as the trained models knew it
     history: History
     resources: Resources
 
     @classmethod
     def load(cls, config: Config, learned: Learned | None = None, resources: Resources | None = None) -> Knowledge:
-        catalog = load_catalog()
-        profiles = {b.name: catalog.profile(b) for b in config.backends}
-        history = History.from_catalog(catalog)
+        profiles = {b.name: b.profile for b in config.backends}
+        history = History.from_catalog(default_catalog())
         if learned is not None:
             profiles = {name: learned.profile(p) for name, p in profiles.items()}
             # The trained counts replace the catalog's for every model they cover; others keep the catalog's.

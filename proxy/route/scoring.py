@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from proxy.route.catalog import LLMProfile
 from proxy.route.features import VERSION, Features, feature_names
+from proxy.route.profile import LLMProfile
 
 log = logging.getLogger(__name__)
 

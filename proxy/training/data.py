@@ -23,9 +23,9 @@ import numpy as np
 
 from proxy.errors import BadRequest
 from proxy.request import ChatRequest
-from proxy.route.catalog import LLMProfile
 from proxy.route.features import History, Resources, compute_features
 from proxy.route.features.examples import LabelledPrompt, group_rows, request_from_prompt
+from proxy.route.profile import LLMProfile
 from proxy.training.dataset import LongRow, iter_rows, prompt_key
 
 log = logging.getLogger(__name__)

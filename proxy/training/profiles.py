@@ -14,8 +14,9 @@ from types import MappingProxyType
 
 import numpy as np
 
-from proxy.route.catalog import Catalog, LLMProfile
+from proxy.route.catalog import Catalog
 from proxy.route.features.examples import LabelledPrompt
+from proxy.route.profile import LLMProfile
 from proxy.settings import Backend
 from proxy.training.data import CHARS_PER_TOKEN
 
@@ -81,25 +82,28 @@ def resolve_profiles(
     catalog: Catalog, stats: dict[str, ModelStats], backends: Mapping[str, Backend] | None = None
 ) -> dict[str, LLMProfile]:
     """Model name (a data set's model, or a proxy backend in `backends`) -> the profile its feature rows are
-    computed with: the one the proxy gives it (catalog overlaid by the backend's config), with the accuracy
+    computed with: the one the proxy gives it (the backend's profile: catalog plus its config), with the accuracy
     the training data shows; for a model the catalog does not know, prices from the data fill the gaps."""
     profiles = {}
     for name, s in stats.items():
         backend = (backends or {}).get(name)
-        entry = catalog.find(backend.model if backend is not None else name)
-        if entry is None:
+        base = backend.profile if backend is not None else catalog.find(name)
+        if base is None or base.catalog_id is None:
             derived = derive_profile(name, s)
-            if backend is None:
+            if base is None:
                 profiles[name] = derived
                 continue
-            own = LLMProfile.from_backend(backend)
             profiles[name] = replace(
-                own,
-                accuracy=own.accuracy if own.accuracy is not None else s.accuracy,
-                input_per_token=own.input_per_token if own.input_per_token is not None else derived.input_per_token,
-                output_per_token=own.output_per_token if own.output_per_token is not None else derived.output_per_token,
+                base,
+                accuracy=_known(base.accuracy, s.accuracy),
+                input_per_token=_known(base.input_per_token, derived.input_per_token),
+                output_per_token=_known(base.output_per_token, derived.output_per_token),
             )
         else:
-            base = catalog.profile(backend) if backend is not None else replace(entry, name=name)
-            profiles[name] = replace(base, accuracy=s.accuracy, measured=MappingProxyType({}))
+            named = base if backend is not None else replace(base, name=name)
+            profiles[name] = replace(named, accuracy=s.accuracy, measured=MappingProxyType({}))
     return profiles
+
+
+def _known(value: float | None, fallback: float | None) -> float | None:
+    return value if value is not None else fallback

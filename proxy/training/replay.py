@@ -31,11 +31,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from proxy.request import ChatRequest
-from proxy.route.catalog import LLMProfile
 from proxy.route.choice import choose
 from proxy.route.features import Features, History, Resources, compute_features
 from proxy.route.features.examples import LabelledPrompt
 from proxy.route.features.llm import NEUTRAL_PRICE_PER_M
+from proxy.route.profile import LLMProfile
 from proxy.route.scoring import Scorer, Scores
 from proxy.settings import Alias, Backend, Prices
 from proxy.training.data import CHARS_PER_TOKEN, request_of

@@ -1,16 +1,18 @@
-"""Prices: what each backend costs now, read by the router once per decision.
+"""Prices: what each backend costs, derived once at start-up and read by the router once per decision.
 
-Start-up prices come from the config (prices set there) or from litellm's local cost map (config.py). With
+`list_prices` is the one place start-up prices are derived from: the catalog's own list prices where it
+gives them (source "catalog"), else litellm's local cost map (source "litellm"). `config.py` uses it for
+every backend whose config sets no prices (prices set there, source "config", always win). With
 `[prices] refresh_url`, a price file in litellm's format (its published model_prices_and_context_window.json,
 or the operator's own in the same format) re-prices every backend whose prices do not come from the config;
-`pricefeed.py` fetches it on a schedule. Prices set in the config always win.
+`pricefeed.py` fetches it on a schedule.
 
 Backend configs are frozen: the book holds re-priced copies and replaces its whole table in one assignment,
 so a decision that took `table()` sees one consistent set of prices, never a half-applied update. A file
 that is not valid for every backend it would re-price changes nothing.
 
-The router's LLM features keep the catalog's prices: they describe each model to the scorer as it was
-trained. Costs (choice, limits, the log, budgets) follow the live prices.
+The router's LLM features keep the start-up prices (`Backend.profile`): they describe each model to the
+scorer as it was trained. Costs (choice, limits, the log, budgets) follow the live prices.
 """
 
 from __future__ import annotations
@@ -31,6 +33,28 @@ _FIELDS = {
     "output_cost_per_token": "output_per_token",
     "output_cost_per_second": "per_second",
 }
+
+
+def list_prices(key: str, input_per_mtok: float | None = None, output_per_mtok: float | None = None) -> Prices:
+    """A model's start-up prices: the catalog's list prices (USD per million tokens) where given, the rest from
+    litellm's local cost map under `key` (tried as given, then without its provider prefix)."""
+    known = costmap.lookup(key) or {}
+    listed = input_per_mtok is not None or output_per_mtok is not None
+    if not listed and not known:
+        return Prices()
+    return Prices(
+        input_per_token=_per_token(input_per_mtok, known.get("input_cost_per_token")),
+        output_per_token=_per_token(output_per_mtok, known.get("output_cost_per_token")),
+        # A per-second price from the cost map would add to the catalog's per-token list prices, not replace them.
+        per_second=0.0 if listed else float(known.get("output_cost_per_second") or 0.0),
+        source="catalog" if listed else "litellm",
+    )
+
+
+def _per_token(per_mtok: float | None, known: Any) -> float:
+    if per_mtok is not None:
+        return per_mtok / 1e6
+    return float(known) if isinstance(known, int | float) and not isinstance(known, bool) else 0.0
 
 
 class PriceFileError(ValueError):

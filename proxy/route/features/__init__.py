@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from proxy.request import ChatRequest
-from proxy.route.catalog import LLMProfile
 from proxy.route.features import cross, llm, prompt
 from proxy.route.features.history import History
 from proxy.route.features.lexicon import DOMAINS, TASKS, Lexicon, load_lexicon
@@ -37,7 +36,7 @@ from proxy.route.features.semantic import load_semantic
 from proxy.route.features.text import conversation
 from proxy.route.features.tokens import TokenCounter, load_token_counter
 from proxy.route.features.vocab import Vocabulary, build_vocabulary
-from proxy.settings import Backend
+from proxy.route.profile import LLMProfile
 
 VERSION = "1.0"
 _CANDIDATE_CACHE = 4096
@@ -170,14 +169,13 @@ def feature_names(resources: Resources | None = None) -> tuple[str, ...]:
 
 def compute_features(
     request: ChatRequest,
-    candidates: Sequence[LLMProfile | Backend],
+    profiles: Sequence[LLMProfile],
     history: History | None = None,
     *,
     resources: Resources | None = None,
 ) -> Features:
-    """One row per candidate. A bare `Backend` is profiled without a catalog (`LLMProfile.from_backend`)."""
+    """One row per candidate profile (a backend's is `Backend.profile`)."""
     res = resources or default_resources()
-    profiles = [c if isinstance(c, LLMProfile) else LLMProfile.from_backend(c) for c in candidates]
     conv = conversation(request.messages)
     a = prompt.analyze(request, conv, res.vocab, res.lexicon, res.tokens)
     side = cross.prompt_side(request, a, a.values[prompt.NAMES.index("p_non_ascii_share")])

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from proxy.request import ChatRequest
-from proxy.route.catalog import LLMProfile
 from proxy.route.features.history import NEUTRAL_RATE, History
 from proxy.route.features.lexicon import DOMAINS, TASKS
 from proxy.route.features.llm import (
@@ -31,6 +30,7 @@ from proxy.route.features.llm import (
     llm_vector,
 )
 from proxy.route.features.prompt import PromptAnalysis
+from proxy.route.profile import LLMProfile
 
 REASONING_OUTPUT_FACTOR = 3.0
 _DOMAIN_OF_TRAINING = {"code": "code", "math": "mathematical", "medical": "medical", "legal": "legal"}

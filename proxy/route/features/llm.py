@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from datetime import date
 
-from proxy.route.catalog import MAKERS, LLMProfile
 from proxy.route.features.lexicon import TASKS
+from proxy.route.profile import MAKERS, LLMProfile
 
 TRAINING_DOMAINS = (
     "general",
