@@ -105,6 +105,7 @@ def test_models_show_prices_and_capabilities(proxy_url: str) -> None:
     models = {m["id"]: m for m in httpx.get(f"{proxy_url}/v1/models").json()["data"]}
     assert models["strong"]["switchyard"]["prices"]["input_per_token"] == 1e-5
     assert models["no-tools"]["switchyard"]["supports_tools"] is False
+    assert models["no-tools"]["switchyard"]["context_window"] == 100_000  # the catalog's: the config leaves it out
     assert models["router"]["switchyard"]["candidates"] == ["strong", "cheap", "weak", "no-tools"]
     assert SIM_KEY not in json.dumps(models)
 

@@ -39,6 +39,17 @@ def test_prices_default_to_litellms_local_cost_map() -> None:
     assert backend.profile.context_window == 128000
 
 
+def test_prices_default_to_the_catalogs_list_prices_where_litellm_has_none() -> None:
+    backend = config.parse({"backend": [{"name": "c", "model": "openai/claude-v2"}]}).backends[0]
+    prices = backend.prices
+    assert prices.source == "catalog"
+    assert (prices.input_per_token, prices.output_per_token) == pytest.approx((8e-6, 24e-6))
+    assert (backend.profile.input_per_token, backend.profile.output_per_token) == (
+        prices.input_per_token,
+        prices.output_per_token,
+    )
+
+
 def test_configured_prices_win() -> None:
     backend = config.parse(minimal(input_cost_per_token=1e-6)).backends[0]
     assert backend.prices.source == "config"
