@@ -145,3 +145,5 @@ def test_a_slowed_backend_is_predicted_slower_and_loses_the_choice(twins: str, s
     assert live["twin-a"]["evidence"] > 4 and live["twin-a"]["ttft_s"] > 2.0 * live["twin-b"]["ttft_s"], live
     metrics = httpx.get(f"{twins}/metrics").text
     assert 'switchyard_live_ttft_seconds{backend="twin-a"}' in metrics
+    overview = httpx.get(f"{twins}/ui/api/overview").json()
+    assert overview["live_speed"]["twin-a"]["ttft_s"] > overview["live_speed"]["twin-b"]["ttft_s"]

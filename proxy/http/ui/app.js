@@ -101,6 +101,10 @@ function renderOverview(o) {
   document.getElementById("model-version").textContent = o.model_version;
   document.getElementById("feature-version").textContent = o.feature_version;
   o.backends.forEach(color);
+  fill(document.querySelector("#speed-table tbody"), Object.entries(o.live_speed || {}).map(([name, s]) =>
+    el("tr", { "data-key": name }, el("th", { scope: "row", text: name }),
+      cell("ttft_s", fmt.s(s.ttft_s), true), cell("tokens_per_s", fmt.n(s.tokens_per_s), true),
+      cell("evidence", fmt.n(s.evidence), true))), "No live evidence yet: each answered call adds some.");
   const select = document.getElementById("try-alias");
   const current = select.value;
   select.replaceChildren(...o.aliases.map((a) => el("option", { value: a.name, text: a.name })));
