@@ -140,7 +140,7 @@ function renderSavings(s) {
   const facts = [
     ["calls", "Routed calls", fmt.n(s.calls)],
     ["predicted_cost_usd", "Predicted cost of the routed choices", fmt.usd(routed && routed.predicted_cost_usd)],
-    ["saved_vs_strongest_usd", "Saved against always the strongest", fmt.usd(s.saved_vs_strongest_usd)],
+    ["saved_vs_strongest_usd", "Saved against always the strongest (predicted vs predicted)", fmt.usd(s.saved_vs_strongest_usd)],
     ["saved_vs_strongest_share", "Saved, share", fmt.pct(s.saved_vs_strongest_share)],
     ["labelled_calls", "Labelled routed calls", fmt.n(s.quality.labelled_calls)],
     ["realised_acceptability", "Realised quality (mean label)", fmt.p(s.quality.realised_acceptability)],
