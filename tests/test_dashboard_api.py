@@ -238,6 +238,14 @@ def test_predicted_vs_observed_uses_the_backend_that_answered(dashboard: httpx.C
     }
     assert strong["calls"] == 2
     assert strong["predicted_latency_s"] == pytest.approx((5.0 + 4.5) / 2)
+    # Over time: per bucket and backend, observed / predicted (c1 and c2 share the first bucket, c5 is later).
+    first, last = a["over_time"][0], a["over_time"][-1]
+    assert first["start"] <= T0 + 10 < first["start"] + a["bucket_s"] and last["start"] > first["start"]
+    assert first["backends"]["cheap"] == {"calls": 1, "latency_ratio": 0.5, "cost_ratio": 2.0}
+    assert first["backends"]["strong"]["latency_ratio"] == pytest.approx(3.0 / 5.0)
+    assert last["backends"] == {
+        "strong": {"calls": 1, "latency_ratio": pytest.approx(4.0 / 4.5), "cost_ratio": pytest.approx(0.009 / 0.0095)}
+    }
     assert strong["observed_latency_s"] == pytest.approx((3.0 + 4.0) / 2)
     assert strong["predicted_cost_usd"] == pytest.approx((0.011 + 0.0095) / 2)
     assert strong["observed_cost_usd"] == pytest.approx((0.012 + 0.009) / 2)

@@ -106,6 +106,8 @@ def accuracy(calls: Sequence[LoggedCall]) -> dict[str, Any]:
             }
             for c, p in pairs[:MAX_POINTS]
         ],
+        "bucket_s": (bucket := auto_bucket([c for c, _ in pairs])),
+        "over_time": _ratios_over_time(pairs, bucket),
         "backends": [
             {
                 "backend": name,
@@ -118,6 +120,37 @@ def accuracy(calls: Sequence[LoggedCall]) -> dict[str, Any]:
             for name, rows in sorted(per_backend.items())
         ],
     }
+
+
+def _ratios_over_time(pairs: Sequence[tuple[LoggedCall, Mapping[str, Any]]], bucket: int) -> list[dict[str, Any]]:
+    """Per time bucket and backend, the median of observed / predicted latency and cost (1 = on target)."""
+    cells: dict[float, dict[str, list[tuple[float, float | None]]]] = defaultdict(lambda: defaultdict(list))
+    for c, p in pairs:
+        latency = c.latency_s / p["latency_s"] if p["latency_s"] > 0 else math.nan
+        cost = c.cost_usd / p["cost_usd"] if c.cost_usd is not None and p["cost_usd"] > 0 else None
+        cells[math.floor(c.started_at / bucket) * bucket][c.backend or NO_BACKEND].append((latency, cost))
+    return [
+        {
+            "start": start,
+            "backends": {
+                name: {
+                    "calls": len(rows),
+                    "latency_ratio": _median([r for r, _ in rows if not math.isnan(r)]),
+                    "cost_ratio": _median([r for _, r in rows if r is not None]),
+                }
+                for name, rows in sorted(cells[start].items())
+            },
+        }
+        for start in sorted(cells)
+    ]
+
+
+def _median(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def calibration(calls: Sequence[LoggedCall], bins: int = 10) -> dict[str, Any]:

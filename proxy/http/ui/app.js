@@ -159,6 +159,14 @@ function renderAccuracy(a) {
       cell("observed_latency_s", fmt.s(b.observed_latency_s), true),
       cell("predicted_cost_usd", fmt.usd(b.predicted_cost_usd), true),
       cell("observed_cost_usd", fmt.usd(b.observed_cost_usd), true))));
+  const names = [...new Set((a.over_time || []).flatMap((b) => Object.keys(b.backends)))];
+  document.querySelector("#ratio-table thead tr").replaceChildren(el("th", { scope: "col", text: "From" }),
+    ...names.map((n) => el("th", { scope: "col", class: "num", text: n })));
+  const ratio = (v) => (v == null ? "—" : v.toFixed(2) + "×");
+  fill(document.querySelector("#ratio-table tbody"), (a.over_time || []).slice(-12).map((b) =>
+    el("tr", { "data-key": String(b.start) }, el("th", { scope: "row", text: fmt.time(b.start) }),
+      ...names.map((n) => cell(n, b.backends[n]
+        ? `${ratio(b.backends[n].latency_ratio)} · ${ratio(b.backends[n].cost_ratio)}` : "", true)))));
   const pts = (x, y) => a.points.filter((p) => p[x] > 0 && p[y] > 0)
     .map((p) => ({ x: p[x], y: p[y], color: color(p.backend), title: `${p.backend}: ${p.id}` }));
   drawScatter(document.getElementById("latency-chart"), pts("predicted_latency_s", "observed_latency_s"), "s");
