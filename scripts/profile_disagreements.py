@@ -53,7 +53,14 @@ def filter_side(b: Backend) -> dict[str, Any]:
 
 
 # What choice.py's filter and cost estimate act on; the other fields only reach the features.
-FILTERED = ("context_window", "supports_tools", "supports_vision", "supports_json", "input_per_token", "output_per_token")
+FILTERED = (
+    "context_window",
+    "supports_tools",
+    "supports_vision",
+    "supports_json",
+    "input_per_token",
+    "output_per_token",
+)
 
 
 def disagreements(verbose: bool = False, fields: tuple[str, ...] | None = None) -> int:
