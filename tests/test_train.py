@@ -101,12 +101,12 @@ def test_out_of_fold_history_never_sees_the_row_label() -> None:
 
 def test_train_on_a_tiny_file_writes_a_loadable_model_dir(tmp_path: Path) -> None:
     pytest.importorskip("lightgbm", reason="training needs the [train] extra")
-    from scripts import train
+    from proxy.training.train import train
 
     data = tmp_path / "tiny_long.csv.gz"
     _write_synthetic(data)
     out = tmp_path / "models"
-    manifest = train.train([data], out, threads=1, folds=3)
+    manifest = train([data], out, threads=1, folds=3)
     assert manifest["feature_version"] == VERSION
     assert set(manifest["candidates_seen"]) == set(MODELS)
     assert set(manifest["derived_profiles"]) == {"acme-unknown-13b"}

@@ -219,4 +219,3 @@ def load_scorer(models_dir: Path | None, names: Sequence[str] | None = None) -> 
         log.info("no trained models in %s: routing with the prior rule", models_dir)
         return PriorScorer()
     return OnnxScorer.load(Path(models_dir), names)
-
