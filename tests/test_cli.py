@@ -3,6 +3,7 @@ command that needs the [train] extra says so when it is missing (without it, in 
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -99,3 +100,22 @@ def test_the_guard_turns_only_a_train_library_into_the_message() -> None:
         raise ModuleNotFoundError("No module named 'numpy'", name="numpy")
     with pytest.raises(ImportError, match="onnxruntime"), train_extra():
         raise ImportError("onnxruntime failed", name="onnxruntime")
+
+
+def test_train_libraries_are_imported_only_by_the_training_modules_that_need_them() -> None:
+    allowed = {
+        "proxy/training/fit.py",
+        "proxy/training/export.py",
+        "proxy/training/baselines.py",
+        "proxy/training/plot.py",
+    }
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "proxy").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                if name.partition(".")[0] in TRAIN_EXTRA:
+                    found.setdefault(str(path.relative_to(ROOT)), set()).add(name)
+    assert found and set(found) <= allowed, found
