@@ -5,24 +5,19 @@ through the config like a real file. For each backend, every field both the filt
 backend as `choice.py` and prices read it) and the feature side (the profile `Knowledge` hands the
 features) carry is compared; each difference counts once.
 
-Usage: .venv/bin/python scripts/profile_disagreements.py [--verbose]
+Usage: .venv/bin/python -m scripts.profile_disagreements [--verbose]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from proxy import config as config_mod  # noqa: E402
-from proxy.route.catalog import load_catalog  # noqa: E402
-from proxy.route.features import default_resources  # noqa: E402
-from proxy.route.router import Knowledge  # noqa: E402
-from proxy.settings import Backend  # noqa: E402
+from proxy import config as config_mod
+from proxy.route.catalog import load_catalog
+from proxy.route.features import default_resources
+from proxy.route.router import Knowledge
+from proxy.settings import Backend
 
 FIELDS = (
     "provider",
