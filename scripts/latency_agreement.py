@@ -25,6 +25,7 @@ import json
 import sqlite3
 import statistics
 import sys
+import tempfile
 import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -197,11 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     prompts = (prompts or list(EXAMPLES)) * (args.requests // max(1, len(prompts) or len(EXAMPLES)) + 1)
     prompts = prompts[: args.requests]
     sim_args = ["--data-dir", str(args.data_dir)] if with_data else []
-    with stack(make_config(lineup), sim_speed=args.speed, sim_args=sim_args) as s:
-        sent = asyncio.run(send_all(s.proxy_url, prompts, backends, args.concurrency))
-        db = s.db_path
-    # The proxy has stopped: its log writer drained the queue on the way out.
-    result = report(sent, observed(db), args.low, args.high)
+    with tempfile.TemporaryDirectory(prefix="switchyard-agreement-") as tmp:
+        with stack(make_config(lineup), sim_speed=args.speed, sim_args=sim_args, workdir=Path(tmp)) as s:
+            sent = asyncio.run(send_all(s.proxy_url, prompts, backends, args.concurrency))
+        # The proxy has stopped: its log writer drained the queue on the way out.
+        result = report(sent, observed(s.db_path), args.low, args.high)
     result["prompts"] = "data" if with_data else "built-in examples"
     result["config"] = str(args.config)
     json.dump(result, sys.stdout, indent=1)
