@@ -89,7 +89,8 @@ class HoldingUpstream:
         if not stream:
             await send({"type": "http.response.body", "body": COMPLETION})
             return
-        await send({"type": "http.response.body", "body": _chunk({"role": "assistant", "content": "o"}), "more_body": True})
+        first = _chunk({"role": "assistant", "content": "o"})
+        await send({"type": "http.response.body", "body": first, "more_body": True})
         await asyncio.sleep(self.hold_s)  # the stream stays open, as a long answer's would
         await send({"type": "http.response.body", "body": _chunk({"content": "k"}, "stop") + b"data: [DONE]\n\n"})
 
@@ -130,9 +131,7 @@ def test_more_than_a_hundred_calls_reach_one_upstream_at_once(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_the_wait_for_a_free_connection_is_not_charged_to_the_first_token_limit(
-    tmp_path: Path, transport: str
-) -> None:
+def test_the_wait_for_a_free_connection_is_not_charged_to_the_first_token_limit(tmp_path: Path, transport: str) -> None:
     upstream = HoldingUpstream(hold_s=1.5)  # each stream keeps the one connection longer than ttft_timeout_s
     body = {"model": "held", "messages": HI, "stream": True}
 
