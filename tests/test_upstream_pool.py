@@ -26,12 +26,12 @@ TRANSPORTS = ("direct", "litellm")
 HI = [{"role": "user", "content": "hi"}]
 
 
-def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+def _chunk(delta: dict[str, Any], finish: str | None = None, model: str = "held") -> bytes:
     body = {
         "id": "c",
         "object": "chat.completion.chunk",
         "created": 0,
-        "model": "held",
+        "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
     return b"data: " + json.dumps(body).encode() + b"\n\n"
@@ -54,8 +54,8 @@ class HoldingUpstream:
     `patience_s`), and keeps a stream open for `hold_s` after its first chunk. `most` is the largest
     number of calls it held at once."""
 
-    def __init__(self, *, gather: int = 1, hold_s: float = 0.0, patience_s: float = 10.0) -> None:
-        self.gather, self.hold_s, self.patience_s = gather, hold_s, patience_s
+    def __init__(self, *, gather: int = 1, hold_s: float = 0.0, patience_s: float = 10.0, model: str = "held") -> None:
+        self.gather, self.hold_s, self.patience_s, self.model = gather, hold_s, patience_s, model
         self.in_flight = self.most = 0
         self._all_in: asyncio.Event | None = None  # made in the server's own event loop
 
@@ -89,10 +89,11 @@ class HoldingUpstream:
         if not stream:
             await send({"type": "http.response.body", "body": COMPLETION})
             return
-        first = _chunk({"role": "assistant", "content": "o"})
+        first = _chunk({"role": "assistant", "content": "o"}, model=self.model)
         await send({"type": "http.response.body", "body": first, "more_body": True})
         await asyncio.sleep(self.hold_s)  # the stream stays open, as a long answer's would
-        await send({"type": "http.response.body", "body": _chunk({"content": "k"}, "stop") + b"data: [DONE]\n\n"})
+        last = _chunk({"content": "k"}, "stop", self.model) + b"data: [DONE]\n\n"
+        await send({"type": "http.response.body", "body": last})
 
 
 @contextlib.contextmanager
@@ -152,6 +153,20 @@ def test_the_wait_for_a_free_connection_is_not_charged_to_the_first_token_limit(
         ends = asyncio.run(run(url))
     assert ends == ["data: [DONE]", "data: [DONE]"]
     assert upstream.most == 1
+
+
+@pytest.mark.parametrize("upstream_model", ["held", "Held-1.0"])
+def test_chunks_name_the_backend_and_are_relayed_as_sent_when_they_already_do(
+    tmp_path: Path, upstream_model: str
+) -> None:
+    body = {"model": "held", "messages": HI, "stream": True}
+    with proxy_for(HoldingUpstream(model=upstream_model), tmp_path, "direct") as url:
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as response:
+            events = [line[6:] for line in response.iter_lines() if line.startswith("data: {")]
+    assert len(events) == 2 and all(json.loads(e)["model"] == "held" for e in events)
+    # json.dumps' spacing is kept only where the chunk was relayed as sent, not parsed and written again
+    relayed_as_sent = all('"object": "chat.completion.chunk"' in e for e in events)
+    assert relayed_as_sent == (upstream_model == "held")
 
 
 @pytest.mark.parametrize("size", [0, -1, 1.5, "many"])

@@ -18,14 +18,12 @@ import array
 import asyncio
 import base64
 import logging
-import re
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy import jsonio
 from proxy.errors import BadGateway, GatewayTimeout, ProxyError
 from proxy.request import ChatRequest
 from proxy.settings import DEFAULT_MAX_CONNECTIONS, Backend, EmbeddingBackend
@@ -185,7 +183,6 @@ class UpstreamStream:
         self._iterator = iterator
         self._slots = slots
         self._deadline = deadline  # monotonic time by which the whole call must be done
-        self._names = _ModelNames(backend.name)
         self._open = True
         self.ttft_s = ttft_s
         self.usage: Usage | None = None
@@ -198,10 +195,15 @@ class UpstreamStream:
         if usage is not None:
             self.usage = Usage.from_openai(usage) or self.usage
         model = data.get("model")
-        if model is None or model == self._backend.name:
+        if model is None:
             return chunk
         self.upstream_model = model
-        return self._names.rename(chunk, model)
+        if model == self._backend.name:
+            return chunk  # relayed as the upstream wrote it
+        # Written again from the dict: orjson writes a chunk in ~1.3 us, less than substituting the name in
+        # the raw bytes takes (~2.9 us by regex).
+        data["model"] = self._backend.name
+        return StreamChunk(data)
 
     async def __aiter__(self) -> AsyncIterator[StreamChunk]:
         backend = self._backend
@@ -233,28 +235,6 @@ class UpstreamStream:
             await self._chunks.aclose()
         finally:
             self._slots.release()
-
-
-class _ModelNames:
-    """Puts the backend's name in place of the upstream's in each chunk: in the parsed chunk, and in its raw
-    JSON by a byte substitution, so the chunk is still relayed as sent rather than written again (the raw
-    JSON is dropped, to be written from the dict, when the name is not found exactly once)."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._replacement = (b'"model":' + jsonio.dumps(name)).replace(b"\\", b"\\\\")  # literal in re.sub
-        self._upstream: str | None = None
-        self._pattern: re.Pattern[bytes] | None = None
-
-    def rename(self, chunk: StreamChunk, upstream: str) -> StreamChunk:
-        chunk.data["model"] = self._name
-        if chunk.raw is None:
-            return chunk
-        if self._pattern is None or upstream != self._upstream:
-            self._upstream = upstream
-            self._pattern = re.compile(rb'"model"\s*:\s*' + re.escape(jsonio.dumps(upstream)))
-        raw, found = self._pattern.subn(self._replacement, chunk.raw, count=2)
-        return StreamChunk(chunk.data, raw if found == 1 else None)
 
 
 async def _take_slot(route: _Route, wait_s: float | None) -> float:
