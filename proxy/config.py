@@ -18,6 +18,7 @@ from typing import Any
 from proxy.log import dsn as dsn_mod
 from proxy.route.catalog import Catalog, default_catalog, with_prices
 from proxy.settings import (
+    DEFAULT_MAX_CONNECTIONS,
     Alias,
     ApiKey,
     AuthSettings,
@@ -152,6 +153,7 @@ def _backend(t: _Table, catalog: Catalog) -> Backend:
         ttft_timeout_s=t.optional_float("ttft_timeout_s", lo=0.001),
         idle_timeout_s=t.number("idle_timeout_s", 60.0, lo=0.001),
         transport=t.choice("transport", "auto", ("auto", "direct", "litellm")),
+        max_connections=t.integer("max_connections", DEFAULT_MAX_CONNECTIONS, lo=1),
     )
     # Only the keys the config sets replace what the catalog (or litellm's cost map) says of the model.
     given = {key: value for key, read in _DESCRIPTIVE.items() if key in t.raw and (value := read(t)) is not None}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from proxy.route.profile import LLMProfile
 
+DEFAULT_MAX_CONNECTIONS = 1000
+
 
 @dataclass(frozen=True)
 class Prices:
@@ -48,8 +50,9 @@ class Backend:
     ttft_timeout_s: float | None = None  # time to the first token (default: timeout_s)
     idle_timeout_s: float = 60.0  # longest silence between two stream chunks
     # "auto": OpenAI-compatible upstreams ("openai/...") directly, others through litellm
-    # (proxy/upstream/passthrough.py)
+    # (proxy/upstream/transport.py)
     transport: str = "auto"
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # calls in flight at once; more wait for a free connection
     profile: LLMProfile = _UNKNOWN
 
     def __post_init__(self) -> None:

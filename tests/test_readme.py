@@ -37,7 +37,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with open(log_path, "w") as log:
         proc = subprocess.Popen([SWITCHYARD, "demo"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # the simulator first indexes the data's ~360,000 labelled rows
         while True:
             try:
                 if httpx.get("http://127.0.0.1:8000/ready", timeout=1).status_code == 200:

@@ -21,7 +21,8 @@ SIM_PORT = 9100
 SIM_KEY = "sim-demo-key"  # not a secret: it only guards the local simulator
 
 
-def wait_healthy(url: str, timeout_s: float = 60.0) -> None:
+def wait_healthy(url: str, timeout_s: float = 240.0) -> None:
+    # With the data present the simulator indexes every labelled row before it answers (tens of seconds).
     deadline = time.monotonic() + timeout_s
     while True:
         try:
