@@ -2,6 +2,7 @@
 
     ProxyError                      status  type
      ├── BadRequest                   400   invalid_request_error
+     │    └── Unencodable             400   invalid_request_error (a body JSON cannot write: nested too deep)
      ├── Unauthorized                 401   authentication_error
      ├── Forbidden                    403   permission_error
      ├── NotFound                     404   invalid_request_error (code model_not_found, ...)
@@ -56,6 +57,12 @@ class ProxyError(Exception):
 class BadRequest(ProxyError):
     status = 400
     type = "invalid_request_error"
+
+
+class Unencodable(BadRequest):
+    """A value that cannot be written as JSON (nested past the encoder's recursion limit). Raised by the
+    encoder, so where a client's body is re-encoded for the upstream it is the client's error: a
+    BadRequest is never retried, never falls back and never counts against a backend's circuit."""
 
 
 class Unauthorized(ProxyError):

@@ -117,7 +117,9 @@ def create_app(
             Route("/admin/reload", ops.admin_reload, methods=["POST"]),
             *dashboard.routes(),
         ],
-        middleware=[Middleware(InFlightLimit, limit=config.server.max_in_flight)],
+        middleware=[
+            Middleware(InFlightLimit, limit=config.server.max_in_flight, per_key=config.server.max_in_flight_per_key)
+        ],
         lifespan=lifespan,
         exception_handlers={
             ProxyError: responses.proxy_error,
