@@ -16,8 +16,8 @@ import openai
 import pytest
 
 from proxy import config as config_mod
-from proxy.http.app import create_app
 from proxy.errors import ServiceUnavailable
+from proxy.http.app import create_app
 from proxy.http.body import unless_client_leaves
 from proxy.pipeline import CLIENT_LEFT
 from proxy.simulator.app import create_app as create_simulator
