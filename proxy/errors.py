@@ -21,6 +21,7 @@ into their ``BadRequestError`` / ``AuthenticationError`` / ... classes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -151,11 +152,25 @@ def for_upstream_status(status: int) -> type[ProxyError]:
     return BadGateway
 
 
+_MASK = "*.\u2026\u2022xX"  # what providers print between the visible ends of a key: ***, ..., …, •••, xxx
+
+
+def secret_pattern(secret: str) -> re.Pattern[str] | None:
+    """A secret as it may be echoed: in full, its first 8 characters, or masked ("sk-...abcd",
+    "sk-proj-****abcd", "****abcd"). None for a secret too short to tell from ordinary text."""
+    if len(secret) < 8:
+        return None
+    head, tail, mask = re.escape(secret[:3]), re.escape(secret[-4:]), f"[{re.escape(_MASK)}]"
+    masked = rf"(?:{head}[\w-]{{0,24}}?)?{mask}{{3,}}{tail}"
+    return re.compile("|".join([re.escape(secret), masked, re.escape(secret[:8])]))
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of a secret (and of its first 8 characters, which providers echo) by ***."""
+    """Replace every occurrence of a secret, of its first 8 characters and of its masked forms by ***."""
     for secret in secrets:
-        if len(secret) >= 8:
-            text = text.replace(secret, "***").replace(secret[:8], "***")
+        pattern = secret_pattern(secret)
+        if pattern is not None:
+            text = pattern.sub("***", text)
         elif secret:
             text = text.replace(secret, "***")
     return text

@@ -13,6 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from proxy import config as config_mod
 from proxy.http.app import create_app
@@ -244,3 +248,55 @@ def test_a_key_trickling_bodies_fills_only_its_own_slots_and_gets_408(sim_url: s
         finally:
             for sock in slow:
                 sock.close()
+
+
+UPSTREAM_SECRET = "sk-echo-0123456789abcdefghijklmnopqrstuv"
+
+
+def _echoing_upstream() -> Starlette:
+    """An OpenAI-compatible upstream that echoes the API key it was called with in a 200 body, in full and
+    masked, as providers do in messages."""
+
+    async def chat(request: Request) -> JSONResponse:
+        key = request.headers["authorization"].removeprefix("Bearer ")
+        text = f"You called me with {key}; shown as {key[:3]}...{key[-4:]} or {key[:8]}********{key[-4:]}."
+        return JSONResponse(
+            {
+                "id": "chatcmpl-echo",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "echo",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 20, "total_tokens": 23},
+                "debug": {"openai_api_key": key},
+            }
+        )
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+def test_secrets_are_redacted_by_value_and_by_name_in_log_rows_and_the_dashboard(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    with serve_app(_echoing_upstream()) as upstream:
+        raw = {
+            "log": {"path": str(db)},
+            "models_dir": str(tmp_path / "no-models"),
+            "backend": [{"name": "echo", "model": "openai/echo", "api_base": f"{upstream}/v1", "api_key_env": "ECHO"}],
+        }
+        environ = {"ECHO": UPSTREAM_SECRET}
+        with serve_app(create_app(config_mod.parse(raw), environ=environ)) as url:
+            body = {
+                "model": "echo",
+                "messages": HI,
+                "metadata": {"access_token": "tok-1", "client_secret": "cs-2", "openai_api_key": "oak-3"},
+            }
+            call = httpx.post(f"{url}/v1/chat/completions", json=body)
+            assert call.status_code == 200
+            request_id = call.headers["x-router-request-id"]
+            row = logged_row(db, request_id, "request_json, response_json")
+            shown = httpx.get(f"{url}/ui/api/calls/{request_id}").text
+    stored = " ".join(row)
+    for text in (stored, shown):
+        for leaked in (UPSTREAM_SECRET, UPSTREAM_SECRET[:8], "sk-...stuv", "********stuv", "tok-1", "cs-2", "oak-3"):
+            assert leaked not in text
+        assert "[redacted]" in text and "You called me with ***" in text

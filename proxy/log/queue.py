@@ -15,6 +15,7 @@ from typing import Any
 
 from proxy.errors import Unencodable
 from proxy.log.records import COLUMNS, OBSERVATION_FIELDS, Label, Observation, to_json
+from proxy.log.redact import BY_NAME, Redactor
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class QueuedLogStore:
         self.dropped = 0
         self.written = 0
         self.reduced = 0  # rows written without their bodies (counted in `written` too)
+        # Bodies are stored with secrets redacted; the app gives it the configured upstream keys to mask.
+        self.redactor: Redactor = BY_NAME
         self.pending_spend: dict[str, float] = defaultdict(float)
         self._writer: asyncio.Task[None] | None = None
 
@@ -171,7 +174,7 @@ class QueuedLogStore:
     def _body(self, body: Any) -> str | None:
         if body is None or self.bodies == "none":
             return None
-        text = to_json(body)
+        text = to_json(self.redactor.value(body))
         if self.bodies == "hash" and text is not None:
             return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest()})
         return text
