@@ -6,7 +6,7 @@ Usage: .venv/bin/python -m scripts.fairness [--attackers 600] [--seconds 30] [--
 A real proxy (default limits: 512 in flight, 64 per key, 30 s body timeout) in front of the simulated
 backends. First the victim key alone sends chat calls for `--seconds` at `--concurrency`; then the attacker
 key opens `--attackers` connections that each send their headers and trickle the promised body one byte
-every 5 s (reconnecting when refused or timed out, after the Retry-After second), and the victim runs again.
+every 5 s whatever the answer (reconnecting when the server closes one), and the victim runs again.
 Before admission came after auth with slots per key, the attacker held every slot and the victim got
 503 for the whole run. Prints both runs and the changes; exits non-zero past 10%.
 """
@@ -67,10 +67,11 @@ async def victim(url: str, seconds: float, concurrency: int) -> dict[str, Any]:
 
 
 async def slow_body(host: str, port: int, stop: asyncio.Event, held: list[int]) -> None:
-    """One attacker connection at a time: headers, then the body one byte every 5 s, again when refused."""
+    """One attacker connection: its headers, then the promised body one byte every 5 s, whatever the answer;
+    a new connection when the server closes this one (after the body timeout's 408)."""
     head = (
         "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        f"authorization: Bearer {ATTACKER}\r\ncontent-length: 1000\r\n\r\n"
+        f"authorization: Bearer {ATTACKER}\r\ncontent-length: 100000\r\n\r\n"
     ).encode()
     while not stop.is_set():
         try:
@@ -81,21 +82,20 @@ async def slow_body(host: str, port: int, stop: asyncio.Event, held: list[int]) 
         held[0] += 1
         try:
             writer.write(head)
-            while not stop.is_set():
+            while not stop.is_set() and not reader.at_eof():
                 writer.write(b" ")
                 await writer.drain()
-                try:  # an answer (429, 408) or a close ends this connection; nothing within 5 s: trickle on
+                try:
                     async with asyncio.timeout(5):
-                        await reader.read(1024)
-                    break
+                        await reader.read(4096)  # an answer (429 at once, or 408) is read and ignored
                 except TimeoutError:
-                    continue
+                    pass
         except OSError:
             pass
         finally:
             held[0] -= 1
             writer.close()
-        await asyncio.sleep(1)  # the Retry-After of a refusal
+        await asyncio.sleep(1)
 
 
 async def attacked(url: str, attackers: int, seconds: float, concurrency: int) -> dict[str, Any]:
