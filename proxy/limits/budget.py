@@ -17,12 +17,13 @@ UNKNOWN_OUTPUT_LIMIT = 16_384
 
 
 def worst_case_cost(config: Config, prices: Mapping[str, Backend], chat: ChatRequest) -> float:
-    """The most `chat` can cost: its prompt (about a token per 4 characters, plus a few per message) and
+    """The most `chat` can cost: its prompt (a token per 3 characters, plus 8 per message: more than any
+    tokenizer the simulated and real backends use counts for English text) and
     every choice writing `max_tokens` (or the backend's output limit), at the dearest backend it may reach:
     the backend it names, or any candidate of the alias (or of `router.candidates`)."""
     alias = config.alias(chat.model)
     names = (chat.controls.candidates or alias.candidates) if alias is not None else (chat.model,)
-    prompt = sum(math.ceil(len(m.text) / 4) + 4 for m in chat.messages)
+    prompt = sum(math.ceil(len(m.text) / 3) + 8 for m in chat.messages)
     n = chat.params.get("n") or 1
     worst = 0.0
     for name in names:
