@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds; stop sending after this")
     args = parser.parse_args(argv)
     env = {**KEYS, "FUZZ_ADMIN_KEY": ADMIN_KEY}
-    keys: list[str | None] = [f"Bearer {k}" for k in KEYS.values()] * 4
+    keys: list[str | None] = [*(f"Bearer {k}" for k in KEYS.values())] * 4
     keys += [f"Bearer {ADMIN_KEY}", None, "Bearer sk-wrong", "Basic abc", "Bearer "]
     with stack(make_config, env=env) as s:
         report = asyncio.run(

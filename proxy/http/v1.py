@@ -108,8 +108,11 @@ async def feedback(request: Request) -> Response:
     body = parse_json(await read_body(request), request.app.state.config.limits)
     label = parse_feedback(body, key.id if key else None)
     store: LogStore = request.app.state.store
-    calls = await store.read_calls(call_id=label.call_id, limit=1)
-    if not calls or (key is not None and calls[0].api_key_id != key.id):
+    found = await store.has_call(label.call_id)  # waits for the log queue: a call just answered is found
+    if found and key is not None:
+        calls = await store.read_calls(call_id=label.call_id, limit=1)
+        found = bool(calls) and calls[0].api_key_id == key.id
+    if not found:
         raise NotFound(f"No logged call has request id '{label.call_id}'.", param="request_id", code="call_not_found")
     store.record_label(label)
     return JSONResponse(

@@ -2,7 +2,8 @@
 
 A pure ASGI middleware, so a refusal costs microseconds: no body is read, nothing is routed. In order:
 
-1. the caller's key (401 for a missing or wrong one when keys are on; the admin key passes as "admin");
+1. the caller's key (401 for a missing or wrong one when keys are on; the admin key passes as "admin" where
+   it has a role: /v1/feedback);
 2. for POST endpoints (the ones that do work), one request charged to the key's rate limit and checked
    against its budget (429), before its body is read, so a key past its rate cannot hold a slot;
 3. a slot in flight: the key's own share (`server.max_in_flight_per_key`, else 429) and the global bound
@@ -28,6 +29,7 @@ from proxy.errors import ProxyError, RateLimited, ServiceUnavailable, Unauthoriz
 from proxy.settings import ApiKey
 
 ADMIN = "admin"  # the admin key's bucket of slots
+ADMIN_PATHS = frozenset({"/v1/feedback"})  # the /v1 endpoints the admin key may call (a label for any call)
 ANONYMOUS = ""  # callers when keys are off: only the global bound applies
 
 
@@ -46,7 +48,7 @@ class InFlightLimit:
             return
         app: Any = scope["app"]
         try:
-            key, admin = _caller(app, Headers(scope=scope))
+            key, admin = _caller(app, Headers(scope=scope), admin_allowed=scope["path"] in ADMIN_PATHS)
             if scope["method"] == "POST" and not admin:
                 await app.state.pipeline.meter.admit(key)
             bucket = ADMIN if admin else (key.id if key is not None else ANONYMOUS)
@@ -82,13 +84,14 @@ class InFlightLimit:
             )
 
 
-def _caller(app: Any, headers: Headers) -> tuple[ApiKey | None, bool]:
-    """The caller's key and whether it is the admin key; 401 for anyone else when keys are on."""
+def _caller(app: Any, headers: Headers, *, admin_allowed: bool) -> tuple[ApiKey | None, bool]:
+    """The caller's key and whether it is the admin key (where the admin may call); 401 for anyone else
+    when keys are on."""
     keyring = app.state.keyring
     try:
         return keyring.identify(headers), False
     except Unauthorized:
-        if keyring.is_admin(headers):
+        if admin_allowed and keyring.is_admin(headers):
             return None, True
         raise
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from proxy.errors import secret_pattern
+from proxy.errors import Unencodable, secret_pattern
 
 REDACTED = "[redacted]"
 SECRET_NAMES = frozenset(
@@ -65,11 +65,19 @@ class Redactor:
         return text
 
     def value(self, value: Any) -> Any:
-        """`value` (parsed JSON) with secret-named fields replaced and secret values masked, at any depth."""
+        """`value` (parsed JSON) with secret-named fields replaced and secret values masked, at any depth.
+        Nesting too deep to walk is `Unencodable`, as it is for the JSON encoder (the log writer then
+        stores the row without its bodies)."""
+        try:
+            return self._walk(value)
+        except RecursionError:
+            raise Unencodable("The body is nested too deeply to be redacted.", code="json_too_deep") from None
+
+    def _walk(self, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: REDACTED if is_secret_name(k) else self.value(v) for k, v in value.items()}
+            return {k: REDACTED if is_secret_name(k) else self._walk(v) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.value(v) for v in value]
+            return [self._walk(v) for v in value]
         if isinstance(value, str) and self._values:
             return self.text(value)
         return value
