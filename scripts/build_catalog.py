@@ -7,7 +7,7 @@
   semantic bucket) over the labelled long-format rows, prompts deduplicated by normalised text.
 
 Only aggregates are written (no prompt text). Deterministic: sorted keys, fixed rounding.
-Usage: .venv/bin/python scripts/build_catalog.py [--data ../shared/data]
+Usage: .venv/bin/python -m scripts.build_catalog [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ import argparse
 import csv
 import json
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from proxy.route.catalog import CATALOG_FILE, Catalog, load_catalog
+from proxy.route.features import compute_features, load_resources
+from proxy.route.features.examples import group_rows, request_from_prompt
+from proxy.training.dataset import find_long_files, iter_rows
 
-from proxy.route.catalog import CATALOG_FILE, Catalog, load_catalog  # noqa: E402
-from proxy.route.features import compute_features, load_resources  # noqa: E402
-from proxy.route.features.examples import group_rows, request_from_prompt  # noqa: E402
-from proxy.training.dataset import find_long_files, iter_rows  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = CATALOG_FILE.with_name("catalog_measured.json")
 

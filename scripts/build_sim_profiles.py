@@ -1,6 +1,6 @@
 """Build proxy/simulator/profiles.json: per-model aggregates of the real routing and latency data.
 
-    python scripts/build_sim_profiles.py [--data-dir ../shared/data] [--out proxy/simulator/profiles.json]
+    python -m scripts.build_sim_profiles [--data-dir ../shared/data] [--out proxy/simulator/profiles.json]
 
 Only aggregates leave the data directory (accuracy, counts, medians, latency percentiles), so the
 result may be committed and the simulator works from a fresh clone. The output is deterministic:
@@ -19,17 +19,15 @@ import hashlib
 import json
 import math
 import statistics
-import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from proxy.simulator.tasks import FAMILIES, guess_family
+from proxy.training.dataset import find_long_files, iter_rows
 
-from proxy.simulator.tasks import FAMILIES, guess_family  # noqa: E402
-from proxy.training.dataset import find_long_files, iter_rows  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Output length assumed where no source stored response lengths for a family (characters, not tokens).
 # These are guesses, flagged as such in the output; every other number there is measured.
