@@ -23,6 +23,7 @@ from tests.test_errors import logged_row
 TEAM_KEY = "sk-team-a-0123456789abcdef"
 LIMITED_KEY = "sk-limited-0123456789abcdef"
 ADMIN_KEY = "sk-admin-0123456789abcdef"
+RPM_KEY = "sk-rpm-0123456789abcdef"
 HI = [{"role": "user", "content": "Hello"}]
 
 
@@ -48,6 +49,8 @@ def gateway(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "on_budget_low": "cheaper",
         },
         {"id": "few-tokens", "key_env": "FEW_TOKENS_KEY", "tpm": 1},
+        # Its own key: every request a key sends is charged to its rate, refused ones (403, 400) included.
+        {"id": "three-a-minute", "key_env": "RPM_KEY", "models": ["cheap", "embed"], "rpm": 3},
     ]
     environ = {
         **ENVIRON,
@@ -56,6 +59,7 @@ def gateway(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "TINY_KEY": "sk-tiny-0123456789",
         "THRIFTY_KEY": "sk-thrifty-0123456789",
         "FEW_TOKENS_KEY": "sk-few-0123456789",
+        "RPM_KEY": RPM_KEY,
     }
     config = config_mod.parse(raw, environ=environ)
     with serve_app(create_app(config, environ=environ)) as url:
@@ -115,7 +119,7 @@ def test_models_lists_only_what_the_key_may_use(
 
 
 def test_requests_per_minute(gateway: tuple[str, Path], sim: Sim, client: Callable[[str, str], openai.OpenAI]) -> None:
-    c = client(gateway[0], LIMITED_KEY)
+    c = client(gateway[0], RPM_KEY)
     c.embeddings.create(model="embed", input="one")  # embeddings count too
     for _ in range(2):
         c.chat.completions.create(model="cheap", messages=HI)
@@ -164,7 +168,7 @@ def test_admin_status_needs_the_admin_key(gateway: tuple[str, Path]) -> None:
     status = httpx.get(url, headers={"authorization": f"Bearer {ADMIN_KEY}"})
     assert status.status_code == 200
     body = status.json()
-    assert set(body["keys"]) == {"team-a", "limited", "tiny-budget", "thrifty", "few-tokens"}
+    assert set(body["keys"]) == {"team-a", "limited", "tiny-budget", "thrifty", "few-tokens", "three-a-minute"}
     assert ADMIN_KEY not in json.dumps(body) and TEAM_KEY not in json.dumps(body)
 
 
