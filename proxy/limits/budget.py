@@ -30,7 +30,7 @@ def worst_case_cost(config: Config, prices: Mapping[str, Backend], chat: ChatReq
         backend = prices.get(name)
         if backend is None:
             continue
-        limit = backend.max_output_tokens or UNKNOWN_OUTPUT_LIMIT
+        limit = backend.profile.max_output_tokens or UNKNOWN_OUTPUT_LIMIT
         output = min(chat.max_output_tokens or limit, limit) * n
         worst = max(worst, estimate_cost(backend, prompt, output, backend.timeout_s))
     return worst
