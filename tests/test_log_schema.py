@@ -193,7 +193,7 @@ def test_sqlite_and_postgres_render_the_same_columns_in_the_same_order() -> None
     sqlite_tables, postgres_tables = _columns(logstore.MIGRATIONS), _columns(logstore_pg.MIGRATIONS)
     assert set(sqlite_tables) == {"calls", "labels"}
     assert {name: postgres_tables[name] for name in sqlite_tables} == sqlite_tables
-    assert sqlite_tables["calls"] == COLUMNS
+    assert sqlite_tables["calls"] == list(COLUMNS)
     assert [c for c in sqlite_tables["labels"] if c != "id"] == list(LABEL_COLUMNS)
 
 
