@@ -6,10 +6,14 @@ had one definition. Each test runs on SQLite and, with a server, on Postgres."""
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import closing
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +214,59 @@ async def test_the_tables_on_disk_have_the_rendered_columns(dbs: tuple[Db, Db]) 
                 f"WHERE table_schema = current_schema() AND table_name = '{table}' ORDER BY ordinal_position"
             )
         assert [name for (name,) in on_disk] == columns, table
+
+
+def test_every_column_is_a_field_of_the_records() -> None:
+    """A `calls` column is the `Observation` field of its name (or `<field>_json`), a `labels` column a `Label`
+    field: a column added without its field (or a field without its column) fails here, not in the writer."""
+    as_fields = [c.removesuffix("_json") for c in COLUMNS]
+    assert sorted(as_fields) == sorted(f.name for f in fields(Observation))
+    assert set(LABEL_COLUMNS) == {f.name for f in fields(Label)}
+
+
+# The two edits `proxy/log/__init__.py` says a new column takes, made in a fresh interpreter: a migration
+# appended to `schema.MIGRATIONS`, and the field in `records.py` (on `Observation`, and on `LoggedCall` so the
+# dashboard reads it back). Nothing else changes, yet the column is created, written and read.
+NEW_COLUMN = """
+import asyncio, os, sys, types
+from pathlib import Path
+from proxy.log import schema
+
+schema.MIGRATIONS += (
+    schema.Migration("004_note", (schema.AddColumn("calls", schema.Column("note", schema.Type.TEXT, "a note")),)),
+)
+path = Path(schema.__file__).with_name("records.py")
+source = path.read_text()
+assert source.count("    latency_s: float\\n") == 2  # Observation's and LoggedCall's
+source = source.replace("    latency_s: float\\n", "    latency_s: float\\n    note: str | None = None\\n")
+records = sys.modules["proxy.log.records"] = types.ModuleType("proxy.log.records")
+exec(compile(source, str(path), "exec"), records.__dict__)
+
+from proxy.log.records import Observation
+from proxy.log.sqlite import store_for
+
+async def main() -> None:
+    store = store_for(os.environ["LOG_TARGET"])
+    await store.start()
+    store.record(Observation(id="b", started_at=2.0, requested_model="m", stream=False, status=200, latency_s=0.1,
+                             note="hello"))
+    await store.flush()
+    print([call.note for call in await store.read_calls()])
+    await store.aclose()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_new_column_takes_a_migration_and_a_record_field_and_nothing_else(dbs: tuple[Db, Db]) -> None:
+    db, _ = dbs
+    await db.migrate()  # a log written before the column existed
+    await db.rows("INSERT INTO calls (id, started_at, requested_model, stream, status, latency_s) "
+                  "VALUES ('a', 1.0, 'm', 0, 200, 0.1)")  # fmt: skip
+    target = str(db.path) if isinstance(db, SqliteDb) else db.dsn
+    run = subprocess.run(
+        [sys.executable, "-c", NEW_COLUMN], env={**os.environ, "LOG_TARGET": target}, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['hello', None]"
+    assert await db.rows("SELECT name FROM _migrations WHERE name = '004_note'") == [("004_note",)]

@@ -203,7 +203,7 @@ def _clean(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def read_log(dsn: str, since: float = 0.0, page: int = 1000) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Every successful call started at or after `since`, oldest first, with its labels (see `logread.py`).
+    """Every successful call started at or after `since`, oldest first, with its labels (see `read.py`).
 
     Synchronous, for scripts: it runs its own event loop and reads the calls a page at a time.
     """

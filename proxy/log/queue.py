@@ -1,6 +1,7 @@
 """The writer every log store shares: a bounded queue the request path puts records on without waiting,
 and one task that drains it in batches, retries what failed for a transient reason and keeps every row
-it can. Subclasses (`logstore.SqliteLogStore`, `logstore_pg.PostgresLogStore`) say how a batch is written."""
+it can. Subclasses (`sqlite.SqliteLogStore`, `postgres.PostgresLogStore`, through `queries.SqlLogStore`) say how
+a batch is written."""
 
 from __future__ import annotations
 

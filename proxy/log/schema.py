@@ -66,7 +66,7 @@ class CreateIndex:
 
 @dataclass(frozen=True)
 class Statement:
-    """SQL that moves data rather than shaping a table, run as written (so only in the dialects it names)."""
+    """SQL that moves data rather than shaping a table, run as written: its migration names the dialects."""
 
     sql: str
 
@@ -158,11 +158,11 @@ MIGRATIONS: tuple[Migration, ...] = (
 # fmt: on
 
 
-def columns(table: str, dialect: str = "sqlite") -> tuple[Column, ...]:
-    """The table's columns after every migration the dialect runs, in the order they were made."""
+def columns(table: str, dialect: str | None = None) -> tuple[Column, ...]:
+    """The table's columns after every migration (of the dialect, if named), in the order they were made."""
     found: list[Column] = []
     for migration in MIGRATIONS:
-        if dialect not in migration.dialects:
+        if dialect is not None and dialect not in migration.dialects:
             continue
         for step in migration.steps:
             if isinstance(step, CreateTable) and step.table == table:

@@ -25,7 +25,7 @@ import aiosqlite
 from proxy.log import dsn as dsn_mod
 from proxy.log.dialect import SQLITE
 from proxy.log.queries import Query, SqlLogStore
-from proxy.log.records import (  # re-exported: the log's record types are imported from here throughout
+from proxy.log.records import (
     COLUMNS,
     LABEL_COLUMNS,
     Label,
