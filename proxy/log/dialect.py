@@ -19,9 +19,9 @@ class Dialect:
     types: Mapping[Type, str]  # logical type -> the column type in DDL
     placeholder: Callable[[int], str]  # the n-th parameter of a query (1-based)
 
-    def params(self, n: int, first: int = 1) -> str:
-        """`n` parameters from the `first`-th, comma-separated."""
-        return ", ".join(self.placeholder(i) for i in range(first, first + n))
+    def params(self, n: int) -> str:
+        """A query's first `n` parameters, comma-separated."""
+        return ", ".join(self.placeholder(i) for i in range(1, n + 1))
 
     def migrations(self) -> tuple[tuple[str, str], ...]:
         """Every migration this dialect runs, in order, as (name, SQL script)."""
@@ -38,9 +38,8 @@ class Dialect:
             items = [(self._column(c), c.comment) for c in step.columns]
             if step.primary_key:
                 items.append((f"PRIMARY KEY ({', '.join(step.primary_key)})", ""))
-            lines = [
-                f"    {item}{',' if i < len(items) else ''}{_comment(note)}" for i, (item, note) in enumerate(items, 1)
-            ]
+            commas = [","] * (len(items) - 1) + [""]  # after every item but the last, before its comment
+            lines = [f"    {item}{comma}{_comment(note)}" for (item, note), comma in zip(items, commas, strict=True)]
             head = f"-- {step.comment}\n" if step.comment else ""
             return f"{head}CREATE TABLE {step.table} (\n" + "\n".join(lines) + "\n);"
         if isinstance(step, AddColumn):
