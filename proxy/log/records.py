@@ -102,8 +102,6 @@ COLUMNS = tuple(c.name for c in schema.columns("calls"))  # the order of every r
 LABEL_COLUMNS = tuple(c.name for c in schema.columns("labels") if c.type is not schema.Type.ROW_NUMBER)
 BODY_COLUMNS = ("request_json", "response_json")  # kept as `[log] bodies` says; read only for one call
 
-OBSERVATION_FIELDS = tuple(f.name for f in fields(Observation))
-
 _READ = {f.name for f in fields(LoggedCall)} - {"labels", "request", "response"}
 READ_COLUMNS = tuple(c for c in COLUMNS if c.removesuffix("_json") in _READ)  # `id` first
 _FLAGS = {f.name for f in fields(LoggedCall) if f.type == "bool"}  # stored as 0 or 1
