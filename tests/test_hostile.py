@@ -4,6 +4,7 @@ the training labels. Each test is an attack that worked before, sent over real H
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sqlite3
 import time
@@ -82,18 +83,20 @@ def test_deep_nesting_in_any_field_is_a_400_naming_the_limit(gateway: tuple[str,
         assert http.post("/v1/chat/completions", json={"model": "cheap", "messages": HI}).status_code == 200
 
 
+@pytest.mark.parametrize("model", ["cheap", "strong"])  # the direct transport, and litellm's (it encodes itself)
 def test_a_body_too_deep_to_write_again_is_the_clients_error_not_the_upstreams(
-    gateway: tuple[str, Path], sim: Sim
+    gateway: tuple[str, Path], sim: Sim, model: str
 ) -> None:
     url, db = gateway
-    deep = '{"model": "cheap", "messages": [{"role": "user", "content": "hi"}], "vendor": ' + _nested(998) + "}"
-    with httpx.Client(base_url=url, headers=_auth(KEY_A), timeout=30) as http:
+    head = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]})[:-1]
+    deep = head + ', "vendor": ' + _nested(998) + "}"
+    with httpx.Client(base_url=url, headers=_auth(KEY_C), timeout=30) as http:
         for _ in range(3):  # breaker_failures is 2: were these blamed on 'cheap', its circuit would open
             response = http.post("/v1/chat/completions", content=deep, headers={"content-type": "application/json"})
             assert response.status_code == 400, response.text
             assert response.json()["error"]["code"] == "json_too_deep"
         request_id = response.headers.get("x-router-request-id")
-        ok = http.post("/v1/chat/completions", json={"model": "cheap", "messages": HI})
+        ok = http.post("/v1/chat/completions", json={"model": model, "messages": HI})
         assert ok.status_code == 200, ok.text
     assert request_id is None or logged_row(db, request_id, "status") == (400,)
     assert len(sim.requests()) == 1  # only the innocent call reached the upstream
