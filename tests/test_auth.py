@@ -114,6 +114,17 @@ def test_models_lists_only_what_the_key_may_use(
     assert httpx.get(f"{gateway[0]}/v1/models").status_code == 401
 
 
+def test_models_retrieve_honours_the_keys_model_list(
+    gateway: tuple[str, Path], client: Callable[[str, str], openai.OpenAI]
+) -> None:
+    limited = client(gateway[0], LIMITED_KEY)
+    assert limited.models.retrieve("cheap").id == "cheap"
+    with pytest.raises(openai.NotFoundError):
+        limited.models.retrieve("strong")  # exists, but not for this key: as absent as in models.list()
+    assert client(gateway[0], TEAM_KEY).models.retrieve("strong").id == "strong"
+    assert httpx.get(f"{gateway[0]}/v1/models/cheap").status_code == 401
+
+
 def test_requests_per_minute(gateway: tuple[str, Path], sim: Sim, client: Callable[[str, str], openai.OpenAI]) -> None:
     c = client(gateway[0], LIMITED_KEY)
     c.embeddings.create(model="embed", input="one")  # embeddings count too

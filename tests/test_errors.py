@@ -107,6 +107,14 @@ def test_unknown_path_and_wrong_method_are_openai_shaped(proxy_url: str) -> None
     assert_openai_error(httpx.get(f"{proxy_url}/v1/chat/completions"), 405)
 
 
+def test_unknown_path_names_the_path_and_the_endpoints_served(proxy_url: str) -> None:
+    """A bare "Not Found" made clients say the *model* does not exist; the message says what is wrong."""
+    message = httpx.post(f"{proxy_url}/v1/nothing-here", json={}).json()["error"]["message"]
+    assert "POST /v1/nothing-here" in message
+    assert "POST /v1/chat/completions" in message and "GET /v1/models" in message
+    assert "/admin" not in message and "/ui" not in message  # the client API only
+
+
 def test_upstream_rejecting_our_key_is_authentication_error_without_the_key(client: openai.OpenAI) -> None:
     with pytest.raises(openai.AuthenticationError) as info:
         client.chat.completions.create(model="badkey", messages=HI)

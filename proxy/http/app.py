@@ -4,6 +4,7 @@
     POST /v1/route              the routing decision for a chat body, without calling any LLM     v1.py
     POST /v1/embeddings         forwarded to a configured embedding backend (no routing)          v1.py
     GET  /v1/models             every backend (with its current prices) and routing alias         v1.py
+    GET  /v1/models/{id}        one of them                                                       v1.py
     POST /v1/feedback           a person's label for a logged call                                v1.py
     GET  /health                liveness                                                          ops.py
     GET  /ready                 scorer and log store loaded                                       ops.py
@@ -109,6 +110,7 @@ def create_app(
             Route("/v1/route", v1.route, methods=["POST"]),
             Route("/v1/embeddings", v1.embeddings, methods=["POST"]),
             Route("/v1/models", v1.models, methods=["GET"]),
+            Route("/v1/models/{model:path}", v1.model, methods=["GET"]),
             Route("/v1/feedback", v1.feedback, methods=["POST"]),
             Route("/health", ops.health, methods=["GET"]),
             Route("/ready", ops.ready, methods=["GET"]),

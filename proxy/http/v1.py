@@ -109,6 +109,20 @@ async def feedback(request: Request) -> Response:
 
 
 async def models(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": _model_cards(request)})
+
+
+async def model(request: Request) -> Response:
+    """One model card (`client.models.retrieve`); a model the key may not use is as absent as an unknown one."""
+    wanted = request.path_params["model"]
+    for card in _model_cards(request):
+        if card["id"] == wanted:
+            return JSONResponse(card)
+    raise NotFound(f"The model '{wanted}' does not exist.", param="model", code="model_not_found")
+
+
+def _model_cards(request: Request) -> list[dict[str, Any]]:
+    """Every backend (with its current prices), routing alias and embedding model the caller's key may use."""
     config: Config = request.app.state.config
     key: ApiKey | None = request.app.state.keyring.identify(request.headers)
     prices: PriceBook = request.app.state.pipeline.router.prices
@@ -147,4 +161,4 @@ async def models(request: Request) -> Response:
     ]
     if key is not None and key.models is not None:
         data = [m for m in data if m["id"] in key.models]
-    return JSONResponse({"object": "list", "data": data})
+    return data
