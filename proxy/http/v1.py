@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -18,8 +19,8 @@ from proxy.limits.meter import Meter
 from proxy.log.feedback import parse_feedback
 from proxy.log.records import LogStore
 from proxy.logconfig import request_id
-from proxy.pipeline import CLIENT_GONE, Answer, CallContext, Pipeline
-from proxy.request import parse_chat, parse_json
+from proxy.pipeline import CLIENT_GONE, Answer, CallContext, Pipeline, StreamWriter
+from proxy.request import ChatRequest, parse_chat, parse_json
 from proxy.settings import ApiKey, Config
 from proxy.upstream.prices import PriceBook
 
@@ -34,23 +35,48 @@ async def _admit(request: Request, model: str) -> ApiKey | None:
 
 
 async def chat_completions(request: Request) -> Response:
-    pipeline: Pipeline = request.app.state.pipeline
+    ctx = new_call(request)
+    request.app.state.keyring.identify(request.headers)  # 401 before reading the body
+    chat = parse_chat(parse_json(await read_body(request)))
+    return await serve_chat(request, ctx, chat)
+
+
+def new_call(request: Request) -> CallContext:
+    """The call's context, its request id set where error responses and log lines find it."""
     ctx = CallContext(request_id=new_id())
     request.state.request_id = ctx.request_id
     request_id.set(ctx.request_id)
-    request.app.state.keyring.identify(request.headers)  # 401 before reading the body
-    chat = parse_chat(parse_json(await read_body(request)))
+    return ctx
+
+
+async def serve_chat(
+    request: Request,
+    ctx: CallContext,
+    chat: ChatRequest,
+    *,
+    writer: StreamWriter | None = None,
+    render: Callable[[Answer], dict[str, Any]] | None = None,
+) -> Response:
+    """Admit and serve a chat request: every dialect ends here. `writer` writes a streamed answer's events
+    and `render` a non-streamed answer's body in the client's dialect (default: OpenAI chat)."""
+    pipeline: Pipeline = request.app.state.pipeline
     ctx.api_key = await _admit(request, chat.model)
     chat = cheaper_when_low(pipeline.meter, ctx.api_key, chat)
     ctx.explain = request.headers.get("x-router-explain") == "1"
     if chat.stream:
-        answer = await unless_client_leaves(request, pipeline.stream(chat, ctx))
+        answer = await unless_client_leaves(request, pipeline.stream(chat, ctx, writer))
         if answer is None:
             return Response(status_code=CLIENT_GONE)  # nobody reads it; the pipeline logged the call
         return SSE(answer)
     done = await unless_client_leaves(request, pipeline.complete(chat, ctx), unused=_record_answer)
     if done is None:
         return Response(status_code=CLIENT_GONE)
+    if render is not None:
+        try:
+            done = replace(done, body=render(done))
+        except BaseException:
+            done.record()  # the call happened and is paid for, whatever becomes of its rendering
+            raise
     return Answered(done)
 
 
