@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -187,3 +188,15 @@ def test_missing_key_env_is_a_config_error() -> None:
     raw = {"backend": [{"name": "a", "model": "m"}], "key": [{"id": "k", "key_env": "NOT_SET_ANYWHERE"}]}
     with pytest.raises(config_mod.ConfigError, match="key\\[0\\].key_env: environment variable 'NOT_SET_ANYWHERE'"):
         config_mod.parse(raw, environ={})
+
+
+def test_anthropic_clients_key_arrives_as_x_api_key(gateway: tuple[str, Path], sim: Sim) -> None:
+    hi: Any = [{"role": "user", "content": "Hello"}]
+    with anthropic.Anthropic(base_url=gateway[0], api_key=TEAM_KEY, max_retries=0) as claude:
+        assert claude.messages.create(model="cheap", max_tokens=20, messages=hi).content
+    with anthropic.Anthropic(base_url=gateway[0], api_key="sk-nope", max_retries=0) as claude:
+        with pytest.raises(anthropic.AuthenticationError):
+            claude.messages.create(model="cheap", max_tokens=20, messages=hi)
+    with anthropic.Anthropic(base_url=gateway[0], api_key=LIMITED_KEY, max_retries=0) as claude:
+        with pytest.raises(anthropic.PermissionDeniedError):
+            claude.messages.create(model="router", max_tokens=20, messages=hi)

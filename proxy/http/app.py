@@ -2,6 +2,7 @@
 
     POST /v1/chat/completions   chat, routed (model = an alias) or named (model = a backend)      v1.py
     POST /v1/completions        legacy text completions, served as chat                           completions.py
+    POST /v1/messages           Anthropic's Messages API, served as chat (+ /count_tokens)        messages.py
     POST /v1/route              the routing decision for a chat body, without calling any LLM     v1.py
     POST /v1/embeddings         forwarded to a configured embedding backend (no routing)          v1.py
     GET  /v1/models             every backend (with its current prices) and routing alias         v1.py
@@ -33,7 +34,7 @@ from starlette.routing import Route
 
 from proxy import config as config_mod
 from proxy.errors import ProxyError
-from proxy.http import completions, dashboard, ops, responses, v1
+from proxy.http import completions, dashboard, messages, ops, responses, v1
 from proxy.http.auth import KeyRing
 from proxy.limits.inflight import InFlightLimit
 from proxy.limits.meter import period_start
@@ -109,6 +110,8 @@ def create_app(
         routes=[
             Route("/v1/chat/completions", v1.chat_completions, methods=["POST"]),
             Route("/v1/completions", completions.create, methods=["POST"]),
+            Route("/v1/messages", messages.create, methods=["POST"]),
+            Route("/v1/messages/count_tokens", messages.count_tokens, methods=["POST"]),
             Route("/v1/route", v1.route, methods=["POST"]),
             Route("/v1/embeddings", v1.embeddings, methods=["POST"]),
             Route("/v1/models", v1.models, methods=["GET"]),
