@@ -186,6 +186,7 @@ def test_the_stream_is_anthropics_event_sequence_with_usage_at_the_end() -> None
         "content_block": {"type": "tool_use", "id": "c1", "name": "f", "input": {}},
     }
     assert got[7][1]["delta"] == {"type": "input_json_delta", "partial_json": "2}"}
+    assert got[3][1] == {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}}
     assert got[9][1] == {
         "type": "message_delta",
         "delta": {"stop_reason": "tool_use", "stop_sequence": None},

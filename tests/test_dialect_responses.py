@@ -180,6 +180,15 @@ def test_the_stream_is_the_responses_event_sequence() -> None:
     assert got[0]["response"]["status"] == "in_progress" and got[0]["response"]["output"] == []
     assert got[2]["item"]["content"] == [] and got[9]["item"]["arguments"] == ""  # as they stood then
     assert got[6]["text"] == "Hey" and got[11]["arguments"] == "{}" and got[9]["output_index"] == 1
+    assert got[5] == {
+        "type": "response.output_text.delta",
+        "sequence_number": 5,
+        "item_id": "msg_S",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": "y",
+        "logprobs": [],
+    }
     final = got[-1]["response"]
     assert final == finals[0] and final["usage"]["total_tokens"] == 5
     assert [item["type"] for item in final["output"]] == ["message", "function_call"]

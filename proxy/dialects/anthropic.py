@@ -294,8 +294,11 @@ class MessagesWriter:
             if delta.get("content"):
                 if self._kind != "text":
                     out += self._open({"type": "text", "text": ""}, "text")
-                text_delta = {"type": "text_delta", "text": delta["content"]}
-                out.append(self._event("content_block_delta", {"index": self._block, "delta": text_delta}))
+                # The per-token event: from a template, the bytes `_event` would write for it.
+                out.append(
+                    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+                    b'"delta":{"type":"text_delta","text":%s}}\n\n' % (self._block, jsonio.dumps(delta["content"]))
+                )
             for call in delta.get("tool_calls") or ():
                 function = call.get("function") or {}
                 if call.get("id"):

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from proxy import jsonio
 from proxy.dialects import sse
 from proxy.errors import BadRequest, ProxyError
 from proxy.upstream.forward import StreamChunk
@@ -387,7 +388,14 @@ class ResponsesWriter:
             self._open["content"].append(part)
             out.append(self._event("response.content_part.added", **self._at(), content_index=0, part=part))
         self._open["content"][0]["text"] += text
-        out.append(self._event("response.output_text.delta", **self._at(), content_index=0, delta=text, logprobs=[]))
+        # The per-token event, the one a long answer repeats hundreds of times: written from a template
+        # (the same bytes `_event` would write), not built as a dict and serialised each time.
+        out.append(
+            b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":%d,'
+            b'"item_id":"%s","output_index":%d,"content_index":0,"delta":%s,"logprobs":[]}\n\n'
+            % (self._seq, self._open["id"].encode(), len(self._output), jsonio.dumps(text))
+        )
+        self._seq += 1
         return out
 
     def _close(self) -> list[bytes]:
