@@ -43,9 +43,9 @@ const args = JSON.parse(withTool.choices[0].message.tool_calls[0].function.argum
 assert.ok(Array.isArray(args.filters));
 
 // The Responses API (issue #17): plain, streamed, and with a function tool.
-const response = await client.responses.create({ model: "router", instructions: "Be brief.", input: "Say hello" });
-assert.equal(response.status, "completed");
-assert.ok(response.output_text.length > 0);
+const created = await client.responses.create({ model: "router", instructions: "Be brief.", input: "Say hello" });
+assert.equal(created.status, "completed");
+assert.ok(created.output_text.length > 0);
 let streamed = "";
 let completed = null;
 for await (const event of await client.responses.create({ model: "cheap", input: "Say hello", stream: true })) {
