@@ -217,6 +217,7 @@ class _StateCollector:
             model = GaugeMetricFamily("switchyard_model_info", "The router model version in use.", labels=["version"])
             model.add_metric([router.scorer.version], 1.0)
             yield from (circuits, prices, model)
+            yield from _live_speed(router.live_speeds())
         if store is not None:
             queue = getattr(store, "queue", None)
             if queue is not None:
@@ -238,3 +239,24 @@ class _StateCollector:
                     "Unix time of the last price refresh that succeeded.",
                     feed.last_success,
                 )
+
+
+def _live_speed(speeds: dict[str, dict[str, float]]) -> Iterator[Metric]:
+    """Each backend's live speed estimate (route/speed.py): the prior shifted by its recent calls."""
+    families = {
+        "ttft_s": GaugeMetricFamily(
+            "switchyard_live_ttft_seconds", "Live estimate of time to first token.", labels=["backend"]
+        ),
+        "tokens_per_s": GaugeMetricFamily(
+            "switchyard_live_tokens_per_second", "Live estimate of output tokens per second.", labels=["backend"]
+        ),
+        "evidence": GaugeMetricFamily(
+            "switchyard_live_speed_evidence",
+            "Decayed number of calls behind the live speed estimate.",
+            labels=["backend"],
+        ),
+    }
+    for name, speed in speeds.items():
+        for key, family in families.items():
+            family.add_metric([name], speed[key])
+    yield from families.values()

@@ -348,6 +348,8 @@ class Pipeline:
         cost = estimate_cost(backend, usage.prompt_tokens, usage.completion_tokens, latency) if usage else None
         if usage is not None:
             self.meter.add_usage(ctx.api_key, usage.prompt_tokens + usage.completion_tokens, cost or 0.0)
+            if error is None and len(attempts) == 1 and usage_source != "estimated":
+                self._observe_speed(ctx, backend, attempts[0], usage, ttft_s, latency)
         features = decision.features
         self.store.record(
             observation := Observation(
@@ -380,6 +382,23 @@ class Pipeline:
         )
         self.metrics.observe(observation, decision, ctx.decided_at - ctx.t0 if ctx.decided_at else None)
         _access_line(observation, decision)
+
+    def _observe_speed(
+        self,
+        ctx: CallContext,
+        backend: Backend,
+        attempt: dict[str, Any],
+        usage: Usage,
+        ttft_s: float | None,
+        latency: float,
+    ) -> None:
+        """Live speed evidence from a call answered at its first try. A non-streamed try's seconds are the whole
+        upstream call; a stream's try ends at its first chunk, so its upstream time is the call's since the decision."""
+        if ttft_s is None:
+            total = float(attempt.get("seconds") or 0.0)
+        else:
+            total = latency - ((ctx.decided_at or ctx.t0) - ctx.t0)
+        self.router.observe_speed(backend.name, total, usage.completion_tokens, ttft_s)
 
 
 def _access_line(obs: Observation, decision: Decision) -> None:

@@ -37,8 +37,24 @@ def test_cheapest_acceptable_candidate_wins_and_the_rest_stand_by() -> None:
     assert choice.ranked[0].utility is not None and choice.ranked[2].utility is None
 
 
-def test_when_none_is_acceptable_the_most_likely_wins() -> None:
-    choice = choose(request(), BACKENDS, scores([0.5, 0.6, 0.4]), ALIAS, input_tokens=10)
+def test_when_none_reaches_the_alias_threshold_quality_is_weighed_against_cost() -> None:
+    """Nothing reaches 0.7: a likelier answer is bought only where it is worth its cost. Here 'big' is 0.05
+    likelier than 'mid' for ten times the cost, so 'mid' serves; the likeliest would have been 'big'."""
+    choice = choose(request(), BACKENDS, scores([0.65, 0.6, 0.2]), ALIAS, input_tokens=10)
+    assert choice.reason == "best-value"
+    assert [c.name for c in choice.ranked] == ["mid", "small", "big"]
+    assert all(c.utility is not None for c in choice.ranked)
+
+
+def test_when_none_reaches_the_alias_threshold_a_large_quality_gain_still_pays() -> None:
+    """With a dollar exchange rate (one acceptable answer = $0.01), 'big' costs $0.0011 and is 0.55 likelier."""
+    alias = replace(ALIAS, cost_unit_usd=0.01)
+    choice = choose(request(), BACKENDS, scores([0.65, 0.1, 0.05]), alias, input_tokens=10)
+    assert choice.chosen.name == "big" and choice.reason == "best-value"
+
+
+def test_when_none_reaches_the_clients_own_threshold_the_most_likely_wins() -> None:
+    choice = choose(request(router={"min_acceptability": 0.7}), BACKENDS, scores([0.5, 0.6, 0.4]), ALIAS, 10)
     assert [c.name for c in choice.ranked] == ["mid", "big", "small"]
     assert choice.reason == "most-likely-acceptable"
 

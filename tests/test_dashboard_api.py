@@ -210,8 +210,10 @@ def test_savings_against_always_strongest_and_always_cheapest(dashboard: httpx.C
     assert policies["always_strongest"]["mean_p_acceptable"] == pytest.approx((0.9 + 0.95 + 0.9 + 0.92) / 4)
     assert policies["always_cheapest"]["cost_usd"] == pytest.approx(0.0005 + 0.0004 + 0.001 + 0.001)
     assert policies["always_cheapest"]["mean_p_acceptable"] == pytest.approx((0.5 + 0.4 + 0.85 + 0.6) / 4)
-    assert s["saved_vs_strongest_usd"] == pytest.approx(strongest - realised)
-    assert s["saved_vs_strongest_share"] == pytest.approx(1 - realised / strongest)
+    # The saving compares predictions with predictions: c1's routed call was predicted at $0.001 but cost $0.002.
+    predicted = policies["routed"]["predicted_cost_usd"]
+    assert s["saved_vs_strongest_usd"] == pytest.approx(strongest - predicted) and s["saved_basis"] == "predicted"
+    assert s["saved_vs_strongest_share"] == pytest.approx(1 - predicted / strongest)
     # Labelled routed calls: c1 (mean of 1 and 0), c2 (1), c5 (0); c4's label has no prediction.
     assert s["quality"]["labelled_calls"] == 3
     assert s["quality"]["realised_acceptability"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
@@ -236,6 +238,14 @@ def test_predicted_vs_observed_uses_the_backend_that_answered(dashboard: httpx.C
     }
     assert strong["calls"] == 2
     assert strong["predicted_latency_s"] == pytest.approx((5.0 + 4.5) / 2)
+    # Over time: per bucket and backend, observed / predicted (c1 and c2 share the first bucket, c5 is later).
+    first, last = a["over_time"][0], a["over_time"][-1]
+    assert first["start"] <= T0 + 10 < first["start"] + a["bucket_s"] and last["start"] > first["start"]
+    assert first["backends"]["cheap"] == {"calls": 1, "latency_ratio": 0.5, "cost_ratio": 2.0}
+    assert first["backends"]["strong"]["latency_ratio"] == pytest.approx(3.0 / 5.0)
+    assert last["backends"] == {
+        "strong": {"calls": 1, "latency_ratio": pytest.approx(4.0 / 4.5), "cost_ratio": pytest.approx(0.009 / 0.0095)}
+    }
     assert strong["observed_latency_s"] == pytest.approx((3.0 + 4.0) / 2)
     assert strong["predicted_cost_usd"] == pytest.approx((0.011 + 0.0095) / 2)
     assert strong["observed_cost_usd"] == pytest.approx((0.012 + 0.009) / 2)

@@ -1,7 +1,7 @@
 """The dashboard over HTTP: the page at /ui and the JSON it draws, under /ui/api (HTTP only; `insights.py` computes).
 
     GET /ui/                    the page: HTML, CSS and JavaScript shipped in proxy/http/ui (no build step, no network)
-    GET /ui/api/overview        the router model version in use, aliases and backends
+    GET /ui/api/overview        the router model version in use, aliases, backends and their live speed
     GET /ui/api/traffic         calls per backend, over time and per task type      ?since&until&bucket_s
     GET /ui/api/savings         realised cost vs always-strongest / always-cheapest   ?since&until
     GET /ui/api/accuracy        predicted vs observed latency and cost                ?since&until
@@ -98,6 +98,7 @@ async def overview(request: Request) -> Response:
             "feature_version": FEATURE_VERSION,
             "aliases": [{"name": a.name, "candidates": list(a.candidates)} for a in config.aliases],
             "backends": [b.name for b in config.backends],
+            "live_speed": pipeline.router.live_speeds(),
             "auth": {"keys": request.app.state.keyring.enabled, "admin": config.auth.admin_sha256 is not None},
         }
     )

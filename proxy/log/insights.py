@@ -61,18 +61,23 @@ def savings(calls: Sequence[LoggedCall]) -> dict[str, Any]:
     realised = sum(c.cost_usd or 0.0 for c, _, _ in routed)
     labelled = [(c, a) for c, _, a in routed if c.labels]
     always_strongest = _policy("always_strongest", sum(k["cost_usd"] for k in strongest), strongest)
+    # Like with like: the counterfactual is a prediction, so the saving compares it with the routed calls'
+    # predictions made the same way (a realised cost against a predicted one would count prediction error
+    # as saving). The realised cost stands beside it in the routed policy.
+    predicted = sum(a["cost_usd"] for a in answered)
     return {
         "object": "dashboard.savings",
         "calls": len(routed),
         "policies": [
-            {**_policy("routed", realised, answered), "predicted_cost_usd": sum(a["cost_usd"] for a in answered)},
+            {**_policy("routed", realised, answered), "predicted_cost_usd": predicted},
             always_strongest,
             _policy("always_cheapest", sum(k["cost_usd"] for k in cheapest), cheapest),
         ],
-        "saved_vs_strongest_usd": always_strongest["cost_usd"] - realised,
+        "saved_vs_strongest_usd": always_strongest["cost_usd"] - predicted,
         "saved_vs_strongest_share": (
-            1 - realised / always_strongest["cost_usd"] if always_strongest["cost_usd"] > 0 else None
+            1 - predicted / always_strongest["cost_usd"] if always_strongest["cost_usd"] > 0 else None
         ),
+        "saved_basis": "predicted",
         "quality": {
             "labelled_calls": len(labelled),
             "realised_acceptability": _mean([label_score(c) for c, _ in labelled]),
@@ -101,6 +106,8 @@ def accuracy(calls: Sequence[LoggedCall]) -> dict[str, Any]:
             }
             for c, p in pairs[:MAX_POINTS]
         ],
+        "bucket_s": (bucket := auto_bucket([c for c, _ in pairs])),
+        "over_time": _ratios_over_time(pairs, bucket),
         "backends": [
             {
                 "backend": name,
@@ -113,6 +120,37 @@ def accuracy(calls: Sequence[LoggedCall]) -> dict[str, Any]:
             for name, rows in sorted(per_backend.items())
         ],
     }
+
+
+def _ratios_over_time(pairs: Sequence[tuple[LoggedCall, Mapping[str, Any]]], bucket: int) -> list[dict[str, Any]]:
+    """Per time bucket and backend, the median of observed / predicted latency and cost (1 = on target)."""
+    cells: dict[float, dict[str, list[tuple[float, float | None]]]] = defaultdict(lambda: defaultdict(list))
+    for c, p in pairs:
+        latency = c.latency_s / p["latency_s"] if p["latency_s"] > 0 else math.nan
+        cost = c.cost_usd / p["cost_usd"] if c.cost_usd is not None and p["cost_usd"] > 0 else None
+        cells[math.floor(c.started_at / bucket) * bucket][c.backend or NO_BACKEND].append((latency, cost))
+    return [
+        {
+            "start": start,
+            "backends": {
+                name: {
+                    "calls": len(rows),
+                    "latency_ratio": _median([r for r, _ in rows if not math.isnan(r)]),
+                    "cost_ratio": _median([r for _, r in rows if r is not None]),
+                }
+                for name, rows in sorted(cells[start].items())
+            },
+        }
+        for start in sorted(cells)
+    ]
+
+
+def _median(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def calibration(calls: Sequence[LoggedCall], bins: int = 10) -> dict[str, Any]:

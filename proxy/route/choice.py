@@ -12,13 +12,19 @@ candidate was dropped. The policy follows the design:
    `cost_unit_usd` the cost term is instead cost / cost_unit_usd on every request: one exchange rate
    between dollars and acceptability, which is what spends least for a given mean quality across
    requests, since a per-request scale makes a dollar cheap on long prompts and dear on short ones);
-3. if none is acceptable, take the most likely to be acceptable;
+3. if none reaches the alias's threshold, compare every kept candidate on that same expected value, with
+   the quality term weighted at least `FALLBACK_QUALITY_WEIGHT`: a likelier answer is bought only where it
+   is worth its extra cost and time (taking the likeliest instead sent every uncertain prompt, easy ones
+   included, to the dearest candidate). Only when the client set `min_acceptability` itself, and nothing
+   reaches it, is the likeliest taken: the client asked for that quality;
 4. conversation stickiness: a follow-up turn keeps the backend that answered the previous turn while it
    stays acceptable, unless another candidate's utility is better by more than `stickiness` (escalate
    fast, de-escalate slowly), so answers stay consistent and provider prompt caches stay warm.
 
 The fallback order is the chosen one, then the other acceptable ones by utility, then the rest by
-P(acceptable).
+P(acceptable). `Choice.reason` names the rule that chose: "best-utility" (threshold, then cost and latency),
+"best-value" (quality weighed against cost and latency), "most-likely-acceptable" (the client's own
+threshold, reached by none), "sticky" or "exploration".
 """
 
 from __future__ import annotations
@@ -47,12 +53,17 @@ class Candidate:
 class Choice:
     ranked: tuple[Candidate, ...]  # serving order: first is chosen, the rest are fallbacks
     dropped: tuple[Candidate, ...]
-    reason: str  # "best-utility", "most-likely-acceptable"
+    reason: str  # "best-utility", "best-value", "most-likely-acceptable", "sticky", "exploration"
     threshold: float
 
     @property
     def chosen(self) -> Candidate:
         return self.ranked[0]
+
+
+# The least weight of P(acceptable) when no candidate reaches the alias's threshold: one unit of acceptability
+# is then worth one unit of the cost term (the dearest kept candidate's cost, or `cost_unit_usd`).
+FALLBACK_QUALITY_WEIGHT = 1.0
 
 
 class NoCandidate(Exception):
@@ -105,8 +116,12 @@ def choose(
         raise NoCandidate(dropped)
     acceptable = [c for c in kept if c.p_acceptable >= threshold]
     rest = sorted((c for c in kept if c.p_acceptable < threshold), key=lambda c: (-c.p_acceptable, c.cost_usd))
+    reason = "best-value" if w_q > 0 else "best-utility"
     if not acceptable:
-        return Choice(tuple(rest), tuple(dropped), "most-likely-acceptable", threshold)
+        if ctl.min_acceptability is not None:
+            return Choice(tuple(rest), tuple(dropped), "most-likely-acceptable", threshold)
+        acceptable, rest, reason = kept, [], "best-value"
+        w_q = max(w_q, FALLBACK_QUALITY_WEIGHT)
     max_cost = alias.cost_unit_usd or max(c.cost_usd for c in acceptable) or 1.0
     max_lat = max(c.latency_s for c in acceptable) or 1.0
     scored = [
@@ -130,7 +145,7 @@ def choose(
     ):
         scored.remove(stay)
         return Choice(tuple([stay, *scored, *rest]), tuple(dropped), "sticky", threshold)
-    return Choice(tuple(scored + rest), tuple(dropped), "best-utility", threshold)
+    return Choice(tuple(scored + rest), tuple(dropped), reason, threshold)
 
 
 def explore(choice: Choice, rate: float, draw: float, pick: float) -> tuple[Choice, bool, float]:

@@ -10,8 +10,8 @@ only when asked to (serving, not explaining).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -24,7 +24,16 @@ from proxy.route.conversations import ConversationMemory
 from proxy.route.features import Features, History, Resources, compute_features, load_resources
 from proxy.route.learned import KnowledgeError, Learned
 from proxy.route.learned import load as load_learned
-from proxy.route.scoring import ModelError, OnnxScorer, Scorer, Scores, load_scorer
+from proxy.route.scoring import (
+    DEFAULT_TOKENS_PER_S,
+    DEFAULT_TTFT_S,
+    ModelError,
+    OnnxScorer,
+    Scorer,
+    Scores,
+    load_scorer,
+)
+from proxy.route.speed import LiveSpeed
 from proxy.settings import Alias, Backend, Config
 from proxy.upstream.breaker import CircuitBreakers
 from proxy.upstream.prices import PriceBook
@@ -41,6 +50,7 @@ class Decision:
     choice: Choice | None = None
     exploration: bool = False
     selection_probability: float | None = None  # None for a request that named its backend
+    live_speed: Mapping[str, Mapping[str, float]] | None = None  # candidates' live speed, where there is evidence
 
     def predictions(self, backend: str) -> dict[str, float] | None:
         if self.choice is None:
@@ -62,6 +72,7 @@ class Decision:
             "model_version": self.scores.model_version if self.scores else None,
             "feature_version": self.features.version if self.features else None,
             "task": self.features.prompt.task if self.features else None,
+            "live_speed": self.live_speed or None,
             # Serving order first (chosen, then fallbacks), then the dropped ones with the reason.
             # Shallow dicts of scalars; asdict() deep-copies, a tenth of a routed call's CPU at low load.
             "candidates": [
@@ -121,6 +132,7 @@ class Router:
         conversations: ConversationMemory | None = None,
         rng: random.Random | None = None,
         prices: PriceBook | None = None,
+        speed: LiveSpeed | None = None,
     ) -> None:
         self.config = config
         # Swapped together by `swap` (a hot reload); a decision reads each once, so it uses one pair.
@@ -131,10 +143,40 @@ class Router:
         self.conversations = conversations or ConversationMemory()
         self.rng = rng or random.Random()
         self.prices = prices or PriceBook(config.backends)
+        self.speed = speed or LiveSpeed()
 
     def swap(self, scorer: Scorer, knowledge: Knowledge) -> None:
         """Put new models and their knowledge in use (no await between the two: decisions see both or neither)."""
         self.scorer, self.knowledge = scorer, knowledge
+
+    def observe_speed(self, backend: str, total_s: float, output_tokens: int, ttft_s: float | None) -> None:
+        """A call that `backend` answered at its first try: live speed evidence against the backend's prior."""
+        profile = self.knowledge.profiles.get(backend)
+        if profile is None:
+            return
+        self.speed.observe(
+            backend,
+            prior_ttft_s=profile.ttft_s if profile.ttft_s is not None else DEFAULT_TTFT_S,
+            prior_tokens_per_s=profile.tokens_per_s or DEFAULT_TOKENS_PER_S,
+            total_s=total_s,
+            output_tokens=output_tokens,
+            ttft_s=ttft_s,
+        )
+
+    def live_speeds(self, names: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
+        """Backends with live speed evidence (of `names`, default all): TTFT and tokens/s now, and the evidence."""
+        speeds = self.speed.speeds()
+        out = {}
+        for name in speeds if names is None else names:
+            speed, profile = speeds.get(name), self.knowledge.profiles.get(name)
+            if speed is None or profile is None:
+                continue
+            out[name] = {
+                "ttft_s": round(speed.ttft_s(profile.ttft_s if profile.ttft_s is not None else DEFAULT_TTFT_S), 4),
+                "tokens_per_s": round(speed.tokens_per_s(profile.tokens_per_s or DEFAULT_TOKENS_PER_S), 2),
+                "evidence": round(speed.evidence, 2),
+            }
+        return out
 
     def decide(self, request: ChatRequest, *, explore: bool = False) -> Decision:
         """Where `request` goes. `explore`: let the alias's exploration rate apply (serving, not /v1/route)."""
@@ -161,6 +203,11 @@ class Router:
         profiles = [knowledge.profiles[b.name] for b in candidates]
         features = compute_features(request, profiles, knowledge.history, resources=knowledge.resources)
         scores = scorer.score(features, profiles, request.max_output_tokens)
+        ttft, latency = self.speed.adjust(scores.candidates, scores.ttft_s, scores.latency_s)
+        live = None
+        if ttft is not scores.ttft_s:  # some candidate has live speed evidence
+            scores = replace(scores, ttft_s=ttft, latency_s=latency)
+            live = self.live_speeds(scores.candidates)
         cooling = {
             b.name: f"circuit open after repeated failures ({wait:.0f}s of cool-down left)"
             for b in candidates
@@ -187,4 +234,5 @@ class Router:
             choice=choice,
             exploration=explored,
             selection_probability=probability,
+            live_speed=live,
         )

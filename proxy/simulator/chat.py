@@ -47,8 +47,8 @@ async def chat_completions(request: Request) -> Response:
     ]
     env = Envelope(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), chat.model)
     headers = _sim_headers(behaviour)
-    ttft_wall = fault.ttft_s if fault.ttft_s is not None else behaviour.ttft_s * speed
-    seconds_per_token = speed / behaviour.tokens_per_s
+    ttft_wall = fault.ttft_s if fault.ttft_s is not None else behaviour.ttft_s * speed * fault.slowdown
+    seconds_per_token = speed * fault.slowdown / behaviour.tokens_per_s
     if chat.stream:
         frames = stream_frames(env, choices, n_prompt, chat.include_usage)
         body = _paced(frames, ttft_wall, seconds_per_token / len(choices), fault)

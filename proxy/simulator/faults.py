@@ -7,6 +7,7 @@ A fault is a JSON object with any of these keys (all optional, all wall-clock se
   ttft_s                        time to the first token instead of the simulated one
   disconnect_after_chunks       drop the connection after this many SSE chunks (non-stream: mid-body)
   stall_after_chunks, stall_s   stream: go silent for stall_s seconds after this many chunks
+  slowdown                      multiply the simulated time to first token and time per token (5 = five times slower)
 
 It arrives either in the request body as `sim_fault`, or queued with POST /_sim/faults for the next
 `count` requests to a model ("*" = any), or, with `rate` instead of `count`, for a random share of all
@@ -37,6 +38,7 @@ class Fault:
     disconnect_after_chunks: int | None = None
     stall_after_chunks: int | None = None
     stall_s: float = 0.0
+    slowdown: float = 1.0
 
     def error(self) -> SimError | None:
         if self.status is None:
@@ -68,6 +70,9 @@ def parse_fault(raw: object, param: str) -> Fault:
         value = raw.get(key)
         if value is not None and (not _is_number(value) or value < 0):
             raise bad_request(f"{param}.{key} must be a number >= 0", f"{param}.{key}")
+    slowdown = raw.get("slowdown", 1.0)
+    if not _is_number(slowdown) or slowdown <= 0:
+        raise bad_request(f"{param}.slowdown must be a number > 0", f"{param}.slowdown")
     for key in ("disconnect_after_chunks", "stall_after_chunks"):
         value = raw.get(key)
         if value is not None and (not _is_int(value) or value < 0):
@@ -83,6 +88,7 @@ def parse_fault(raw: object, param: str) -> Fault:
         disconnect_after_chunks=raw.get("disconnect_after_chunks"),
         stall_after_chunks=raw.get("stall_after_chunks"),
         stall_s=float(raw.get("stall_s") or 0.0),
+        slowdown=float(slowdown),
     )
 
 

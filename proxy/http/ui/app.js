@@ -101,6 +101,10 @@ function renderOverview(o) {
   document.getElementById("model-version").textContent = o.model_version;
   document.getElementById("feature-version").textContent = o.feature_version;
   o.backends.forEach(color);
+  fill(document.querySelector("#speed-table tbody"), Object.entries(o.live_speed || {}).map(([name, s]) =>
+    el("tr", { "data-key": name }, el("th", { scope: "row", text: name }),
+      cell("ttft_s", fmt.s(s.ttft_s), true), cell("tokens_per_s", fmt.n(s.tokens_per_s), true),
+      cell("evidence", fmt.n(s.evidence), true))), "No live evidence yet: each answered call adds some.");
   const select = document.getElementById("try-alias");
   const current = select.value;
   select.replaceChildren(...o.aliases.map((a) => el("option", { value: a.name, text: a.name })));
@@ -136,7 +140,7 @@ function renderSavings(s) {
   const facts = [
     ["calls", "Routed calls", fmt.n(s.calls)],
     ["predicted_cost_usd", "Predicted cost of the routed choices", fmt.usd(routed && routed.predicted_cost_usd)],
-    ["saved_vs_strongest_usd", "Saved against always the strongest", fmt.usd(s.saved_vs_strongest_usd)],
+    ["saved_vs_strongest_usd", "Saved against always the strongest (predicted vs predicted)", fmt.usd(s.saved_vs_strongest_usd)],
     ["saved_vs_strongest_share", "Saved, share", fmt.pct(s.saved_vs_strongest_share)],
     ["labelled_calls", "Labelled routed calls", fmt.n(s.quality.labelled_calls)],
     ["realised_acceptability", "Realised quality (mean label)", fmt.p(s.quality.realised_acceptability)],
@@ -155,6 +159,14 @@ function renderAccuracy(a) {
       cell("observed_latency_s", fmt.s(b.observed_latency_s), true),
       cell("predicted_cost_usd", fmt.usd(b.predicted_cost_usd), true),
       cell("observed_cost_usd", fmt.usd(b.observed_cost_usd), true))));
+  const names = [...new Set((a.over_time || []).flatMap((b) => Object.keys(b.backends)))];
+  document.querySelector("#ratio-table thead tr").replaceChildren(el("th", { scope: "col", text: "From" }),
+    ...names.map((n) => el("th", { scope: "col", class: "num", text: n })));
+  const ratio = (v) => (v == null ? "—" : v.toFixed(2) + "×");
+  fill(document.querySelector("#ratio-table tbody"), (a.over_time || []).slice(-12).map((b) =>
+    el("tr", { "data-key": String(b.start) }, el("th", { scope: "row", text: fmt.time(b.start) }),
+      ...names.map((n) => cell(n, b.backends[n]
+        ? `${ratio(b.backends[n].latency_ratio)} · ${ratio(b.backends[n].cost_ratio)}` : "", true)))));
   const pts = (x, y) => a.points.filter((p) => p[x] > 0 && p[y] > 0)
     .map((p) => ({ x: p[x], y: p[y], color: color(p.backend), title: `${p.backend}: ${p.id}` }));
   drawScatter(document.getElementById("latency-chart"), pts("predicted_latency_s", "observed_latency_s"), "s");
