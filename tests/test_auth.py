@@ -24,6 +24,7 @@ from tests.test_errors import logged_row
 TEAM_KEY = "sk-team-a-0123456789abcdef"
 LIMITED_KEY = "sk-limited-0123456789abcdef"
 ADMIN_KEY = "sk-admin-0123456789abcdef"
+TINY_DIALECTS_KEY = "sk-tiny-dialects-0123456789"
 HI = [{"role": "user", "content": "Hello"}]
 
 
@@ -41,6 +42,7 @@ def gateway(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "rpm": 3,
         },
         {"id": "tiny-budget", "key_env": "TINY_KEY", "budget_usd": 1e-9},
+        {"id": "tiny-dialects", "key_env": "TINY_DIALECTS_KEY", "budget_usd": 1e-9},
         {
             "id": "thrifty",
             "key_env": "THRIFTY_KEY",
@@ -55,6 +57,7 @@ def gateway(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "TEAM_KEY": TEAM_KEY,
         "ADMIN_KEY": ADMIN_KEY,
         "TINY_KEY": "sk-tiny-0123456789",
+        "TINY_DIALECTS_KEY": TINY_DIALECTS_KEY,
         "THRIFTY_KEY": "sk-thrifty-0123456789",
         "FEW_TOKENS_KEY": "sk-few-0123456789",
     }
@@ -176,7 +179,7 @@ def test_admin_status_needs_the_admin_key(gateway: tuple[str, Path]) -> None:
     status = httpx.get(url, headers={"authorization": f"Bearer {ADMIN_KEY}"})
     assert status.status_code == 200
     body = status.json()
-    assert set(body["keys"]) == {"team-a", "limited", "tiny-budget", "thrifty", "few-tokens"}
+    assert set(body["keys"]) == {"team-a", "limited", "tiny-budget", "tiny-dialects", "thrifty", "few-tokens"}
     assert ADMIN_KEY not in json.dumps(body) and TEAM_KEY not in json.dumps(body)
 
 
@@ -200,3 +203,21 @@ def test_anthropic_clients_key_arrives_as_x_api_key(gateway: tuple[str, Path], s
     with anthropic.Anthropic(base_url=gateway[0], api_key=LIMITED_KEY, max_retries=0) as claude:
         with pytest.raises(anthropic.PermissionDeniedError):
             claude.messages.create(model="router", max_tokens=20, messages=hi)
+
+
+def test_every_dialect_spends_from_and_is_held_to_the_keys_budget(
+    gateway: tuple[str, Path], sim: Sim, client: Callable[[str, str], openai.OpenAI]
+) -> None:
+    hi: Any = [{"role": "user", "content": "Hello"}]
+    with anthropic.Anthropic(base_url=gateway[0], api_key=TINY_DIALECTS_KEY, max_retries=0) as claude:
+        with claude.messages.stream(model="cheap", max_tokens=20, messages=hi) as stream:
+            stream.get_final_message()  # a streamed Messages call spends more than the 1e-9 USD budget
+        seen = len(sim.requests())
+        with pytest.raises(anthropic.RateLimitError):
+            claude.messages.create(model="cheap", max_tokens=20, messages=hi)
+    c = client(gateway[0], TINY_DIALECTS_KEY)
+    with pytest.raises(openai.RateLimitError):
+        c.responses.create(model="cheap", input="Hello")
+    with pytest.raises(openai.RateLimitError):
+        c.completions.create(model="cheap", prompt="Hello")
+    assert len(sim.requests()) == seen

@@ -111,7 +111,8 @@ def test_unknown_path_names_the_path_and_the_endpoints_served(proxy_url: str) ->
     """A bare "Not Found" made clients say the *model* does not exist; the message says what is wrong."""
     message = httpx.post(f"{proxy_url}/v1/nothing-here", json={}).json()["error"]["message"]
     assert "POST /v1/nothing-here" in message
-    assert "POST /v1/chat/completions" in message and "GET /v1/models" in message
+    assert "POST /v1/chat/completions" in message and "GET /v1/models/{model}," in message
+    assert "POST /v1/responses" in message and "POST /v1/messages" in message and "POST /v1/completions" in message
     assert "/admin" not in message and "/ui" not in message  # the client API only
 
 

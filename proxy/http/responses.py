@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -85,13 +86,17 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+_CONVERTOR = re.compile(r":\w+}")
+
+
 def _endpoints(request: Request) -> list[str]:
     """The client API's endpoints, read from the app's own routes so the list cannot drift."""
     served = []
     for route in request.app.routes:
         if isinstance(route, Route) and route.path.startswith("/v1/"):
             methods = sorted((route.methods or set()) - {"HEAD"})
-            served += [f"{m} {route.path}" for m in methods]
+            path = _CONVERTOR.sub("}", route.path)  # /v1/models/{model:path} -> /v1/models/{model}
+            served += [f"{m} {path}" for m in methods]
     return served
 
 
