@@ -26,7 +26,7 @@ $(TRAIN_STAMP): $(STAMP)
 	touch $(TRAIN_STAMP)
 
 run: install
-	$(BIN)/python scripts/demo.py
+	$(BIN)/switchyard demo
 
 lint: install
 	$(BIN)/ruff check .
@@ -57,9 +57,9 @@ DATA_DIR ?= ../shared/data
 
 # The shipped models: trained on the training part of every *_long.csv.gz under DATA_DIR.
 models: $(TRAIN_STAMP)
-	$(BIN)/python scripts/train.py --data-dir $(DATA_DIR) --out models
+	$(BIN)/switchyard train --data-dir $(DATA_DIR) --out models
 
 # Held-out replay of the shipped models against the baselines: var/evaluation.json and .png.
 evaluate: $(TRAIN_STAMP)
 	mkdir -p var
-	$(BIN)/python scripts/evaluate.py --data-dir $(DATA_DIR) --models models --json var/evaluation.json --plot var/evaluation.png
+	$(BIN)/switchyard evaluate --data-dir $(DATA_DIR) --models models --json var/evaluation.json --plot var/evaluation.png

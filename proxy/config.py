@@ -16,6 +16,7 @@ from typing import Any
 
 from proxy.log import dsn as dsn_mod
 from proxy.settings import (
+    DEFAULT_MAX_CONNECTIONS,
     Alias,
     ApiKey,
     AuthSettings,
@@ -142,6 +143,7 @@ def _backend(t: _Table) -> Backend:
         ttft_timeout_s=t.optional_float("ttft_timeout_s", lo=0.001),
         idle_timeout_s=t.number("idle_timeout_s", 60.0, lo=0.001),
         transport=t.choice("transport", "auto", ("auto", "direct", "litellm")),
+        max_connections=t.integer("max_connections", DEFAULT_MAX_CONNECTIONS, lo=1),
         provider=t.optional_str("provider") or _str_or_none(known.get("litellm_provider")),
         family=t.optional_str("family"),
         parameters_b=t.optional_float("parameters_b", lo=0.0),

@@ -11,6 +11,7 @@
      ├── RateLimited                  429   rate_limit_error      (+ Retry-After)
      ├── InternalError                500   server_error          (our bug; message is generic)
      ├── BadGateway                   502   upstream_error        (upstream failed or answered garbage)
+     │    └── UpstreamAuthFailed      502   upstream_error        (upstream refused the gateway's own key)
      ├── ServiceUnavailable           503   service_unavailable   (+ Retry-After)
      └── GatewayTimeout               504   timeout_error         (upstream too slow)
 
@@ -101,6 +102,12 @@ class InternalError(ProxyError):
 class BadGateway(ProxyError):
     status = 502
     type = "upstream_error"
+
+
+class UpstreamAuthFailed(BadGateway):
+    """The upstream answered 401/403 to the gateway's key. Passed on as-is, every OpenAI SDK would tell the
+    client its own key is wrong; it is the gateway's configuration that is. Not retried on the same backend
+    (the same key fails again) and not a sign of the backend's health, so it does not trip its circuit."""
 
 
 class ServiceUnavailable(ProxyError):

@@ -28,8 +28,9 @@ from proxy.request import ChatRequest
 from proxy.route.choice import estimate_cost
 from proxy.route.router import Decision, Router
 from proxy.settings import ApiKey, Backend
-from proxy.upstream.forward import Forwarder, StreamChunk, UpstreamStream, Usage
-from proxy.upstream.retry import call_with_retries, is_retryable
+from proxy.upstream.forward import Forwarder, UpstreamStream
+from proxy.upstream.retry import call_with_retries, falls_back, is_retryable
+from proxy.upstream.transport import StreamChunk, Usage
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("proxy.access")
@@ -193,7 +194,8 @@ class Pipeline:
         """Try the serving order: each backend with retries, then the next (fallback), within the deadline.
 
         Every try is appended to `attempts`. Only upstream failures (timeouts, connection errors, 429,
-        5xx) are retried, fall back and count against a backend's circuit; a client error is raised at once.
+        5xx) are retried, fall back and count against a backend's circuit; an upstream refusing the
+        gateway's key falls back only; a client error is raised at once.
         """
         rel = self.config.reliability
         deadline = time.monotonic() + rel.deadline_s
@@ -228,10 +230,13 @@ class Pipeline:
                 raise
             except ProxyError as exc:
                 last = exc
-                if not is_retryable(exc):
+                if not falls_back(exc):
                     self.breakers.release(backend.name)
                     raise
-                self.breakers.failure(backend.name)
+                if is_retryable(exc):
+                    self.breakers.failure(backend.name)
+                else:  # the gateway's own key was refused: nothing wrong with the backend itself
+                    self.breakers.release(backend.name)
                 continue
             self.breakers.success(backend.name)
             return result, backend

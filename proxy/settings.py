@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+DEFAULT_MAX_CONNECTIONS = 1000
+
 
 @dataclass(frozen=True)
 class Prices:
@@ -33,8 +35,9 @@ class Backend:
     ttft_timeout_s: float | None = None  # time to the first token (default: timeout_s)
     idle_timeout_s: float = 60.0  # longest silence between two stream chunks
     # "auto": OpenAI-compatible upstreams ("openai/...") directly, others through litellm
-    # (proxy/upstream/passthrough.py)
+    # (proxy/upstream/transport.py)
     transport: str = "auto"
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # calls in flight at once; more wait for a free connection
     # Descriptive fields: LLM features for the router.
     provider: str | None = None
     family: str | None = None

@@ -1,6 +1,6 @@
 """Time `compute_features` for a ~500-word prompt and 10 candidates on one core.
 
-Usage: .venv/bin/python scripts/bench_features.py [--iterations 5000] [--history]
+Usage: .venv/bin/python -m scripts.bench_features [--iterations 5000] [--history]
 
 The prompt is a fixed hand-written request (a pasted incident report plus instructions, ~500 words);
 candidates are ten catalog models. The process is pinned to one CPU with os.sched_setaffinity where the
@@ -18,13 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from proxy.route.catalog import load_catalog
+from proxy.route.features import History, compute_features, load_resources
+from proxy.route.features.examples import request_from_prompt
+from proxy.settings import Backend
 
-from proxy.route.catalog import load_catalog  # noqa: E402
-from proxy.route.features import History, compute_features, load_resources  # noqa: E402
-from proxy.route.features.examples import request_from_prompt  # noqa: E402
-from proxy.settings import Backend  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MODELS = (
     "gpt-4o",

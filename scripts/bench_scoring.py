@@ -1,6 +1,6 @@
 """Time `OnnxScorer.score` (both models, 10 candidates, one onnxruntime call each) on one core.
 
-Usage: .venv/bin/python scripts/bench_scoring.py [--models models/] [--iterations 20000]
+Usage: .venv/bin/python -m scripts.bench_scoring [--models models/] [--iterations 20000]
 
 Features are computed once (scripts/bench_features.py times that stage) for the same ~500-word prompt
 and ten catalog models; the process is pinned to one CPU where the OS allows it; the first 500 calls are
@@ -17,15 +17,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from proxy.route.catalog import load_catalog
+from proxy.route.features import History, compute_features, load_resources
+from proxy.route.features.examples import request_from_prompt
+from proxy.route.scoring import OnnxScorer
+from proxy.settings import Backend
+from scripts.bench_features import ASK, MODELS, SYSTEM, _pin, _q
 
-from proxy.route.catalog import load_catalog  # noqa: E402
-from proxy.route.features import History, compute_features, load_resources  # noqa: E402
-from proxy.route.features.examples import request_from_prompt  # noqa: E402
-from proxy.route.scoring import OnnxScorer  # noqa: E402
-from proxy.settings import Backend  # noqa: E402
-from scripts.bench_features import ASK, MODELS, SYSTEM, _pin, _q  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(fn: Callable[[], object], iterations: int) -> tuple[list[float], list[float]]:

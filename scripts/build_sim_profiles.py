@@ -1,35 +1,34 @@
 """Build proxy/simulator/profiles.json: per-model aggregates of the real routing and latency data.
 
-    python scripts/build_sim_profiles.py [--data-dir ../shared/data] [--out proxy/simulator/profiles.json]
+    python -m scripts.build_sim_profiles [--data-dir ../shared/data] [--out proxy/simulator/profiles.json]
 
 Only aggregates leave the data directory (accuracy, counts, medians, latency percentiles), so the
 result may be committed and the simulator works from a fresh clone. The output is deterministic:
 sorted keys, rounded floats, no timestamps.
 
-Latency is measured per provider endpoint, not per prompt, and not for every model in the quality data.
-LATENCY_MAP below says which measured rows stand in for each simulated model; "nearest comparable" means
-same vendor and tier, else same parameter class and era.
+One simulated model per catalog model (proxy/route/catalog.toml): every upstream spelling of it pools into
+one profile (Llama-3.1-70B's ZeroEval and MMLU-Pro runs, say) and becomes an alias. Its facts and list
+prices come from the catalog. Latency is measured per provider endpoint, not per prompt, and not for every
+model: a measured model plays the catalog's pooled rows (proxy/training/latency.py, the numbers the router
+predicts with); an unmeasured one plays a stand-in's (FALLBACK, else by size), named in `measured_as`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
-import math
 import statistics
-import sys
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from proxy.route.catalog import LLMProfile, load_catalog
+from proxy.simulator.tasks import FAMILIES, guess_family
+from proxy.training.dataset import find_long_files, iter_rows
+from proxy.training.latency import Measured, measure
 
-from proxy.simulator.tasks import FAMILIES, guess_family  # noqa: E402
-from proxy.training.dataset import find_long_files, iter_rows  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Output length assumed where no source stored response lengths for a family (characters, not tokens).
 # These are guesses, flagged as such in the output; every other number there is measured.
@@ -45,33 +44,12 @@ ASSUMED_CHARS = {
 # A median of fewer response lengths than this is noise (e.g. the 2 MBPP prompts the guesser calls open_qa).
 MIN_CHAR_SAMPLES = 30
 
-# provider, family, parameters in billions (None when undisclosed). Public facts or obvious from the name.
-MODEL_INFO: dict[str, tuple[str, str, float | None]] = {
-    "gpt-4-1106-preview": ("openai", "gpt-4", None),
-    "gpt-3.5-turbo-1106": ("openai", "gpt-3.5", None),
-    "claude-v1": ("anthropic", "claude-1", None),
-    "claude-v2": ("anthropic", "claude-2", None),
-    "claude-instant-v1": ("anthropic", "claude-instant", None),
-    "meta/llama-2-70b-chat": ("meta", "llama-2", 70),
-    "meta/code-llama-instruct-34b-chat": ("meta", "code-llama", 34),
-    "mistralai/mixtral-8x7b-chat": ("mistralai", "mixtral", 46.7),
-    "mistralai/Mixtral-8x7B-Instruct-v0.1": ("mistralai", "mixtral", 46.7),
-    "mistralai/mistral-7b-chat": ("mistralai", "mistral", 7.3),
-    "zero-one-ai/Yi-34B-Chat": ("01-ai", "yi", 34),
-    "WizardLM/WizardLM-13B-V1.2": ("wizardlm", "llama-2", 13),
-    "qwen2.5-7b-instruct": ("alibaba", "qwen-2.5", 7.6),
-    "llama-3.1-8b-instruct": ("meta", "llama-3.1", 8),
-    "llama-3.1-nemotron-51b-instruct": ("nvidia", "nemotron", 51),
-    "llama-3.3-nemotron-super-49b-v1": ("nvidia", "nemotron", 49),
-    "gemma-2-9b-it": ("google", "gemma-2", 9),
-    "mistral-7b-instruct-v0.3": ("mistralai", "mistral", 7.3),
-    "codegemma-7b": ("google", "codegemma", 7),
-    "llama3-chatqa-1.5-8b": ("nvidia", "chatqa", 8),
-    "llama3-chatqa-1.5-70b": ("nvidia", "chatqa", 70),
-}
+# Labels of these files are not correctness: LLMFAO's are GPT-4 pairwise win rates against the other
+# models on the same prompt (relative to the field), so they do not say how often a model is acceptable.
+NOT_CORRECTNESS = ("llmfao_long.csv.gz",)
 
-# Short names used in the data README, resolved to the names the data files spell.
-ALIASES = {
+# Short names used in the data README (and the 2023 demo config), resolved through the catalog.
+README_NAMES = {
     "mixtral-8x7b": "mistralai/mixtral-8x7b-chat",
     "llama-2-70b-chat": "meta/llama-2-70b-chat",
     "code-llama-34b": "meta/code-llama-instruct-34b-chat",
@@ -80,91 +58,44 @@ ALIASES = {
     "WizardLM-13B": "WizardLM/WizardLM-13B-V1.2",
 }
 
-
-@dataclass(frozen=True)
-class LatencySource:
-    """Which measured rows stand in for a model: thefastest.ai (provider, model) pairs, llmperf
-    (provider, size) pairs, coder543 model names. The early thefastest.ai runs left `model` blank and
-    put the model in `provider`; those appear here as ("", model)."""
-
-    why: str
-    fastest: tuple[tuple[str, str], ...] = ()
-    llmperf: tuple[tuple[str, str], ...] = ()
-    coder543: tuple[str, ...] = ()
-
-
-def _fastest(*models: str, providers: Iterable[str]) -> tuple[tuple[str, str], ...]:
-    return tuple((p, m) for m in models for p in providers)
-
-
-_NON_GROQ = (
-    "anyscale.com",
-    "api.fireworks.ai",
-    "fireworks.ai",
-    "octo.ai",
-    "text.octoai.run",
-    "octoai.run",
-    "perplexity.ai",
-    "databricks.com",
-    "azuredatabricks.net",
-    "together.ai",
-    "together.xyz",
-)
-_LLAMA3_8B = _fastest(
-    "llama-3-8b-chat", "llama-v3-8b-instruct", "Llama-3-8b-chat-hf", "llama-3-8b-instruct", providers=_NON_GROQ
-)
-_LLAMA3_70B = _fastest(
-    "llama-3-70b-chat", "llama-v3-70b-instruct", "Llama-3-70b-chat-hf", "llama-3-70b-instruct", providers=_NON_GROQ
-)
-_MIXTRAL = _fastest("mixtral-8x7b-instruct", "Mixtral-8x7B-Instruct-v0.1", providers=_NON_GROQ)
-_SMALL_NIM = LatencySource("7-9B model: thefastest.ai Llama-3-8B rows, GPU providers (Groq excluded)", _LLAMA3_8B)
-_LARGE_NIM = LatencySource("49-70B model: thefastest.ai Llama-3-70B rows, GPU providers (Groq excluded)", _LLAMA3_70B)
-_34B = LatencySource(
-    "no 34B measured: LLMPerf Together Llama-2 13B and 70B pooled", llmperf=(("together", "13b"), ("together", "70b"))
-)
-
-LATENCY_MAP: dict[str, LatencySource] = {
-    "gpt-4-1106-preview": LatencySource(
-        "same model: thefastest.ai OpenAI gpt-4-1106-preview", _fastest("gpt-4-1106-preview", providers=("openai", ""))
-    ),
-    "gpt-3.5-turbo-1106": LatencySource(
-        "same model: thefastest.ai OpenAI gpt-3.5-turbo-1106", _fastest("gpt-3.5-turbo-1106", providers=("openai", ""))
-    ),
-    "claude-v2": LatencySource(
-        "nearest: thefastest.ai Anthropic claude-2.1", _fastest("claude-2.1", providers=("anthropic", ""))
-    ),
-    "claude-v1": LatencySource(
-        "claude-1 not measured: thefastest.ai Anthropic claude-2.1", _fastest("claude-2.1", providers=("anthropic", ""))
-    ),
-    "claude-instant-v1": LatencySource(
-        "nearest: thefastest.ai Anthropic claude-instant-1.2",
-        _fastest("claude-instant-1.2", providers=("anthropic", "")),
-    ),
-    "meta/llama-2-70b-chat": LatencySource("same model: LLMPerf Together Llama-2-70B", llmperf=(("together", "70b"),)),
-    "meta/code-llama-instruct-34b-chat": _34B,
-    "zero-one-ai/Yi-34B-Chat": _34B,
-    "WizardLM/WizardLM-13B-V1.2": LatencySource(
-        "Llama-2-13B fine-tune: LLMPerf Together Llama-2-13B", llmperf=(("together", "13b"),)
-    ),
-    "mistralai/mistral-7b-chat": LatencySource(
-        "7B, same era and provider as RouterBench: LLMPerf Together Llama-2-7B", llmperf=(("together", "7b"),)
-    ),
-    "mistralai/mixtral-8x7b-chat": LatencySource("same model: thefastest.ai Mixtral-8x7B, Groq excluded", _MIXTRAL),
-    "mistralai/Mixtral-8x7B-Instruct-v0.1": LatencySource(
-        "same model: thefastest.ai Mixtral-8x7B, Groq excluded", _MIXTRAL
-    ),
-    "mistral-7b-instruct-v0.3": LatencySource(
-        "same model family: coder543 open-mistral-7b (Mistral API)", coder543=("open-mistral-7b",)
-    ),
-    "qwen2.5-7b-instruct": _SMALL_NIM,
-    "llama-3.1-8b-instruct": _SMALL_NIM,
-    "gemma-2-9b-it": _SMALL_NIM,
-    "codegemma-7b": _SMALL_NIM,
-    "llama3-chatqa-1.5-8b": _SMALL_NIM,
-    "llama3-chatqa-1.5-70b": _LARGE_NIM,
-    "llama-3.1-nemotron-51b-instruct": _LARGE_NIM,
-    "llama-3.3-nemotron-super-49b-v1": _LARGE_NIM,
+# Latency for a model the latency files never measured: the catalog model whose measurements stand in,
+# and why. The router's catalog has no latency for these models; a backend that plays one in a demo
+# states the stand-in's speed in its config (config.example.toml does).
+FALLBACK: dict[str, tuple[str, str]] = {
+    "claude-v1": ("claude-2.1", "claude-1 not measured: Anthropic claude-2.1"),
+    "claude-v2": ("claude-2.1", "claude-2.0 not measured: its successor claude-2.1"),
+    "code-llama-34b-instruct": ("llama-2-70b-chat", "no 34B measured: Llama-2-70B-chat, same era"),
+    "Yi-34B-Chat": ("llama-2-70b-chat", "no 34B measured: Llama-2-70B-chat, same era"),
+    "WizardLM-13B-V1.2": ("llama-2-13b-chat", "Llama-2-13B fine-tune: Llama-2-13B-chat"),
+    "mistral-7b-instruct-v0.3": ("mistral-7b-instruct-v0.1", "v0.3 not measured: Mistral-7B (open-mistral-7b)"),
+    "gpt-4o-2024-05-13": ("gpt-4o", "the May snapshot of gpt-4o: gpt-4o (Jul/Aug 2024 runs)"),
+    "chatgpt-4o-latest": ("gpt-4o", "ChatGPT's gpt-4o: gpt-4o"),
+    "gpt-4-0314": ("gpt-4", "the March snapshot of gpt-4: gpt-4"),
+    "o1-preview": ("gpt-4o", "no o1 measured: gpt-4o; hidden reasoning time is not simulated"),
+    "o1-mini": ("gpt-4o-mini", "no o1 measured: gpt-4o-mini; hidden reasoning time is not simulated"),
+    "claude-3-5-sonnet-20240620": ("claude-3-sonnet-20240229", "Claude 3.5 not measured: claude-3-sonnet"),
+    "claude-3-5-sonnet-20241022": ("claude-3-sonnet-20240229", "Claude 3.5 not measured: claude-3-sonnet"),
+    "claude-3-5-haiku-20241022": ("claude-3-haiku-20240307", "Claude 3.5 not measured: claude-3-haiku"),
+    "gemini-1.5-pro-exp-0801": ("gemini-1.5-pro", "experimental gemini-1.5-pro: gemini-1.5-pro"),
+    "gemini-1.5-pro-exp-0827": ("gemini-1.5-pro", "experimental gemini-1.5-pro: gemini-1.5-pro"),
+    "gemini-1.5-flash-exp-0827": ("gemini-1.5-flash", "experimental gemini-1.5-flash: gemini-1.5-flash"),
+    "llama-3.1-405b-instruct": ("llama-3-70b-instruct", "no 405B measured: Llama-3-70B, pooled providers"),
 }
+# Everything else unmeasured goes by size: open models up to this many (active) billion parameters play
+# Llama-3-8B's measured speed, larger ones Llama-3-70B's, undisclosed sizes gpt-4o's (a 2024 frontier API).
+SMALL_B = 15.0
+_SMALL = ("llama-3-8b-instruct", "not measured, <= 15B parameters: Llama-3-8B, pooled providers")
+_LARGE = ("llama-3-70b-instruct", "not measured, > 15B parameters: Llama-3-70B, pooled providers")
+_CLOSED = ("gpt-4o", "not measured, size undisclosed: gpt-4o, a 2024 frontier API")
+
+
+def stand_in(entry: LLMProfile) -> tuple[str, str]:
+    if entry.catalog_id in FALLBACK:
+        return FALLBACK[entry.catalog_id]
+    size = entry.active_parameters_b or entry.parameters_b
+    if size is None:
+        return _CLOSED
+    return _SMALL if size <= SMALL_B else _LARGE
 
 
 @dataclass
@@ -177,67 +108,30 @@ class Tally:
         self.correct_sum += correct
 
 
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def _float(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def read_latency(latency_dir: Path) -> dict[str, list[tuple[float, float]]]:
-    """(ttft_s, decode tokens/s) samples keyed by "fastest|provider|model", "llmperf|provider|size",
-    "coder543|model"."""
-    samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    with open(latency_dir / "thefastest_ai_runs.csv", encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            provider, model = row["provider"], row["model"]
-            if not model:
-                provider, model = "", provider
-            ttft, tps = _float(row["ttft_s"]), _float(row["tokens_per_s"])
-            if row["mode"] == "text" and ttft and tps and tps < 999:  # 999 = everything in one chunk
-                samples[f"fastest|{provider}|{model}"].append((ttft, tps))
-    with open(latency_dir / "llmperf_leaderboard_requests.csv", encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            ttft, e2e, tokens = _float(row["ttft_s"]), _float(row["end_to_end_latency_s"]), _float(row["output_tokens"])
-            if not row["error_code"] and ttft and e2e and tokens and e2e > ttft:
-                samples[f"llmperf|{row['provider']}|{row['model_size']}"].append((ttft, tokens / (e2e - ttft)))
-    with open(latency_dir / "coder543_llm_speed_runs.csv", encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            ttft, tps = _float(row["Time To First Token"]), _float(row["Response Tok/s"])
-            if ttft and tps:
-                samples[f"coder543|{row['model']}"].append((ttft, tps))
-    return samples
-
-
-def latency_profile(source: LatencySource, samples: dict[str, list[tuple[float, float]]]) -> dict[str, object]:
-    keys = [f"fastest|{p}|{m}" for p, m in source.fastest]
-    keys += [f"llmperf|{p}|{s}" for p, s in source.llmperf]
-    keys += [f"coder543|{m}" for m in source.coder543]
-    used = sorted(k for k in keys if samples.get(k))
-    pooled = [s for k in used for s in samples[k]]
-    if len(pooled) < 5:
-        raise SystemExit(f"too few latency samples ({len(pooled)}) for {source.why}")
-    ttft = [t for t, _ in pooled]
-    tps = [s for _, s in pooled]
+def latency_profile(cid: str, entry: LLMProfile, measured: dict[str, Measured]) -> dict[str, object]:
+    """The model's own measurements when there are any (the catalog's numbers), else its stand-in's."""
+    if cid in measured:
+        source, why = cid, "measured: the catalog's pooled latency rows of this model"
+    else:
+        source, why = stand_in(entry)
+        if source not in measured:
+            raise SystemExit(f"{cid}: stand-in {source!r} has no latency measurement")
+    m = measured[source]
     return {
-        "measured_as": source.why,
-        "rows": used,
-        "n": len(pooled),
-        "ttft_s_p10": round(quantile(ttft, 0.1), 4),
-        "ttft_s_p50": round(quantile(ttft, 0.5), 4),
-        "ttft_s_p90": round(quantile(ttft, 0.9), 4),
-        "tokens_per_s_p10": round(quantile(tps, 0.1), 2),
-        "tokens_per_s_p50": round(quantile(tps, 0.5), 2),
-        "tokens_per_s_p90": round(quantile(tps, 0.9), 2),
+        "measured_as": why,
+        "stand_in": source if source != cid else None,
+        "n": m.n,
+        "ttft_s_p10": round(m.ttft_s[0], 4),
+        "ttft_s_p50": round(m.ttft_s[1], 4),
+        "ttft_s_p90": round(m.ttft_s[2], 4),
+        "tokens_per_s_p10": round(m.tokens_per_s[0], 2),
+        "tokens_per_s_p50": round(m.tokens_per_s[1], 2),
+        "tokens_per_s_p90": round(m.tokens_per_s[2], 2),
     }
+
+
+def _per_mtok(per_token: float | None) -> float | None:
+    return None if per_token is None else round(per_token * 1e6, 4)
 
 
 def _median_chars(chars: list[int]) -> int | None:
@@ -253,56 +147,73 @@ def _stats(tally: Tally, chars: list[int]) -> dict[str, object]:
 
 
 def build(data_dir: Path) -> dict[str, object]:
-    files = find_long_files(data_dir)
+    files = [p for p in find_long_files(data_dir) if p.name not in NOT_CORRECTNESS]
     if not files:
         raise SystemExit(f"no *_long.csv.gz under {data_dir}")
+    catalog = load_catalog()
     tallies: dict[str, dict[str, dict[str, Tally]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(Tally)))
     chars: dict[str, dict[str, dict[str, list[int]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     family_chars: dict[str, list[int]] = defaultdict(list)
     sources: dict[str, set[str]] = defaultdict(set)
+    spellings: dict[str, set[str]] = defaultdict(set)
     family_cache: dict[str, str] = {}
+    unknown: set[str] = set()
     for path in files:
         for row in iter_rows(path):
+            entry = catalog.find(row.model)
+            if entry is None or entry.catalog_id is None:
+                unknown.add(row.model)
+                continue
+            cid = entry.catalog_id
             family = family_cache.get(row.prompt)
             if family is None:
                 family = family_cache[row.prompt] = guess_family(row.prompt)
             task = row.task.split(":")[0] or f"{row.source.split('(')[0].lower()}_mixed"
-            sources[row.model].add(row.source)
+            sources[cid].add(row.source)
+            spellings[cid].add(row.model)
             groups = {"all": "all", "by_family": family, "by_task": task}
             for kind, key in groups.items():
                 if row.correct is not None:
-                    tallies[row.model][kind][key].add(row.correct)
+                    tallies[cid][kind][key].add(row.correct)
                 if row.response_chars is not None:
-                    chars[row.model][kind][key].append(row.response_chars)
+                    chars[cid][kind][key].append(row.response_chars)
             if row.response_chars is not None:
                 family_chars[family].append(row.response_chars)
-    samples = read_latency(data_dir / "latency")
+    if unknown:
+        raise SystemExit(f"models the catalog does not know: {sorted(unknown)}: add them to proxy/route/catalog.toml")
+    measured, _ = measure(catalog, data_dir / "latency")
     models: dict[str, object] = {}
-    for model in sorted(tallies):
-        if model not in LATENCY_MAP or model not in MODEL_INFO:
-            raise SystemExit(f"model {model!r} has no entry in LATENCY_MAP / MODEL_INFO: add one")
-        provider, family, params_b = MODEL_INFO[model]
-        overall = _stats(tallies[model]["all"]["all"], chars[model]["all"]["all"])
-        models[model] = {
-            "sources": sorted(sources[model]),
-            "provider": provider,
-            "family": family,
-            "params_b": params_b,
+    for cid in sorted(tallies):
+        entry = catalog.entries[cid]
+        overall = _stats(tallies[cid]["all"]["all"], chars[cid]["all"]["all"])
+        models[cid] = {
+            "sources": sorted(sources[cid]),
+            "spellings": sorted(spellings[cid]),
+            "provider": entry.maker,
+            "family": entry.family or "unknown",
+            "params_b": entry.parameters_b,
+            "input_usd_per_mtok": _per_mtok(entry.input_per_token),
+            "output_usd_per_mtok": _per_mtok(entry.output_per_token),
             "n": overall["n"],
             "accuracy": overall["accuracy"],
             "response_chars_p50": overall["response_chars_p50"],
-            "by_family": {k: _stats(v, chars[model]["by_family"][k]) for k, v in tallies[model]["by_family"].items()},
-            "by_task": {k: _stats(v, chars[model]["by_task"][k]) for k, v in tallies[model]["by_task"].items()},
-            "latency": latency_profile(LATENCY_MAP[model], samples),
+            "by_family": {k: _stats(v, chars[cid]["by_family"][k]) for k, v in tallies[cid]["by_family"].items()},
+            "by_task": {k: _stats(v, chars[cid]["by_task"][k]) for k, v in tallies[cid]["by_task"].items()},
+            "latency": latency_profile(cid, entry, measured),
         }
-    measured = {f: m for f, v in family_chars.items() if (m := _median_chars(v)) is not None}
+    aliases = {s: cid for cid in models for s in spellings[cid] if s != cid}
+    for short, spelling in README_NAMES.items():
+        entry = catalog.find(spelling)
+        if entry is not None and entry.catalog_id in models and short not in models:
+            aliases[short] = entry.catalog_id
+    measured_chars = {f: m for f, v in family_chars.items() if (m := _median_chars(v)) is not None}
     return {
-        "format": 1,
+        "format": 2,
         "built_by": "scripts/build_sim_profiles.py",
         "inputs": {p.relative_to(data_dir).as_posix(): _sha256(p)[:16] for p in files},
-        "aliases": ALIASES,
-        "family_chars_p50": {f: measured.get(f, ASSUMED_CHARS[f]) for f in FAMILIES},
-        "family_chars_assumed": sorted(f for f in FAMILIES if f not in measured),
+        "aliases": dict(sorted(aliases.items())),
+        "family_chars_p50": {f: measured_chars.get(f, ASSUMED_CHARS[f]) for f in FAMILIES},
+        "family_chars_assumed": sorted(f for f in FAMILIES if f not in measured_chars),
         "models": models,
     }
 

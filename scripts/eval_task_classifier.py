@@ -4,22 +4,20 @@ Labels: mbpp -> code; gsm8k -> math; mmlu:*, arc-challenge, winogrande -> multip
 writing/roleplay -> creative, reasoning/math -> math, coding -> code, extraction -> extraction,
 stem/humanities -> qa. Sources without a task column (llmrouter) are skipped. Prompts are
 deduplicated by normalised text. Prints accuracy, per-label recall, macro recall and a confusion table.
-Usage: .venv/bin/python scripts/eval_task_classifier.py [--data ../shared/data]
+Usage: .venv/bin/python -m scripts.eval_task_classifier [--data ../shared/data]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from proxy.route.features import TASKS, compute_features, load_resources
+from proxy.route.features.examples import request_from_prompt
+from proxy.training.dataset import find_long_files, iter_rows, prompt_key
 
-from proxy.route.features import TASKS, compute_features, load_resources  # noqa: E402
-from proxy.route.features.examples import request_from_prompt  # noqa: E402
-from proxy.training.dataset import find_long_files, iter_rows, prompt_key  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MT_BENCH = {
     "writing": "creative",

@@ -1,8 +1,8 @@
 """Print every feature of a prompt and a few candidate models, for debugging and the README.
 
 Usage:
-  .venv/bin/python scripts/explain_features.py --prompt "Write a haiku about rain" --models gpt-4o,llama-3.1-8b-instruct
-  echo "What is 17 * 23?" | .venv/bin/python scripts/explain_features.py
+  .venv/bin/python -m scripts.explain_features --prompt "Write a haiku about rain" --models gpt-4o,llama-3.1-8b-instruct
+  echo "What is 17 * 23?" | .venv/bin/python -m scripts.explain_features
 Options: --system TEXT (a system prompt), --history (prior success from the catalog's measured counts).
 Models are catalog ids, aliases or litellm model strings; an unknown one is shown with cold-start values.
 """
@@ -13,13 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from proxy.route.catalog import load_catalog
+from proxy.route.features import TASKS, VERSION, History, compute_features
+from proxy.route.features.examples import request_from_prompt
+from proxy.settings import Backend
 
-from proxy.route.catalog import load_catalog  # noqa: E402
-from proxy.route.features import TASKS, VERSION, History, compute_features  # noqa: E402
-from proxy.route.features.examples import request_from_prompt  # noqa: E402
-from proxy.settings import Backend  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_MODELS = "gpt-4o,gpt-4o-mini,llama-3.1-8b-instruct"
 

@@ -6,7 +6,7 @@
   tf-idf covariance).
 
 Deterministic: prompts are deduplicated and sorted by key, ties in the vocabulary broken by the word,
-eigenvector signs fixed. Usage: .venv/bin/python scripts/fit_text_models.py [--data ../shared/data]
+eigenvector signs fixed. Usage: .venv/bin/python -m scripts.fit_text_models [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -14,20 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from proxy.route.features.examples import request_from_prompt
+from proxy.route.features.semantic import SEMANTIC_FILE, encode_floats
+from proxy.route.features.text import conversation, words
+from proxy.route.features.tokens import CALIBRATION_FILE, find_tokenizer_file, text_counts
+from proxy.training.dataset import find_long_files, iter_rows, prompt_key
 
-from proxy.route.features.examples import request_from_prompt  # noqa: E402
-from proxy.route.features.semantic import SEMANTIC_FILE, encode_floats  # noqa: E402
-from proxy.route.features.text import conversation, words  # noqa: E402
-from proxy.route.features.tokens import CALIBRATION_FILE, find_tokenizer_file, text_counts  # noqa: E402
-from proxy.training.dataset import find_long_files, iter_rows, prompt_key  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -142,7 +142,9 @@ def proxy_fault(response: httpx.Response) -> str | None:
     if response.status_code == 500:
         return f"500: {message}"
     if response.status_code == 502 and not (
-        (message.startswith("Upstream ") and " answered " in message) or message.startswith("Could not reach")
+        (message.startswith("Upstream ") and (" answered " in message or " mid-stream" in message))
+        or message.startswith("Could not reach")
+        or "rejected the gateway's credentials" in message
     ):
         return f"502: {message}"
     return None

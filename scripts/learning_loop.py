@@ -8,11 +8,11 @@ router starts on the prior rule, which gives an unknown model a neutral P(accept
 the alias's threshold of 0.65, so every request goes to the expensive `strong` backend. Then:
 
 1. traffic: `--prompts` requests to the alias (phase "before"), logged;
-2. outcomes for the others: `scripts/replay.py --online` re-sends the logged prompts to the
+2. outcomes for the others: `switchyard replay --online` re-sends the logged prompts to the
    candidates that were not chosen (bounded by count and budget);
-3. labels: the simulated LLM judge (`scripts/label.py`) scores every call, and a "user" sends
+3. labels: the simulated LLM judge (`switchyard label`) scores every call, and a "user" sends
    `/v1/feedback` thumbs for every fifth call (the user knows the truth; the judge is right 90% of the time);
-4. retrain: `scripts/train.py --log DB --config CONFIG` writes a model directory with its knowledge;
+4. retrain: `switchyard train --log DB --config CONFIG` writes a model directory with its knowledge;
 5. reload: `POST /admin/reload` swaps it in without a restart;
 6. traffic again: `--prompts` new prompts of the same kinds (phase "after").
 
@@ -41,10 +41,11 @@ from typing import Any
 import httpx
 
 from proxy import config as config_mod
+from proxy.training.inputs import export_labelled
+from proxy.training.label import judge_calls
+from proxy.training.log_replay import online
+from proxy.training.train import train
 from scripts import harness
-from scripts.label import judge_calls
-from scripts.replay import online
-from scripts.train import export_log, train
 
 ADMIN_KEY = "sk-loop-admin-0123456789"
 CLIENT_KEY = "sk-loop-client-0123456789"
@@ -221,7 +222,7 @@ def run(n_prompts: int, workdir: Path, seed: int = 7) -> dict[str, Any]:
         before = phase_report(s.db_path, before_ids)
 
         models_dir = workdir / "models-loop1"
-        train([export_log(str(s.db_path))], models_dir, folds=3, backends={b.name: b for b in config.backends})
+        train([export_labelled(str(s.db_path))], models_dir, folds=3, backends={b.name: b for b in config.backends})
         reloaded = reload_models(s.proxy_url, models_dir)
 
         after_ids = send(s.proxy_url, prompts(n_prompts, seed + 1))

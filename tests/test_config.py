@@ -18,7 +18,7 @@ def minimal(**backend: Any) -> dict[str, Any]:
 
 def test_example_config_loads_and_documents_every_key() -> None:
     cfg = config.load(ROOT / "config.example.toml")
-    assert len(cfg.backends) == 10
+    assert len(cfg.backends) == 11
     assert cfg.alias("router") is not None and set(cfg.alias("router").candidates) == {b.name for b in cfg.backends}
     assert cfg.log.path == ROOT / "var" / "switchyard.db"
     text = (ROOT / "config.example.toml").read_text()

@@ -1,4 +1,4 @@
-"""Quality-cost metrics on hand-computed cases, and evaluate.py end to end on a small slice of the real data."""
+"""Quality-cost metrics on hand-computed cases, and the evaluation end to end on a small slice of the real data."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from proxy.training import metrics as tm
+from proxy.training.curves import intervals
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"
@@ -60,8 +61,6 @@ def test_cost_at_quality_and_quality_at_cost_read_single_settings() -> None:
 
 
 def test_bootstrap_intervals_redraw_the_prompts_and_keep_the_picks() -> None:
-    from scripts.evaluate import intervals
-
     rng = np.random.default_rng(1)
     n = 400
     labels = np.column_stack([rng.random(n) < 0.6, np.ones(n)]).astype(float)  # weak right 60%, strong always
@@ -91,9 +90,9 @@ def test_evaluate_replays_held_out_prompts_on_a_slice_of_the_data(tmp_path: Path
     if not (ROOT / "models" / "manifest.json").is_file():
         pytest.skip("models/ has no manifest.json: run `make models` first")
     pytest.importorskip("sklearn", reason="the baselines need the [train] extra")
-    from scripts import evaluate
+    from proxy.training.evaluate import evaluate
 
-    report = evaluate.evaluate([DATA_DIR / "routellm" / "routellm_long.csv.gz"], ROOT / "models", max_prompts=60)
+    report = evaluate([DATA_DIR / "routellm" / "routellm_long.csv.gz"], ROOT / "models", max_prompts=60)
     r = report["sources"]["RouteLLM"]
     assert r["prompts"] == 60
     assert r["best_model"] == "gpt-4-1106-preview"

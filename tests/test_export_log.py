@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import openai
 
+from proxy.cli import main as switchyard
 from proxy.training.dataset import iter_rows
-from scripts.export_log import main as export_main
-from scripts.export_log import render_prompt
+from proxy.training.export_log import render_prompt
+from proxy.training.inputs import data_files
 from tests.conftest import logged_row
 from tests.test_learning_log import labels_of
 
@@ -33,7 +34,7 @@ def test_export_round_trips_through_the_long_format_loader(
     logged_row(db_path, streamed_id, "id")
     labels_of(db_path, labelled_id, 2)  # labels, like calls, are written off the request path
     out_csv, out_jsonl = tmp_path / "log.csv.gz", tmp_path / "log.jsonl"
-    assert export_main(["--db", str(db_path), "--csv", str(out_csv), "--jsonl", str(out_jsonl)]) == 0
+    assert switchyard(["export", "--db", str(db_path), "--csv", str(out_csv), "--jsonl", str(out_jsonl)]) == 0
     rows = {r.prompt_id: r for r in iter_rows(out_csv)}
     first = rows[labelled_id]
     assert first.prompt == "Name a prime number above 100." and first.model == labelled.headers["x-router-model"]
@@ -59,20 +60,15 @@ def test_multi_turn_prompts_are_rendered_with_roles() -> None:
 
 
 def test_train_reads_the_labelled_calls_of_a_log(client: openai.OpenAI, proxy_url: str, db_path: Path) -> None:
-    import argparse
-
-    from scripts import train
-
     raw = client.chat.completions.with_raw_response.create(
         model="router", messages=[{"role": "user", "content": "A prompt to train on from the log."}]
     )
     call_id = raw.headers["x-router-request-id"]
     httpx.post(f"{proxy_url}/v1/feedback", json={"request_id": call_id, "thumbs": "down"}).raise_for_status()
     labels_of(db_path, call_id, 1)
-    args = argparse.Namespace(log=[str(db_path)], data=None, data_dir="/nonexistent")
-    (exported,) = train.data_files(args)
+    (exported,) = data_files(logs=[str(db_path)], data_dir="/nonexistent")
     rows = {r.prompt_id: r for r in iter_rows(exported)}
     assert rows[call_id].correct == 0.0 and rows[call_id].prompt == "A prompt to train on from the log."
     assert all(r.correct is not None for r in rows.values())  # only labelled calls are training rows
-    mixed = train.data_files(argparse.Namespace(log=[str(db_path)], data=[str(exported)], data_dir="/nonexistent"))
+    mixed = data_files(data=[exported], data_dir="/nonexistent", logs=[str(db_path)])
     assert mixed[0] == exported and len(mixed) == 2

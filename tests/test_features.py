@@ -70,7 +70,7 @@ def test_logged_rows_decode_to_the_same_bytes(profiles: list) -> None:
 def test_rows_do_not_depend_on_the_process_hash_seed(profiles: list) -> None:
     # Word sets and dicts iterate in hash order; the rows must not (training and serving are different processes).
     script = (
-        "import sys; sys.path.insert(0, '.');"
+        "import sys;"
         "from proxy.route.catalog import load_catalog; from proxy.settings import Backend;"
         "from proxy.route.features import compute_features;"
         "from proxy.route.features.examples import request_from_prompt;"

@@ -11,10 +11,10 @@ import openai
 import pytest
 
 from proxy import config as config_mod
+from proxy.cli import main as switchyard
 from proxy.log.postgres import PostgresLogStore
 from proxy.log.records import Observation
-from scripts.label import judge_calls, parse_score, rouge_l
-from scripts.label import main as label_main
+from proxy.training.label import judge_calls, parse_score, rouge_l
 from tests import pg
 from tests.conftest import ENVIRON, logged_row
 
@@ -70,7 +70,7 @@ def test_reference_answers_become_exact_match_and_rouge_labels(
     logged_row(db_path, call_id, "id")
     refs = tmp_path / "refs.jsonl"
     refs.write_text(json.dumps({"request_id": call_id, "reference": answer.upper() + "!"}) + "\n")
-    assert label_main(["--db", str(db_path), "--references", str(refs)]) == 0
+    assert switchyard(["label", "--db", str(db_path), "--references", str(refs)]) == 0
     with sqlite3.connect(db_path) as db:
         labels = dict(db.execute("SELECT source, score FROM labels WHERE call_id = ?", (call_id,)).fetchall())
     assert labels == {"exact_match": 1.0, "rouge_l": 1.0}  # equal after normalisation
@@ -92,6 +92,6 @@ def test_reference_labels_go_to_a_postgres_log(tmp_path: Path, pg_dsn: str) -> N
     asyncio.run(log_one_call())
     refs = tmp_path / "refs.jsonl"
     refs.write_text(json.dumps({"prompt": "Capital of France?", "reference": "paris"}) + "\n")
-    assert label_main(["--db", pg_dsn, "--references", str(refs)]) == 0
+    assert switchyard(["label", "--db", pg_dsn, "--references", str(refs)]) == 0
     rows = pg.fetch_sync(pg_dsn, "SELECT call_id, source, score FROM labels ORDER BY source")
     assert rows == [("pgcall", "exact_match", 1.0), ("pgcall", "rouge_l", 1.0)]

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from proxy import config as config_mod
+from proxy.cli import main as switchyard
 from proxy.log.postgres import PostgresLogStore
 from proxy.log.queue import QueuedLogStore
 from proxy.log.read import read_log
 from proxy.log.records import Label, LogStoreError, Observation
 from proxy.log.sqlite import SqliteLogStore
-from scripts import export_log, replay
+from proxy.training import log_replay
+from proxy.training.inputs import export_labelled
 from tests import pg
 from tests.conftest import ROOT
 
@@ -77,19 +79,16 @@ async def test_both_stores_read_back_the_same_rows(tmp_path: Path, pg_dsn: str) 
 def test_export_and_replay_read_a_postgres_log(tmp_path: Path, pg_dsn: str) -> None:
     asyncio.run(fill(PostgresLogStore(dsn=pg_dsn)))
     out = tmp_path / "log.csv.gz"
-    assert export_log.main(["--db", pg_dsn, "--csv", str(out), "--labelled-only"]) == 0
+    assert switchyard(["export", "--db", pg_dsn, "--csv", str(out), "--labelled-only"]) == 0
     with gzip.open(out, "rt") as f:
         rows = list(csv.DictReader(f))
     assert [(r["prompt_id"], r["correct"], r["task"]) for r in rows] == [("call1", "1.0", "math")]
-    assert [r["call"]["id"] for r in replay.routed_records(pg_dsn)] == ["call0", "call1", "call2", "call4"]
+    assert [r["call"]["id"] for r in log_replay.routed_records(pg_dsn)] == ["call0", "call1", "call2", "call4"]
 
 
 def test_train_reads_a_postgres_log(tmp_path: Path, pg_dsn: str) -> None:
-    pytest.importorskip("lightgbm", reason="the [train] extra is not installed")
-    from scripts import train
-
     asyncio.run(fill(PostgresLogStore(dsn=pg_dsn)))
-    with gzip.open(train.export_log(pg_dsn), "rt") as f:
+    with gzip.open(export_labelled(pg_dsn), "rt") as f:
         assert [r["prompt_id"] for r in csv.DictReader(f)] == ["call1"]
 
 
@@ -98,7 +97,7 @@ def test_an_unreachable_log_is_named_without_its_password(capsys: pytest.Capture
         list(read_log(UNREACHABLE))
     assert SECRET not in str(failed.value) and "switchyard:***@127.0.0.1:1" in str(failed.value)
     with pytest.raises(SystemExit):
-        export_log.main(["--db", UNREACHABLE, "--jsonl", "/dev/null"])
+        switchyard(["export", "--db", UNREACHABLE, "--jsonl", "/dev/null"])
     err = capsys.readouterr().err
     assert SECRET not in err and "***" in err
 
@@ -137,7 +136,7 @@ def test_config_takes_the_dsn_password_from_the_environment_only() -> None:
 
 
 def test_the_sqlite_default_never_imports_asyncpg() -> None:
-    code = "import sys, proxy.http.app, proxy.log.read, scripts.export_log; print('asyncpg' in sys.modules)"
+    code = "import sys, proxy.http.app, proxy.log.read, proxy.training.export_log; print('asyncpg' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""The README's examples run against the real demo (`make run` = scripts/demo.py), so they cannot drift."""
+"""The README's examples run against the real demo (`make run` = `switchyard demo`), so they cannot drift."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+# The installed command (`pip install -e .` puts it beside the interpreter), as `make run` starts it.
+SWITCHYARD = str(Path(sys.executable).with_name("switchyard"))
 
 
 def code_blocks(language: str) -> list[str]:
@@ -32,9 +35,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("ports 8000/9100 are in use (is `make run` running?): the README examples need them")
     log_path = tmp_path_factory.mktemp("demo") / "demo.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "scripts/demo.py"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([SWITCHYARD, "demo"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # the simulator first indexes the data's ~360,000 labelled rows
         while True:
             try:
                 if httpx.get("http://127.0.0.1:8000/ready", timeout=1).status_code == 200:

@@ -128,6 +128,22 @@ def test_client_errors_do_not_open_circuits(breaker_proxy: str, sdk: Callable[..
     assert c.chat.completions.create(model="cheap", messages=HI).choices
 
 
+def test_an_upstream_refusing_the_gateways_key_does_not_open_its_circuit_and_falls_back(
+    breaker_proxy: str, sim: Sim, sdk: Callable[..., openai.OpenAI]
+) -> None:
+    c = sdk(breaker_proxy)
+    sim.fault("mixtral-8x7b", {"status": 401, "message": "Incorrect API key provided"}, count=3)
+    for _ in range(3):  # breaker_failures is 2: an open circuit would answer the third with a 503
+        with pytest.raises(openai.APIStatusError) as info:
+            c.chat.completions.create(model="cheap", messages=HI)
+        assert info.value.status_code == 502 and info.value.code == "upstream_auth_failed"
+    sim.fault("mixtral-8x7b", {"status": 403}, count=1)
+    raw = c.chat.completions.with_raw_response.create(
+        model="router", messages=HI, extra_body={"router": {"candidates": ["cheap", "strong"]}}
+    )
+    assert raw.headers["x-router-fallbacks"] == "cheap" and raw.headers["x-router-model"] == "strong"
+
+
 async def test_past_the_in_flight_limit_requests_get_a_fast_503(sim_url: str, tmp_path: Path) -> None:
     with proxy_with(sim_url, tmp_path / "calls.db", server={"max_in_flight": 2}) as url:
         slow = {"model": "cheap", "messages": HI, "sim_fault": {"delay_s": 1.5}}

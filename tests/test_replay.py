@@ -11,9 +11,9 @@ import httpx
 import openai
 import pytest
 
+from proxy.cli import main as switchyard
 from proxy.route.router import DEFAULT_MODELS_DIR
 from scripts.harness import to_toml
-from scripts.replay import main as replay_main
 from tests.conftest import SIM_KEY, logged_row, make_config_dict
 
 
@@ -38,8 +38,9 @@ def test_offline_replay_reproduces_the_logged_choices(
     monkeypatch.setenv("SIM_KEY", SIM_KEY)
     no_models = db_path.parent / "no-models"
     assert (
-        replay_main(
+        switchyard(
             [
+                "replay",
                 "--db",
                 str(db_path),
                 "--config",
@@ -71,8 +72,9 @@ def test_offline_replay_with_the_shipped_models(
     monkeypatch.setenv("SIM_KEY", SIM_KEY)
     no_models = db_path.parent / "no-models"
     assert (
-        replay_main(
+        switchyard(
             [
+                "replay",
                 "--db",
                 str(db_path),
                 "--config",
@@ -101,8 +103,9 @@ def test_online_replay_sends_prompts_to_unchosen_candidates(
     with sqlite3.connect(db_path) as db:
         before = db.execute("SELECT COUNT(*) FROM calls WHERE alias IS NULL").fetchone()[0]
     assert (
-        replay_main(
+        switchyard(
             [
+                "replay",
                 "--db",
                 str(db_path),
                 "--config",

@@ -554,7 +554,8 @@ def _requires_data() -> None:
 @pytest.fixture(scope="module")
 def data_url() -> Iterator[str]:
     _requires_data()
-    with serve_app(create_app(SimSettings(speed=0.0, data_dir=DATA_DIR))) as base:
+    # Start-up indexes every labelled row of the data (about 360,000): give it time on a busy machine.
+    with serve_app(create_app(SimSettings(speed=0.0, data_dir=DATA_DIR)), startup_timeout_s=180) as base:
         yield base
 
 
@@ -618,3 +619,41 @@ def test_a_renamed_model_answers_like_the_model_it_plays() -> None:
 def test_renaming_an_unknown_model_is_refused() -> None:
     with pytest.raises(ValueError, match="no simulated model named 'nope'"):
         load_profiles().renamed([("acme", "nope")])
+
+
+@pytest.mark.data
+def test_2024_models_answer_the_data_prompts_as_they_did_under_any_spelling(data_url: str) -> None:
+    # Llama-3.1-70B ran ZeroEval and MMLU-Pro under two spellings; the simulated model pools both.
+    wanted = {"Meta-Llama-3.1-70B-Instruct": "zeroeval", "Meta-Llama-3_1-70B-Instruct": "mmlu_pro"}
+    picked: dict[str, str] = {}  # spelling -> a prompt it got wrong
+    for spelling, folder in wanted.items():
+        for row in iter_rows(next((DATA_DIR / folder).glob("*_long.csv.gz"))):
+            if row.model == spelling and row.correct == 0.0 and row.task != "gsm8k":
+                picked[spelling] = row.prompt
+                break
+    assert set(picked) == set(wanted)
+    with openai.OpenAI(base_url=f"{data_url}/v1", api_key="x", max_retries=0) as sdk:
+        for spelling, prompt in picked.items():
+            for name in ("llama-3.1-70b-instruct", spelling):
+                raw = sdk.chat.completions.with_raw_response.create(
+                    model=name, messages=[{"role": "user", "content": prompt}]
+                )
+                assert raw.headers["x-sim-label-source"] == "data", (name, spelling)
+                assert raw.headers["x-sim-acceptable"] == "0", (name, spelling)
+
+
+def test_measured_models_play_the_catalogs_latency_and_prices() -> None:
+    # The router predicts with the catalog's numbers; the simulator must play the same ones.
+    from proxy.route.catalog import load_catalog
+
+    catalog, profiles = load_catalog(), load_profiles()
+    measured = [name for name in profiles.models if catalog.entries[name].ttft_s is not None]
+    assert {"gpt-4o", "gpt-4o-mini", "gemini-1.5-pro", "llama-3.1-70b-instruct"} <= set(measured)
+    for name in measured:
+        entry, latency = catalog.entries[name], profiles.models[name].latency
+        assert (latency.ttft_s_p50, latency.tokens_per_s_p50) == (entry.ttft_s, entry.tokens_per_s), name
+    for name, profile in profiles.models.items():
+        entry = catalog.entries[name]
+        assert profile.input_usd_per_mtok == pytest.approx((entry.input_per_token or 0) * 1e6), name
+    o1 = profiles.get("o1-mini-2024-09-12")
+    assert o1 is not None and o1.name == "o1-mini" and "gpt-4o-mini" in o1.latency.measured_as

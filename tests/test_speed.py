@@ -75,8 +75,10 @@ def test_adjust_scales_only_backends_with_evidence() -> None:
 
 @pytest.fixture(scope="module")
 def slow_sim() -> Iterator[str]:
-    """Simulated backends at a twentieth of their measured latency: fast enough for a test, slow enough to time."""
-    with serve_app(create_simulator(SimSettings(speed=0.05, api_key=SIM_KEY))) as url:
+    """Simulated backends at 0.4 of their measured latency: fast enough for a test, slow enough to time
+    (Mixtral's pooled measurements answer a limerick in about 0.7 s; at a twentieth the proxy's own
+    milliseconds blurred the fivefold slowdown on a busy machine: TTFT can be 0.12 s)."""
+    with serve_app(create_simulator(SimSettings(speed=0.4, api_key=SIM_KEY))) as url:
         yield url
 
 

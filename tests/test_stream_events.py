@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from proxy.pipeline import _event_for_client
-from proxy.upstream.forward import StreamChunk
+from proxy.upstream.transport import StreamChunk
 
 RAW = b'{"id":"c1", "choices":[{"index":0,"delta":{"content":"Hi"}}]}'  # spacing as the upstream wrote it
 

@@ -7,6 +7,7 @@ import gzip
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,14 +100,21 @@ def test_out_of_fold_history_never_sees_the_row_label() -> None:
     assert everything.get(key, "all")[1] == len(sp.train)
 
 
-def test_train_on_a_tiny_file_writes_a_loadable_model_dir(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
+    """The synthetic file, and the models `train` makes of it: (data, models dir, manifest)."""
     pytest.importorskip("lightgbm", reason="training needs the [train] extra")
-    from scripts import train
+    from proxy.training.train import train
 
+    tmp_path = tmp_path_factory.mktemp("tiny")
     data = tmp_path / "tiny_long.csv.gz"
     _write_synthetic(data)
     out = tmp_path / "models"
-    manifest = train.train([data], out, threads=1, folds=3)
+    return data, out, train([data], out, threads=1, folds=3)
+
+
+def test_train_on_a_tiny_file_writes_a_loadable_model_dir(tiny_models: tuple[Path, Path, dict[str, Any]]) -> None:
+    data, out, manifest = tiny_models
     assert manifest["feature_version"] == VERSION
     assert set(manifest["candidates_seen"]) == set(MODELS)
     assert set(manifest["derived_profiles"]) == {"acme-unknown-13b"}
@@ -122,3 +130,35 @@ def test_train_on_a_tiny_file_writes_a_loadable_model_dir(tmp_path: Path) -> Non
     features = compute_features(request_from_prompt("Question 3 about python code: explain item 5."), profiles)
     scores = scorer.score(features, profiles, None)
     assert scores.p_acceptable.shape == (3,) and ((scores.p_acceptable >= 0) & (scores.p_acceptable <= 1)).all()
+
+
+def test_the_train_command_writes_what_train_writes_and_evaluate_reads_it(
+    tiny_models: tuple[Path, Path, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from proxy.cli import main
+
+    data, function_out, _ = tiny_models
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "cli"), "--folds", "3"]) == 0
+    for name in ("router.onnx", "knowledge.json"):
+        assert (tmp_path / "cli" / name).read_bytes() == (function_out / name).read_bytes(), name
+    cli, function = (json.loads((d / "manifest.json").read_text()) for d in (tmp_path / "cli", function_out))
+    for clock in ("created_at", "training_seconds"):
+        del cli[clock], function[clock]
+    assert cli == function
+
+    # The models evaluate through the command too: its JSON report, and the table on stdout.
+    report = tmp_path / "eval.json"
+    argv = ["evaluate", "--data", str(data), "--models", str(tmp_path / "cli"), "--json", str(report)]
+    assert main([*argv, "--no-baselines", "--max-prompts", "12"]) == 0
+    written = json.loads(report.read_text())
+    assert written["command"] == " ".join(["switchyard", *argv, "--no-baselines", "--max-prompts", "12"])
+    routers = written["sources"]["synthetic"]["routers"]
+    assert routers["switchyard"]["model_version"] == cli["model_version"] and "knn" not in routers
+    out = capsys.readouterr().out
+    assert "== synthetic: 12 held-out prompts" in out and f"report: {report}" in out
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as failed:
+        main(["train", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "none")])
+    assert failed.value.code == 1 and "no *_long.csv.gz under" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()

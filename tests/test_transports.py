@@ -106,15 +106,58 @@ def test_upstream_errors_keep_their_status_and_retry_after(
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_a_server_error_is_502_and_a_refused_key_is_401_without_the_key(
+def test_a_server_error_is_502_and_a_refused_gateway_key_is_502_without_the_key(
     proxy: tuple[str, Path], transport: str
 ) -> None:
     url, _ = proxy
     r = post(url, {"model": f"m-{transport}", "messages": HI, "sim_fault": {"status": 500, "message": "boom"}})
     assert r.status_code == 502 and "boom" in r.json()["error"]["message"]
+    # A 401 would tell the client its own key is wrong; it is the gateway's key for the upstream.
     r = post(url, {"model": f"badkey-{transport}", "messages": HI})
-    assert r.status_code == 401
+    error = r.json()["error"]
+    assert r.status_code == 502 and error["type"] == "upstream_error" and error["code"] == "upstream_auth_failed"
+    assert "rejected the gateway's credentials" in error["message"]
     assert "sk-bad-secret-key" not in r.text and "sk-bad-s" not in r.text
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_upstream_error_keeps_its_param(proxy: tuple[str, Path], transport: str, stream: bool) -> None:
+    url, _ = proxy
+    r = post(url, {"model": f"m-{transport}", "messages": HI, "stream": stream, "top_logprobs": 3})
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "top_logprobs"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_stream_cut_by_the_upstream_says_so(proxy: tuple[str, Path], transport: str) -> None:
+    url, _ = proxy
+    fault = {"disconnect_after_chunks": 2}
+    body = {"model": f"m-{transport}", "messages": HI, "stream": True, "max_tokens": 200, "sim_fault": fault}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as response:
+        events = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: {")]
+    message = events[-1]["error"]["message"]
+    assert "cut the connection mid-stream" in message and "Could not reach" not in message
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_answer_names_the_backend_and_the_log_keeps_the_upstreams_name(
+    proxy: tuple[str, Path], transport: str, stream: bool
+) -> None:
+    url, db = proxy
+    body: dict[str, Any] = {"model": f"m-{transport}", "messages": HI, "max_tokens": 20, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as response:
+            lines = [line[6:] for line in response.iter_lines() if line.startswith("data: {")]
+        models = {json.loads(line)["model"] for line in lines}
+    else:
+        response = post(url, body)
+        models = {response.json()["model"]}
+    assert models == {f"m-{transport}"} == {response.headers["x-router-model"]}
+    request_id = response.headers["x-router-request-id"]
+    assert logged_row(db, request_id, "upstream_model") == ("mixtral-8x7b",)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

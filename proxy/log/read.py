@@ -1,6 +1,6 @@
 """Read a call log from either store: a SQLite file or a Postgres DSN, one function for both.
 
-Training (`scripts/train.py --log`), replay and export all read through `read_log`, so a log
+Training (`switchyard train --log`), replay and export all read through `read_log`, so a log
 kept in Postgres by several replicas feeds the learning loop exactly as a local SQLite file does.
 """
 

@@ -4,7 +4,7 @@ The correctness model reads LLM features (accuracy, prices) and prior-success fe
 Training computes them from its data; if serving computed them from the catalog instead, a model
 trained on the proxy's own logs would see one thing in training and another in serving, and a
 backend the catalog does not know (the cold-start case the learning loop exists for) would look
-unknown forever. So `scripts/train.py` writes, beside the ONNX files:
+unknown forever. So `switchyard train` writes, beside the ONNX files:
 
 - `profiles`: per model identity (`LLMProfile.history_key`: the catalog id, else the lower-cased
   litellm model string) the accuracy and, for models the catalog does not know, the per-token prices

@@ -1,10 +1,10 @@
 """Scores: for each candidate LLM, P(acceptable answer), predicted latency and output length.
 
-Scorers sit behind a one-method interface and a registry, so the proxy, replay and evaluation can
+Scorers sit behind a one-method interface, so the proxy, replay and evaluation can
 swap them. `PriorScorer` is the documented rule used until trained models are present: it scores
 each candidate by its prior (catalog or config) accuracy and its measured speed, so the request
 path features -> scores -> choice is the real one from the start. `OnnxScorer` runs the trained
-models of a models directory (`scripts/train.py` writes them; `models/README.md` describes them):
+models of a models directory (`switchyard train` writes them; `models/README.md` describes them):
 one onnxruntime call per model for all candidates. `load_scorer` picks between the two and refuses
 models trained on other features. This is the only module that imports onnxruntime, and only when
 a model is loaded.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -113,7 +113,7 @@ class OnnxScorer:
         c = manifest["correctness"]
         self._c_in, self._c_out, self._c_col = c["input"], c["output"], int(c["column"])
         self._l_in, self._l_out = manifest["output_length"]["input"], manifest["output_length"]["output"]
-        # Models written by scripts/train.py share one graph and one input (`export.one_graph`); older
+        # Models written by `switchyard train` share one graph and one input (`export.one_graph`); older
         # model directories have a file per model.
         self._one_call = correctness is length and self._c_in == self._l_in
         self._knots_x = np.asarray(c["calibration"]["x"], dtype=np.float64)
@@ -219,6 +219,3 @@ def load_scorer(models_dir: Path | None, names: Sequence[str] | None = None) -> 
         log.info("no trained models in %s: routing with the prior rule", models_dir)
         return PriorScorer()
     return OnnxScorer.load(Path(models_dir), names)
-
-
-SCORERS: dict[str, Callable[[], Scorer]] = {"prior": PriorScorer}

@@ -46,7 +46,7 @@ def create_app(settings: SimSettings) -> Starlette:
         known: KnownPrompts | None = None
         if settings.data_dir is not None:
             if settings.data_dir.is_dir():
-                known = await asyncio.to_thread(load_known_prompts, settings.data_dir, set(profiles.models))
+                known = await asyncio.to_thread(load_known_prompts, settings.data_dir, profiles.by_spelling())
             else:
                 log.warning("data dir %s does not exist: verdicts come from the profiles only", settings.data_dir)
         size = settings.request_log_size

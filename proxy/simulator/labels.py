@@ -7,7 +7,7 @@ aggregate profiles instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,23 +42,28 @@ class KnownPrompts:
         return None
 
 
-def load_known_prompts(data_dir: Path, models: Collection[str]) -> KnownPrompts:
-    """Index every labelled row of the `*_long.csv.gz` files under data_dir for the given models."""
+def load_known_prompts(data_dir: Path, models: Mapping[str, str]) -> KnownPrompts:
+    """Index every labelled row of the `*_long.csv.gz` files under data_dir whose model is a key of `models`
+    (the data's spelling), under the simulated model it maps to (several spellings can share one)."""
     sums: dict[str, dict[str, list[float]]] = {}
     chars: dict[tuple[str, str], int] = {}
     skipped: set[str] = set()
+    keys: dict[str, str] = {}
     files = find_long_files(data_dir)
     for path in files:
         for row in iter_rows(path):
-            if row.model not in models:
+            model = models.get(row.model)
+            if model is None:
                 skipped.add(row.model)
                 continue
-            key = prompt_key(row.prompt)
+            key = keys.get(row.prompt)
+            if key is None:  # every model of a source answers the same prompts: hash each text once
+                key = keys[row.prompt] = prompt_key(row.prompt)
             if row.response_chars is not None:
-                chars.setdefault((row.model, key), row.response_chars)
+                chars.setdefault((model, key), row.response_chars)
             if row.correct is None:
                 continue
-            total = sums.setdefault(row.model, {}).setdefault(key, [0.0, 0.0])
+            total = sums.setdefault(model, {}).setdefault(key, [0.0, 0.0])
             total[0] += row.correct
             total[1] += 1
     if skipped:

@@ -26,7 +26,7 @@ class GroupStats:
 
 @dataclass(frozen=True)
 class LatencyProfile:
-    measured_as: str
+    measured_as: str  # whose measurements these are: the model's own, or a named stand-in's
     n: int
     ttft_s_p10: float
     ttft_s_p50: float
@@ -38,11 +38,14 @@ class LatencyProfile:
 
 @dataclass(frozen=True)
 class ModelProfile:
-    name: str
+    name: str  # the catalog id
     sources: tuple[str, ...]
+    spellings: tuple[str, ...]  # the data's names for this model, whose rows the profile pools
     provider: str
     family: str
     params_b: float | None
+    input_usd_per_mtok: float | None  # list prices, from the catalog
+    output_usd_per_mtok: float | None
     n: int
     accuracy: float
     by_family: Mapping[str, GroupStats]
@@ -77,6 +80,10 @@ class Profiles:
 
     def names(self) -> list[str]:
         return sorted([*self.models, *self.aliases])
+
+    def by_spelling(self) -> dict[str, str]:
+        """The data's model names -> the profile that pools their rows."""
+        return {s: name for name, profile in self.models.items() for s in profile.spellings}
 
     def typical_chars(self, profile: ModelProfile, family: str) -> int:
         stats = profile.by_family.get(family)
@@ -115,9 +122,12 @@ def _model(name: str, spec: Mapping[str, Any]) -> ModelProfile:
     return ModelProfile(
         name=name,
         sources=tuple(spec["sources"]),
+        spellings=tuple(spec.get("spellings", (name,))),
         provider=str(spec["provider"]),
         family=str(spec["family"]),
         params_b=None if params is None else float(params),
+        input_usd_per_mtok=_opt_float(spec.get("input_usd_per_mtok")),
+        output_usd_per_mtok=_opt_float(spec.get("output_usd_per_mtok")),
         n=int(spec["n"]),
         accuracy=float(spec["accuracy"]),
         by_family={k: _group(v) for k, v in spec["by_family"].items()},
@@ -133,3 +143,7 @@ def _model(name: str, spec: Mapping[str, Any]) -> ModelProfile:
             tokens_per_s_p90=float(latency["tokens_per_s_p90"]),
         ),
     )
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -37,6 +37,8 @@ def to_onnx(model: lgb.LGBMClassifier | lgb.LGBMRegressor, n_features: int, name
         zipmap=False,
         target_opset=OPSET,
     )
+    # The name of the command that once wrote it: kept, because it is part of the ONNX bytes, hence of
+    # model_version, and the same data must keep giving the same files.
     proto.producer_name = "switchyard scripts/train.py"
     return proto
 

@@ -1,15 +1,15 @@
-"""Forward: the call to the upstream LLM, through litellm or, for OpenAI-compatible upstreams, directly
-(`passthrough.py`). The only module that imports litellm.
+"""Forward: one upstream call on its backend's transport, within the backend's limits.
 
-litellm is imported only when a backend needs it: in the background when the app starts with such a
-backend, else on first use; never at import time. Its import takes seconds and, without
-``LITELLM_LOCAL_MODEL_COST_MAP=True``, fetches a price file from the internet. One aiohttp session is
-shared by every call, on both paths.
+Each backend gets its transport once (`transport.kind`: direct for OpenAI-compatible upstreams, litellm
+for the rest) and its own cap on calls in flight, `max_connections` (its connection pool). The wait for
+a free slot counts against the request's deadline but not against the backend's own limits (`timeout_s`,
+`ttft_timeout_s`): those time the upstream, not the gateway's queue in front of it.
 
-What the client sent is forwarded as it came: known OpenAI parameters as litellm parameters (so
-litellm can translate them for non-OpenAI providers), unknown fields as `extra_body`. The upstream is
-always asked for usage on streams, so every streamed call is priced; the usage chunk is passed on to
-the client only if it asked for it.
+Clients see the backend's name in `model`, as /v1/models and x-router-model give it, in streamed chunks
+too; the upstream's own name for the model is kept for the log (`upstream_model`). Streams always ask the
+upstream for usage, so every streamed call is priced; pipeline.py passes the usage chunk on only to a
+client that asked for it. Embeddings are always asked for as floats; base64, which the OpenAI SDKs ask
+for by default, is encoded here.
 """
 
 from __future__ import annotations
@@ -17,94 +17,193 @@ from __future__ import annotations
 import array
 import asyncio
 import base64
-import contextlib
 import logging
-import os
-import re
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-import httpx
-
-from proxy import jsonio
-from proxy.errors import BadGateway, GatewayTimeout, ProxyError, for_upstream_status, redact
+from proxy.errors import BadGateway, GatewayTimeout, ProxyError
 from proxy.request import ChatRequest
-from proxy.settings import Backend, EmbeddingBackend
-from proxy.upstream import passthrough
+from proxy.settings import DEFAULT_MAX_CONNECTIONS, Backend, EmbeddingBackend
+from proxy.upstream.direct import DirectTransport
+from proxy.upstream.litellm_transport import LazyLiteLLM, LiteLLMTransport
+from proxy.upstream.transport import Chunks, Completion, StreamChunk, Transport, Usage, kind
 
 log = logging.getLogger(__name__)
 
-_LITELLM_NOISE = re.compile(r"^(litellm\.\w+:\s*)?(\w+Error:\s*)?(\w+Exception\s*-\s*)?")
-
 
 @dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+class _Route:
+    """A backend's way out: its transport and its slots for calls in flight."""
 
-    @classmethod
-    def from_openai(cls, usage: Any) -> Usage | None:
-        if not isinstance(usage, Mapping):
-            return None
-        return cls(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+    backend: Backend | EmbeddingBackend
+    transport: Transport
+    slots: asyncio.Semaphore
 
 
-@dataclass
-class Completion:
-    body: dict[str, Any]
-    usage: Usage | None
-    upstream_model: str | None
+class Forwarder:
+    def __init__(self, api_keys: Mapping[str, str]) -> None:
+        self._keys = dict(api_keys)
+        self._secrets = [k for k in self._keys.values() if k]
+        self._litellm = LazyLiteLLM()
+        self._routes: dict[str, _Route] = {}
+        self._retired: list[Transport] = []  # replaced by a changed backend of the same name; closed at the end
 
+    async def start(self, backends: Iterable[Backend | EmbeddingBackend] = ()) -> None:
+        """Open each backend's transport now (litellm's import starts in the background if one needs it);
+        a backend first seen in a call gets its transport then."""
+        for backend in backends:
+            self._route(backend)
 
-@dataclass(frozen=True, slots=True)
-class StreamChunk:
-    """One chunk of an upstream stream: the OpenAI chunk dict, and its JSON exactly as the upstream sent it
-    when the upstream speaks OpenAI's format itself (None on the litellm path), so an unchanged chunk is
-    relayed without being written again."""
+    async def aclose(self) -> None:
+        transports = [r.transport for r in self._routes.values()] + self._retired
+        self._routes, self._retired = {}, []
+        for transport in transports:
+            await transport.aclose()
+        await self._litellm.aclose()
 
-    data: dict[str, Any]
-    raw: bytes | None = None
+    def _route(self, backend: Backend | EmbeddingBackend) -> _Route:
+        route = self._routes.get(backend.name)
+        if route is not None and (route.backend is backend or route.backend == backend):
+            return route
+        if route is not None:
+            self._retired.append(route.transport)
+        key = self._keys.get(backend.name)
+        transport: Transport
+        if kind(backend) == "direct":
+            transport = DirectTransport(backend, key, self._secrets)
+        else:
+            transport = LiteLLMTransport(backend, key, self._secrets, self._litellm)
+        transport.start()
+        size = getattr(backend, "max_connections", DEFAULT_MAX_CONNECTIONS)
+        route = self._routes[backend.name] = _Route(backend, transport, asyncio.Semaphore(size))
+        return route
+
+    async def complete(self, backend: Backend, request: ChatRequest, *, timeout_s: float | None = None) -> Completion:
+        """One upstream call; `timeout_s` caps the backend's own total timeout (the request's deadline)."""
+        route = self._route(backend)
+        await route.transport.ready()  # a first call may wait for litellm's import, not on the clock
+        waited = await _take_slot(route, timeout_s)
+        limit = _limit(backend.timeout_s, timeout_s, waited)
+        try:
+            async with asyncio.timeout(limit):
+                body = await route.transport.complete(request)
+        except TimeoutError:
+            message = f"Upstream {backend.name} did not answer within {limit:.3g}s."
+            raise GatewayTimeout(message, backend=backend.name) from None
+        except Exception as exc:
+            raise _unexpected(exc, backend) from None
+        finally:
+            route.slots.release()
+        upstream_model = body.get("model")
+        body["model"] = backend.name
+        return Completion(body=body, usage=Usage.from_openai(body.get("usage")), upstream_model=upstream_model)
+
+    async def open_stream(
+        self, backend: Backend, request: ChatRequest, *, timeout_s: float | None = None
+    ) -> UpstreamStream:
+        """Open a stream and wait for its first chunk, within the time-to-first-token limit."""
+        started = time.monotonic()
+        route = self._route(backend)
+        await route.transport.ready()
+        waited = await _take_slot(route, timeout_s)
+        acquired = time.monotonic()
+        total = _limit(backend.timeout_s, timeout_s, waited)
+        ttft_limit = min(backend.ttft_timeout_s or total, total)
+        chunks: Chunks | None = None
+        try:
+            async with asyncio.timeout(ttft_limit):
+                chunks = await route.transport.open_stream(request)
+                iterator = chunks.__aiter__()
+                first = await iterator.__anext__()
+        except BaseException as exc:
+            try:
+                if chunks is not None:
+                    await chunks.aclose()
+            finally:
+                route.slots.release()
+            if isinstance(exc, TimeoutError):
+                message = f"Upstream {backend.name} sent no first token within {ttft_limit:.3g}s."
+                raise GatewayTimeout(message, backend=backend.name) from None
+            if isinstance(exc, StopAsyncIteration):
+                message = f"Upstream {backend.name} closed the stream without sending anything."
+                raise BadGateway(message, backend=backend.name) from None
+            if not isinstance(exc, Exception):
+                raise  # cancelled: the client left
+            raise _unexpected(exc, backend) from None
+        stream = UpstreamStream(backend, chunks, iterator, route.slots, time.monotonic() - started, acquired + total)
+        stream.first = stream.observe(first)
+        return stream
+
+    async def embed(self, backend: EmbeddingBackend, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Forward an embeddings request, in the encoding the client asked for."""
+        route = self._route(backend)
+        await route.transport.ready()
+        await _take_slot(route, backend.timeout_s)
+        try:
+            async with asyncio.timeout(backend.timeout_s):
+                result = await route.transport.embed(body)
+        except TimeoutError:
+            raise GatewayTimeout(
+                f"Upstream {backend.name} did not answer within {backend.timeout_s:.3g}s.", backend=backend.name
+            ) from None
+        except Exception as exc:
+            raise _unexpected(exc, backend) from None
+        finally:
+            route.slots.release()
+        if body.get("encoding_format") == "base64":
+            for item in result.get("data", ()):
+                floats = array.array("f", item["embedding"])  # little-endian float32, as OpenAI sends it
+                if sys.byteorder == "big":
+                    floats.byteswap()
+                item["embedding"] = base64.b64encode(floats.tobytes()).decode()
+        return result
 
 
 class UpstreamStream:
     """An open upstream stream whose first chunk has already arrived, so failures before it are plain errors.
 
-    Iterating yields the remaining chunks as OpenAI chunk dicts; `usage` and `upstream_model` fill in as
-    chunks pass. A failure mid-stream is raised as the `ProxyError` it maps to.
+    Iterating yields the remaining chunks; `usage` and `upstream_model` fill in as chunks pass. A failure
+    mid-stream is raised as the `ProxyError` it maps to. `aclose` ends the call and frees its slot.
     """
 
     def __init__(
         self,
-        forwarder: Forwarder,
         backend: Backend,
-        close: Callable[[], Awaitable[None]],
-        iterator: Any,
+        chunks: Chunks,
+        iterator: AsyncIterator[StreamChunk],
+        slots: asyncio.Semaphore,
         ttft_s: float,
         deadline: float,
-        convert: Callable[[Any], StreamChunk],
     ) -> None:
-        self._forwarder = forwarder
-        self._deadline = deadline  # monotonic time by which the whole call must be done
         self._backend = backend
-        self._close = close
+        self._chunks = chunks
         self._iterator = iterator
-        self._convert = convert  # a chunk as the upstream client yields it -> a StreamChunk
+        self._slots = slots
+        self._deadline = deadline  # monotonic time by which the whole call must be done
+        self._open = True
         self.ttft_s = ttft_s
         self.usage: Usage | None = None
         self.upstream_model: str | None = None
         self.first = StreamChunk({})
 
-    def observe(self, chunk: Any) -> StreamChunk:
-        out = self._convert(chunk)
-        usage = Usage.from_openai(out.data.get("usage"))
+    def observe(self, chunk: StreamChunk) -> StreamChunk:
+        data = chunk.data
+        usage = data.get("usage")
         if usage is not None:
-            self.usage = usage
-        self.upstream_model = out.data.get("model") or self.upstream_model
-        return out
+            self.usage = Usage.from_openai(usage) or self.usage
+        model = data.get("model")
+        if model is None:
+            return chunk
+        self.upstream_model = model
+        if model == self._backend.name:
+            return chunk  # relayed as the upstream wrote it
+        # Written again from the dict: orjson writes a chunk in ~1.3 us, less than substituting the name in
+        # the raw bytes takes (~2.9 us by regex).
+        data["model"] = self._backend.name
+        return StreamChunk(data)
 
     async def __aiter__(self) -> AsyncIterator[StreamChunk]:
         backend = self._backend
@@ -122,285 +221,48 @@ class UpstreamStream:
                 raise GatewayTimeout(
                     f"Upstream {backend.name} sent nothing for {backend.idle_timeout_s}s mid-stream."
                 ) from None
-            except Exception as exc:  # mapped: see Forwarder.map_error
-                raise self._forwarder.map_error(exc, backend) from None
+            except ProxyError:
+                raise
+            except Exception as exc:
+                raise _unexpected(exc, backend) from None
             yield self.observe(chunk)
 
     async def aclose(self) -> None:
-        await self._close()
-
-
-def _import_litellm() -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    litellm.telemetry = False
-    litellm.drop_params = False
-    return litellm
-
-
-class Forwarder:
-    def __init__(self, api_keys: Mapping[str, str]) -> None:
-        self._keys = dict(api_keys)
-        self._secrets = [k for k in self._keys.values() if k]
-        self._session: aiohttp.ClientSession | None = None
-        self._litellm: Any = None
-        self._importing: asyncio.Future[Any] | None = None
-
-    async def start(self, backends: Iterable[Backend | EmbeddingBackend] = ()) -> None:
-        """Open the shared session; if any of `backends` goes through litellm, import it in the background."""
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
-        if any(not passthrough.is_direct(b) for b in backends):
-            self._importing = asyncio.ensure_future(asyncio.to_thread(_import_litellm))
-
-    async def aclose(self) -> None:
-        if self._importing is not None:
-            with contextlib.suppress(Exception):
-                await self._importing
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def _llm(self) -> Any:
-        """litellm, imported once (waiting for the background import if one is running)."""
-        if self._litellm is None:
-            if self._importing is None:
-                self._importing = asyncio.ensure_future(asyncio.to_thread(_import_litellm))
-            self._litellm = await self._importing
-        return self._litellm
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        assert self._session is not None, "start() first"
-        return self._session
-
-    def _call_args(self, backend: Backend, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        args: dict[str, Any] = dict(request.params)
-        args.update(
-            model=backend.model,
-            messages=list(request.body["messages"]),
-            api_base=backend.api_base,
-            api_key=self._keys.get(backend.name) or "none",
-            timeout=httpx.Timeout(backend.timeout_s, connect=backend.connect_timeout_s),
-            max_retries=0,  # retries are ours: they must stop once the first byte reached the client
-            shared_session=self._session,
-        )
-        if request.extra:
-            args["extra_body"] = dict(request.extra)
-        if stream:
-            args["stream"] = True
-            args["stream_options"] = {"include_usage": True}
-        return args
-
-    async def complete(self, backend: Backend, request: ChatRequest, *, timeout_s: float | None = None) -> Completion:
-        """One upstream call; `timeout_s` caps the backend's own total timeout (the request's deadline)."""
-        limit = min(backend.timeout_s, timeout_s) if timeout_s is not None else backend.timeout_s
-        direct = passthrough.is_direct(backend)
-        llm = None if direct else await self._llm()  # a first call may wait for the import, not on the clock
+        if not self._open:
+            return
+        self._open = False
         try:
-            async with asyncio.timeout(limit):
-                if llm is None:
-                    data = passthrough.chat_body(backend, request, stream=False)
-                    body = await self._direct(backend, "/chat/completions", data, backend.connect_timeout_s)
-                else:
-                    response = await llm.acompletion(**self._call_args(backend, request, stream=False))
-                    body = _clean(response.model_dump(exclude_none=False))
-        except TimeoutError:
-            raise GatewayTimeout(f"Upstream {backend.name} did not answer within {limit:.3g}s.") from None
-        except Exception as exc:  # mapped below: every litellm error is an openai.OpenAIError
-            raise self.map_error(exc, backend) from None
-        return Completion(body=body, usage=Usage.from_openai(body.get("usage")), upstream_model=body.get("model"))
-
-    async def _direct(
-        self, backend: Backend | EmbeddingBackend, path: str, data: bytes, connect_timeout_s: float | None = None
-    ) -> dict[str, Any]:
-        """One direct JSON call: the upstream's JSON object, or the error its status maps to."""
-        async with self.session.post(
-            passthrough.url(backend, path),
-            data=data,
-            headers=passthrough.headers(self._keys.get(backend.name)),
-            timeout=aiohttp.ClientTimeout(sock_connect=connect_timeout_s),
-        ) as response:
-            raw = await response.read()
-            if response.status != 200:
-                raise passthrough.upstream_error(backend, response.status, raw, response.headers, self._secrets)
-        return passthrough.parse_json(backend, raw)
-
-    async def open_stream(
-        self, backend: Backend, request: ChatRequest, *, timeout_s: float | None = None
-    ) -> UpstreamStream:
-        """Open a stream and wait for its first chunk, within the time-to-first-token limit."""
-        started = time.monotonic()
-        total = min(backend.timeout_s, timeout_s) if timeout_s is not None else backend.timeout_s
-        ttft_limit = min(backend.ttft_timeout_s or total, total)
-        direct = passthrough.is_direct(backend)
-        llm = None if direct else await self._llm()
-        handle: Any = None
-        close: Callable[[], Awaitable[None]] = _nothing_to_close
-        try:
-            async with asyncio.timeout(ttft_limit):
-                if llm is None:
-                    handle = await self.session.post(
-                        passthrough.url(backend, "/chat/completions"),
-                        data=passthrough.chat_body(backend, request, stream=True),
-                        headers=passthrough.headers(self._keys.get(backend.name)),
-                        timeout=aiohttp.ClientTimeout(sock_connect=backend.connect_timeout_s),
-                    )
-                    close = _closer(handle)
-                    if handle.status != 200:
-                        raw = await handle.read()
-                        raise passthrough.upstream_error(backend, handle.status, raw, handle.headers, self._secrets)
-                    iterator = passthrough.sse_chunks(handle, backend, self._secrets).__aiter__()
-                else:
-                    handle = await llm.acompletion(**self._call_args(backend, request, stream=True))
-                    close = _closer(handle)
-                    iterator = handle.__aiter__()
-                first = await iterator.__anext__()
-        except TimeoutError:
-            await close()
-            raise GatewayTimeout(f"Upstream {backend.name} sent no first token within {ttft_limit:.3g}s.") from None
-        except StopAsyncIteration:
-            await close()
-            raise BadGateway(f"Upstream {backend.name} closed the stream without sending anything.") from None
-        except BaseException as exc:
-            await close()
-            if not isinstance(exc, Exception):
-                raise  # cancelled: the client left
-            raise self.map_error(exc, backend) from None
-        convert = _parsed_and_sent if direct else _chunk_from_litellm
-        stream = UpstreamStream(
-            self, backend, close, iterator, time.monotonic() - started, started + total, convert=convert
-        )
-        stream.first = stream.observe(first)
-        return stream
-
-    async def embed(self, backend: EmbeddingBackend, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Forward an embeddings request. Floats are always asked of the upstream (litellm's response type
-        holds floats only); base64, which the OpenAI SDKs ask for by default, is encoded here."""
-        passed = ("dimensions", "user")
-        extra = {k: v for k, v in body.items() if k not in ("model", "input", "encoding_format", *passed)}
-        args: dict[str, Any] = {k: body[k] for k in passed if k in body}
-        llm = None if passthrough.is_direct(backend) else await self._llm()
-        try:
-            async with asyncio.timeout(backend.timeout_s):
-                if llm is None:
-                    out = {**extra, **args, "model": passthrough.upstream_model(backend), "input": body["input"]}
-                    data = jsonio.dumps({**out, "encoding_format": "float"})
-                    result = await self._direct(backend, "/embeddings", data)
-                else:
-                    response = await llm.aembedding(
-                        model=backend.model,
-                        input=body["input"],
-                        api_base=backend.api_base,
-                        api_key=self._keys.get(backend.name) or "none",
-                        timeout=backend.timeout_s,
-                        max_retries=0,
-                        encoding_format="float",
-                        **({"extra_body": extra} if extra else {}),
-                        **args,
-                    )
-                    result = _clean(response.model_dump())
-        except TimeoutError:
-            raise GatewayTimeout(f"Upstream {backend.name} did not answer within {backend.timeout_s:.3g}s.") from None
-        except Exception as exc:
-            raise self.map_error(exc, backend) from None
-        if body.get("encoding_format") == "base64":
-            for item in result.get("data", ()):
-                floats = array.array("f", item["embedding"])  # little-endian float32, as OpenAI sends it
-                if sys.byteorder == "big":
-                    floats.byteswap()
-                item["embedding"] = base64.b64encode(floats.tobytes()).decode()
-        return result
-
-    def map_error(self, exc: Exception, backend: Backend | EmbeddingBackend) -> ProxyError:
-        if isinstance(exc, ProxyError):
-            return exc
-        if isinstance(exc, aiohttp.ClientError):  # the direct path: connection refused, reset, cut short
-            return passthrough.unreachable(backend, exc, self._secrets)
-        litellm_error = self._litellm is not None and isinstance(exc, self._litellm.exceptions.OpenAIError)
-        if not litellm_error and not _is_openai_error(exc):
-            log.exception("unexpected error calling backend %s", backend.name)
-            return BadGateway(f"Upstream {backend.name} failed: {type(exc).__name__}.", backend=backend.name)
-        detail = redact(_LITELLM_NOISE.sub("", str(exc)).strip(), self._secrets) or type(exc).__name__
-        if self._litellm is not None and isinstance(exc, self._litellm.Timeout):
-            return GatewayTimeout(f"Upstream {backend.name} timed out: {detail}", backend=backend.name)
-        if (self._litellm is not None and isinstance(exc, self._litellm.APIConnectionError)) or (
-            "Connection error" in detail
-        ):
-            return BadGateway(f"Could not reach upstream {backend.name}: {detail}", backend=backend.name)
-        status = int(getattr(exc, "status_code", 0) or 502)
-        cls = for_upstream_status(status)
-        code = getattr(exc, "code", None)
-        return cls(
-            f"Upstream {backend.name} answered {status}: {detail}",
-            code=code if isinstance(code, str) and not code.isdigit() else None,  # litellm puts the status there
-            retry_after_s=_retry_after(exc),
-            backend=backend.name,
-        )
+            await self._chunks.aclose()
+        finally:
+            self._slots.release()
 
 
-def _closer(handle: Any) -> Callable[[], Awaitable[None]]:
-    """How to end an open upstream stream: a litellm wrapper's `aclose`, or an aiohttp response's
-    release (back to the pool when read to the end) or close (the connection dropped)."""
-    if isinstance(handle, aiohttp.ClientResponse):
-
-        async def close_response() -> None:
-            if handle.content.at_eof():
-                handle.release()
-            else:
-                handle.close()
-
-        return close_response
-    aclose = getattr(handle, "aclose", None)
-    return aclose if aclose is not None else _nothing_to_close
-
-
-async def _nothing_to_close() -> None:
-    return None
-
-
-def _parsed_and_sent(chunk: tuple[dict[str, Any], bytes]) -> StreamChunk:
-    return StreamChunk(*chunk)
-
-
-def _chunk_from_litellm(chunk: Any) -> StreamChunk:
-    return StreamChunk(_chunk_dict(chunk))
-
-
-def _is_openai_error(exc: Exception) -> bool:
-    return any(cls.__module__.startswith("openai") for cls in type(exc).__mro__)
-
-
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
+async def _take_slot(route: _Route, wait_s: float | None) -> float:
+    """Take one of the backend's slots for a call in flight; the seconds it took to come free."""
+    slots = route.slots
+    if not slots.locked():
+        await slots.acquire()
+        return 0.0
+    started = time.monotonic()
     try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+        async with asyncio.timeout(wait_s):
+            await slots.acquire()
+    except TimeoutError:
+        name = route.backend.name
+        raise GatewayTimeout(
+            f"Every connection to upstream {name} stayed busy for {wait_s:.3g}s (max_connections reached).",
+            backend=name,
+        ) from None
+    return time.monotonic() - started
 
 
-def _chunk_dict(chunk: Any) -> dict[str, Any]:
-    data = _clean(chunk.model_dump(exclude_none=True))
-    for choice in data.get("choices", ()):
-        choice.setdefault("finish_reason", None)
-    return data
+def _limit(backend_s: float, request_s: float | None, waited: float) -> float:
+    """The time an upstream call may take: the backend's limit, cut to what is left of the request's."""
+    return backend_s if request_s is None else min(backend_s, max(0.001, request_s - waited))
 
 
-_DROP = {"provider_specific_fields"}
-
-
-def _clean(value: Any) -> Any:
-    """Remove litellm-only fields and the null tool_calls/function_call litellm adds to every message."""
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if k in _DROP or (k in ("tool_calls", "function_call", "audio", "reasoning_content") and v is None):
-                continue
-            out[k] = _clean(v)
-        return out
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
+def _unexpected(exc: Exception, backend: Backend | EmbeddingBackend) -> ProxyError:
+    if isinstance(exc, ProxyError):
+        return exc
+    log.exception("unexpected error calling backend %s", backend.name)
+    return BadGateway(f"Upstream {backend.name} failed: {type(exc).__name__}.", backend=backend.name)

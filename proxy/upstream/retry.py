@@ -22,7 +22,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from proxy.errors import BadGateway, GatewayTimeout, RateLimited, ServiceUnavailable
+from proxy.errors import BadGateway, GatewayTimeout, RateLimited, ServiceUnavailable, UpstreamAuthFailed
 
 T = TypeVar("T")
 
@@ -30,6 +30,13 @@ RETRYABLE = (BadGateway, GatewayTimeout, RateLimited, ServiceUnavailable)
 
 
 def is_retryable(exc: BaseException) -> bool:
+    """An upstream failure worth another try, which also counts against the backend's circuit."""
+    return isinstance(exc, RETRYABLE) and not isinstance(exc, UpstreamAuthFailed)
+
+
+def falls_back(exc: BaseException) -> bool:
+    """A failure another backend may not have: retryable ones, and an upstream refusing the gateway's key
+    (which the same key would meet again, so it is not retried)."""
     return isinstance(exc, RETRYABLE)
 
 

@@ -176,7 +176,7 @@ function renderAccuracy(a) {
 function renderCalibration(c) {
   document.getElementById("calibration-note").textContent = c.labelled_calls
     ? `${c.labelled_calls} labelled routed calls; Brier score ${fmt.p(c.brier)} (0 is perfect).`
-    : "No labelled routed calls yet: send labels with POST /v1/feedback or scripts/label.py.";
+    : "No labelled routed calls yet: send labels with POST /v1/feedback or switchyard label.";
   fill(document.querySelector("#calibration-table tbody"), c.bins.map((b) =>
     el("tr", { "data-key": b.low.toFixed(1) }, el("th", { scope: "row", text: `${b.low.toFixed(1)} – ${b.high.toFixed(1)}` }),
       cell("calls", fmt.n(b.calls), true), cell("mean_predicted", fmt.p(b.mean_predicted), true),

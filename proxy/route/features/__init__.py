@@ -1,6 +1,6 @@
 """Features of a (chat request, candidate LLMs) pair: one row per candidate.
 
-The same function serves training (scripts/) and the proxy, so the two cannot drift. It is pure:
+The same function serves training (proxy/training) and the proxy, so the two cannot drift. It is pure:
 no I/O, no clock, no randomness (the shipped vocabularies and text models are loaded once, by
 `load_resources`, and passed in or cached). Rows are float32; `names` and `VERSION` travel with every
 model trained on them, and the scorer refuses a model whose feature version differs.

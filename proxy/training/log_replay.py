@@ -1,42 +1,30 @@
 """Replay logged traffic: what a candidate model set would change (offline), or collect outcomes (online).
 
-Offline (no LLM is called):
-  .venv/bin/python -m scripts.replay --db var/switchyard.db --config config.toml --models NEW_DIR [--current DIR]
-`--db` is a SQLite log file or a Postgres DSN (the password from PGPASSWORD).
-For every logged routed call it re-runs the router's own decision (router.py) with the candidate models
-and with the current ones, and reports how many choices change, the predicted cost and latency of each
-policy, and an inverse-propensity estimate of each policy's quality from the labelled calls: a call
-counts for a policy when the policy picks the backend that served it, weighted by 1 / the logged
-selection probability (exploration makes this possible; without it only agreeing calls count).
+`switchyard replay` runs one of the two. Offline (no LLM is called): for every logged routed call,
+`offline` re-runs the router's own decision (router.py) with the candidate models and with the current
+ones, and reports how many choices change, the predicted cost and latency of each policy, and an
+inverse-propensity estimate of each policy's quality from the labelled calls: a call counts for a policy
+when the policy picks the backend that served it, weighted by 1 / the logged selection probability
+(exploration makes this possible; without it only agreeing calls count).
 
-Online (bounded by count and budget; calls LLMs through a running proxy):
-  .venv/bin/python -m scripts.replay --db var/switchyard.db --config config.toml --online URL \\
-      [--limit 100] [--budget-usd 1.0] [--api-key KEY]
-Re-sends logged prompts by name to candidates that were not chosen, so outcomes exist for them too
-(the design's "run prompts through multiple LLMs"); the proxy logs them like any call.
+Online (bounded by count and budget; calls LLMs through a running proxy): `online` re-sends logged
+prompts by name to candidates that were not chosen, so outcomes exist for them too (the design's "run
+prompts through multiple LLMs"); the proxy logs them like any call.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from proxy import config as config_mod
 from proxy.errors import ProxyError
-from proxy.log.records import LogStoreError
 from proxy.request import parse_chat
 from proxy.route.router import Router
 from proxy.route.scoring import load_scorer
 from proxy.settings import Config
-from scripts.export_log import records
-
-DEFAULT_MODELS = Path(__file__).resolve().parents[1] / "models"
+from proxy.training.export_log import records
 
 
 def routed_records(db: str | Path) -> list[dict[str, Any]]:
@@ -106,34 +94,3 @@ def online(db: str | Path, config: Config, url: str, limit: int, budget: float, 
                 spent += cand["cost_usd"]
                 failed += response.status_code != 200
     return {"sent": sent, "failed": failed, "predicted_spend_usd": spent}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True, help="SQLite log file or postgresql:// DSN")
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--models", type=Path, help="candidate models directory (offline)")
-    parser.add_argument("--current", type=Path, help="current models (default: the config's, else the shipped)")
-    parser.add_argument("--online", metavar="PROXY_URL", help="re-send prompts to unchosen candidates via this proxy")
-    parser.add_argument("--limit", type=int, default=100)
-    parser.add_argument("--budget-usd", type=float, default=1.0)
-    parser.add_argument("--api-key", default=os.environ.get("SWITCHYARD_API_KEY", "unused"))
-    args = parser.parse_args(argv)
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    config = config_mod.load(args.config, environ=os.environ)
-    if not args.online and not args.models:
-        parser.error("give --models (offline) or --online PROXY_URL")
-    try:
-        if args.online:
-            report = online(args.db, config, args.online, args.limit, args.budget_usd, args.api_key)
-        else:
-            current = args.current or config.models_dir or DEFAULT_MODELS
-            report = offline(args.db, config, args.models, current)
-    except LogStoreError as exc:
-        parser.error(str(exc))
-    print(json.dumps(report, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

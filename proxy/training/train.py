@@ -1,26 +1,17 @@
 """Train the router's correctness and output-length models from long-format data; write ONNX + manifest.
 
-Usage:
-  .venv/bin/python scripts/train.py                       # every *_long.csv.gz under ../shared/data -> models/
-  .venv/bin/python scripts/train.py --data my_evals.csv --out /tmp/my-models
-  .venv/bin/python scripts/train.py --log var/switchyard.db --config config.toml [--data FILE ...] --out DIR
-Options: --data-dir DIR, --threads N (LightGBM threads, default 1), --folds K (default 5).
-
-Needs the `[train]` extra (pip install -e '.[train]'). Any long-format file works, including one whose
-models the catalog does not know: they get profiles derived from the data (proxy/training/data.py).
-About 20% of the distinct prompts (a salted hash of the normalised text) are held out and never
-trained on; `scripts/evaluate.py` replays exactly those. The manifest records the data files and their
-sha256, the feature names and version, what each output means, the held-out metrics and the versions;
-`knowledge.json` beside it holds the accuracies and success counts the features were computed with
-(`proxy/route/learned.py`), which the proxy loads with the models.
+`switchyard train` runs `train`. Any long-format file works, including one whose models the catalog does
+not know: they get profiles derived from the data (`profiles.py`). About 20% of the distinct prompts (a
+salted hash of the normalised text) are held out and never trained on; `switchyard evaluate` replays
+exactly those. The manifest records the data files and their sha256, the feature names and version, what
+each output means, the held-out metrics and the versions; `knowledge.json` beside it holds the accuracies
+and success counts the features were computed with (`proxy/route/learned.py`), which the proxy loads with
+the models. Needs the `[train]` extra (imported through `fit` and `export`).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -29,50 +20,29 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from proxy.config import load as load_config  # noqa: E402
-from proxy.log import dsn as dsn_mod  # noqa: E402
-from proxy.log.records import LogStoreError  # noqa: E402
-from proxy.route import learned  # noqa: E402
-from proxy.route.catalog import load_catalog  # noqa: E402
-from proxy.route.features import VERSION, load_resources  # noqa: E402
-from proxy.route.scoring import OnnxScorer  # noqa: E402
-from proxy.settings import Backend  # noqa: E402
-from proxy.training import data as td  # noqa: E402
-from proxy.training import profiles as tp  # noqa: E402
-from proxy.training.dataset import find_long_files  # noqa: E402
-from proxy.training.export import write_models  # noqa: E402
-from proxy.training.fit import (  # noqa: E402
+from proxy.route import learned
+from proxy.route.catalog import load_catalog
+from proxy.route.features import VERSION, load_resources
+from proxy.route.scoring import OnnxScorer
+from proxy.settings import Backend
+from proxy.training import data as td
+from proxy.training import profiles as tp
+from proxy.training.export import write_models
+from proxy.training.fit import (
     CLASSIFIER_PARAMS,
     REGRESSOR_PARAMS,
     classification_metrics,
     fit_correctness,
     fit_output_length,
 )
-from scripts.export_log import long_row, records, write_csv  # noqa: E402
+from proxy.training.inputs import TrainingError
 
-log = logging.getLogger("train")
-DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
+log = logging.getLogger(__name__)
 LABEL = (
     "P(acceptable): the probability that the candidate's answer to this prompt is acceptable, i.e. the expected "
     "upstream quality label in [0, 1] (benchmark exact match / unit tests = 0 or 1, judge score / 10, task metric); "
     "calibrated with an isotonic map fitted on out-of-fold predictions of the training prompts"
 )
-
-
-def data_files(args: argparse.Namespace) -> list[Path]:
-    """--data files; else, unless training from --log alone, every long file under --data-dir; plus the log."""
-    logged = [export_log(db) for db in args.log or ()]
-    if args.data:
-        return [Path(f) for f in args.data] + logged
-    if logged:
-        return logged
-    files = find_long_files(Path(args.data_dir))
-    if not files:
-        raise SystemExit(f"no *_long.csv.gz under {args.data_dir}; pass --data FILE")
-    return files
 
 
 def train(
@@ -208,54 +178,17 @@ def _check_export(out: Path, corr: Any, length: Any, t: td.Table) -> None:
     dp, dl = float(np.max(np.abs(want_p - got_p))), float(np.max(np.abs(want_l - got_l)))
     log.info("ONNX vs LightGBM on %d rows: max |dP| %.2e, max |d log tokens| %.2e", len(x), dp, dl)
     if dp > 1e-3 or dl > 1e-2:
-        raise SystemExit(f"ONNX export disagrees with LightGBM (dP {dp}, dlog {dl})")
+        raise TrainingError(f"ONNX export disagrees with LightGBM (dP {dp}, dlog {dl})")
 
 
 def _rel(path: Path) -> str:
+    """A data file as seen from the directory above the working one (`shared/data/...` from the checkout,
+    as the shipped manifest records it), else as given."""
     try:
-        return str(Path(path).resolve().relative_to(ROOT.parent))
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve().parent))
     except ValueError:
         return str(path)
 
 
-def export_log(db: str) -> Path:
-    """The labelled calls of a proxy log (SQLite file or Postgres DSN) as a long-format file, for training."""
-    name = Path(db).stem if not dsn_mod.is_dsn(db) else "postgres"
-    out = Path(tempfile.mkdtemp(prefix="switchyard-train-")) / f"{name}-labelled.csv.gz"
-    try:
-        rows = write_csv((long_row(r) for r in records(db, labelled_only=True)), out)
-    except LogStoreError as exc:
-        raise SystemExit(f"--log {dsn_mod.redact(db)}: {exc}") from None
-    log.info("exported %d labelled calls from %s", rows, dsn_mod.redact(db))
-    if not rows:
-        raise SystemExit(
-            f"--log {dsn_mod.redact(db)}: no labelled calls to train on (label them with scripts/label.py or feedback)"
-        )
-    return out
-
-
 def _fmt(m: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in m.items())
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", action="append", help="a long-format .csv or .csv.gz file (repeatable)")
-    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="used when no --data or --log is given")
-    parser.add_argument(
-        "--log",
-        action="append",
-        help="a proxy log (SQLite file or postgresql:// DSN): its labelled calls are training rows (repeatable)",
-    )
-    parser.add_argument("--out", default=str(ROOT / "models"), help="output directory (default: models/)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--folds", type=int, default=td.FOLDS)
-    parser.add_argument("--config", help="the proxy's TOML config: which model each logged backend name is")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    backends = {b.name: b for b in load_config(Path(args.config)).backends} if args.config else None
-    train(data_files(args), Path(args.out), threads=args.threads, folds=args.folds, backends=backends)
-
-
-if __name__ == "__main__":
-    main()

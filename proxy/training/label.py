@@ -1,28 +1,22 @@
 """Label logged calls automatically: an LLM judge through litellm, and reference-based metrics.
 
-Usage:
-  .venv/bin/python -m scripts.label --db var/switchyard.db --config config.toml --judge BACKEND \\
-      [--rubric FILE] [--limit 500] [--concurrency 8]
-  .venv/bin/python -m scripts.label --db var/switchyard.db --references refs.jsonl
-
-The judge is a backend of the config, called through the proxy's own forwarding code (litellm), with a
-rubric whose `{question}` and `{answer}` are filled in; its reply must contain "Score: N/10", stored as
-N/10 with source "judge:<backend>". Calls it already labelled are skipped. References are JSONL lines
-{"request_id": ..., "reference": ...} (or {"prompt": ..., "reference": ...}, matched on the prompt
-text): each matching call gets "exact_match" (normalised text equality, 0 or 1) and "rouge_l" (F1 of
-the longest common token subsequence). Labels go to the `labels` table of the log, next to feedback.
-`--db` is a SQLite log file or a Postgres DSN (the password from PGPASSWORD).
+`switchyard label` runs `judge_calls` and `reference_labels`. The judge is a backend of the config, called
+through the proxy's own forwarding code (litellm), with a rubric whose `{question}` and `{answer}` are
+filled in; its reply must contain "Score: N/10", stored as N/10 with source "judge:<backend>". Calls it
+already labelled are skipped. References are JSONL lines {"request_id": ..., "reference": ...} (or
+{"prompt": ..., "reference": ...}, matched on the prompt text): each matching call gets "exact_match"
+(normalised text equality, 0 or 1) and "rouge_l" (F1 of the longest common token subsequence). Labels go
+to the `labels` table of the log (a SQLite file or a Postgres DSN), next to feedback.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
+import logging
 import os
 import re
 import string
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,8 +29,8 @@ from proxy.log.sqlite import store_for
 from proxy.request import parse_chat
 from proxy.settings import Config
 from proxy.training.dataset import normalize_prompt
+from proxy.training.export_log import records, render_prompt, response_text
 from proxy.upstream.forward import Forwarder
-from scripts.export_log import records, render_prompt, response_text
 
 RUBRIC = """You are a strict grader. Read the question and the answer, and judge whether the answer is correct,
 complete and responsive. Reply with one line "Score: N/10" (10 = fully acceptable, 0 = useless), then one
@@ -48,6 +42,7 @@ sentence of reason.
 
 <answer>{answer}</answer>
 """
+log = logging.getLogger(__name__)
 _SCORE = re.compile(r"Score:\s*(\d+(?:\.\d+)?)\s*/\s*10", re.IGNORECASE)
 
 
@@ -102,7 +97,7 @@ async def judge_calls(
 ) -> int:
     backend = config.backend(judge)
     if backend is None:
-        raise SystemExit(f"--judge {judge!r} is not a backend of the config")
+        raise ValueError(f"--judge {judge!r} is not a backend of the config")
     source = f"judge:{judge}"
     logged = await asyncio.to_thread(lambda: list(records(db)))  # the reader is synchronous
     todo = [r for r in logged if source not in {lab["source"] for lab in r["labels"]}][:limit]
@@ -120,12 +115,12 @@ async def judge_calls(
             try:
                 done = await forwarder.complete(backend, request)
             except ProxyError as exc:
-                print(f"judge failed on {rec['call']['id']}: {exc.message}", file=sys.stderr)
+                log.warning("judge failed on %s: %s", rec["call"]["id"], exc.message)
                 return
         reply = str(((done.body.get("choices") or [{}])[0].get("message") or {}).get("content") or "")
         score = parse_score(reply)
         if score is None:
-            print(f"no score in the judge's reply for {rec['call']['id']}: {reply[:80]!r}", file=sys.stderr)
+            log.warning("no score in the judge's reply for %s: %r", rec["call"]["id"], reply[:80])
             return
         labels.append((rec["call"]["id"], score, source, reply[:500]))
 
@@ -159,35 +154,3 @@ def reference_labels(db: str | Path, references: Path) -> int:
         labels.append((call_id, round(rouge_l(answer, reference), 6), "rouge_l", None))
     asyncio.run(write_labels(db, labels))
     return len(labels)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True, help="SQLite log file or postgresql:// DSN")
-    parser.add_argument("--config", type=Path, help="proxy config holding the judge backend")
-    parser.add_argument("--judge", help="backend name of the judge model")
-    parser.add_argument("--rubric", type=Path, help="rubric template with {question} and {answer}")
-    parser.add_argument("--references", type=Path, help="JSONL of reference answers")
-    parser.add_argument("--limit", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=8)
-    args = parser.parse_args(argv)
-    if not args.judge and not args.references:
-        parser.error("give --judge (with --config) and/or --references")
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    if args.judge:
-        if not args.config:
-            parser.error("--judge needs --config")
-        config = config_mod.load(args.config, environ=os.environ)
-        rubric = args.rubric.read_text(encoding="utf-8") if args.rubric else RUBRIC
-        n = asyncio.run(
-            judge_calls(args.db, config, args.judge, rubric=rubric, limit=args.limit, concurrency=args.concurrency)
-        )
-        print(f"judge {args.judge}: {n} labels", file=sys.stderr)
-    if args.references:
-        n = reference_labels(args.db, args.references)
-        print(f"references: {n} labels", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,31 +1,25 @@
-"""Export the proxy's call log as the long routing-data format (CSV, optionally gzipped) and/or JSONL.
+"""The proxy's call log as the long routing-data format (CSV, optionally gzipped) and as JSONL records.
 
-Usage: .venv/bin/python -m scripts.export_log --db var/switchyard.db [--csv OUT.csv.gz] [--jsonl OUT.jsonl]
-       [--since UNIX_SECONDS] [--labelled-only]
-`--db` is a SQLite log file or a Postgres DSN (postgresql://user@host/db; the password from PGPASSWORD).
-
-One CSV row per successful call: source "switchyard-log", prompt_id = the request id, the prompt, the
-backend that answered as `model`, `correct` = the mean of the call's labels (blank when unlabelled),
-`label_type` = the label sources, `score_raw` = the labels as JSON, tokens, actual cost, total latency,
-the predicted task type, and `response_chars`. A single-turn request's prompt is its user text (after
-the system prompt, if any, on its own paragraph); a multi-turn one is rendered "role: text" per message.
-The JSONL keeps everything the CSV cannot: messages, candidates with their predictions, fallbacks, the
-exploration flag and the selection probability (for off-policy estimates).
+`switchyard export` writes both; training (`switchyard train --log`), labelling and replay read the log
+through `records`. One CSV row per successful call: source "switchyard-log", prompt_id = the request id, the
+prompt, the backend that answered as `model`, `correct` = the mean of the call's labels (blank when
+unlabelled), `label_type` = the label sources, `score_raw` = the labels as JSON, tokens, actual cost, total
+latency, the predicted task type, and `response_chars`. A single-turn request's prompt is its user text
+(after the system prompt, if any, on its own paragraph); a multi-turn one is rendered "role: text" per
+message. The JSONL keeps everything the CSV cannot: messages, candidates with their predictions,
+fallbacks, the exploration flag and the selection probability (for off-policy estimates).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gzip
 import json
-import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from proxy.log.read import read_log
-from proxy.log.records import LogStoreError
 from proxy.training.dataset import COLUMNS
 
 SOURCE = "switchyard-log"
@@ -98,7 +92,7 @@ def long_row(rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_csv(rows: Iterator[dict[str, Any]], path: Path) -> int:
+def write_csv(rows: Iterable[dict[str, Any]], path: Path) -> int:
     count = 0
     raw: IO[str]
     if path.suffix == ".gz":
@@ -114,31 +108,10 @@ def write_csv(rows: Iterator[dict[str, Any]], path: Path) -> int:
     return count
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True, help="SQLite log file or postgresql:// DSN")
-    parser.add_argument("--csv", type=Path)
-    parser.add_argument("--jsonl", type=Path)
-    parser.add_argument("--since", type=float, default=0.0)
-    parser.add_argument("--labelled-only", action="store_true")
-    args = parser.parse_args(argv)
-    if not args.csv and not args.jsonl:
-        parser.error("give --csv and/or --jsonl")
-    try:
-        if args.csv:
-            n = write_csv((long_row(r) for r in records(args.db, args.since, args.labelled_only)), args.csv)
-            print(f"wrote {n} rows to {args.csv}", file=sys.stderr)
-        if args.jsonl:
-            n = 0
-            with args.jsonl.open("w", encoding="utf-8") as out:
-                for rec in records(args.db, args.since, args.labelled_only):
-                    out.write(json.dumps(rec, default=str) + "\n")
-                    n += 1
-            print(f"wrote {n} records to {args.jsonl}", file=sys.stderr)
-    except LogStoreError as exc:
-        parser.error(str(exc))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def write_jsonl(recs: Iterable[dict[str, Any]], path: Path) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        for rec in recs:
+            out.write(json.dumps(rec, default=str) + "\n")
+            count += 1
+    return count

@@ -1,0 +1,73 @@
+"""The demo line-ups: every backend is a model the simulator plays and the catalog describes, and the 2024
+config states only what the catalog cannot (prices litellm lacks under the demo's names, unmeasured speed)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from proxy import config
+from proxy.route.catalog import load_catalog
+from proxy.simulator.profiles import load_profiles
+from tests.conftest import ROOT
+
+LINEUP_2024 = ROOT / "config.example.toml"
+LINEUP_2023 = ROOT / "config.2023.toml"
+# Keys whose value the catalog holds; the 2024 line-up leaves them to it.
+CATALOG_KEYS = {
+    "provider",
+    "family",
+    "parameters_b",
+    "release_date",
+    "training_domain",
+    "specializations",
+    "context_window",
+    "max_output_tokens",
+    "supports_tools",
+    "supports_vision",
+    "supports_json",
+    "accuracy",
+}
+
+
+@pytest.mark.parametrize("path", [LINEUP_2024, LINEUP_2023], ids=["2024", "2023"])
+def test_every_demo_backend_is_simulated_and_catalogued(path: Path) -> None:
+    cfg = config.load(path)
+    profiles, catalog = load_profiles(), load_catalog()
+    for backend in cfg.backends:
+        served = backend.model.removeprefix("openai/")
+        assert profiles.get(served) is not None, backend.name
+        assert catalog.find(served) is not None, backend.name
+        assert backend.prices.source != "none" and backend.prices.output_per_token > 0, backend.name
+
+
+def test_2024_lineup_spans_the_price_range_under_catalog_names() -> None:
+    cfg = config.load(LINEUP_2024)
+    catalog = load_catalog()
+    assert len(cfg.backends) >= 10
+    for backend in cfg.backends:
+        entry = catalog.find(backend.name)
+        assert entry is not None and entry.catalog_id == backend.name  # the catalog's own spelling
+        assert entry.release_date is not None and entry.release_date.startswith("2024")
+    output_prices = sorted(b.prices.output_per_token for b in cfg.backends)
+    assert output_prices[-1] / output_prices[0] > 30
+
+
+def test_2024_lineup_repeats_nothing_the_catalog_holds() -> None:
+    raw = tomllib.loads(LINEUP_2024.read_text(encoding="utf-8"))
+    catalog, profiles = load_catalog(), load_profiles()
+    for spec in raw["backend"]:
+        assert not CATALOG_KEYS & set(spec), spec["name"]
+        entry, played = catalog.find(spec["name"]), profiles.get(spec["name"])
+        assert entry is not None and played is not None
+        if "ttft_s" in spec or "tokens_per_s" in spec:
+            # Only for a model nobody measured, and then the speed the simulator plays for it.
+            assert entry.ttft_s is None and entry.tokens_per_s is None, spec["name"]
+            assert (spec["ttft_s"], spec["tokens_per_s"]) == (
+                played.latency.ttft_s_p50,
+                played.latency.tokens_per_s_p50,
+            ), spec["name"]
+        else:
+            assert entry.ttft_s is not None, f"{spec['name']}: unmeasured, the config must state its stand-in speed"
