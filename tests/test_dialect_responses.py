@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from proxy import jsonio
-from proxy.dialects import responses_api
+from proxy.dialects import responses_api, responses_stream
 from proxy.dialects.response_store import ResponseStore, Stored
 from proxy.errors import BadGateway, BadRequest
 from proxy.upstream.forward import StreamChunk
@@ -149,7 +149,7 @@ def events(raw: bytes) -> list[dict[str, Any]]:
 def test_the_stream_is_the_responses_event_sequence() -> None:
     request = responses_api.to_chat({"model": "cheap", "input": "hi"})
     finals: list[dict[str, Any]] = []
-    writer = responses_api.ResponsesWriter(request, "resp_S", 1, on_done=finals.append)
+    writer = responses_stream.ResponsesWriter(request, "resp_S", 1, on_done=finals.append)
     chunks: list[dict[str, Any]] = [
         {"model": "cheap", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "He"}}]},
         {"choices": [{"index": 0, "delta": {"content": "y"}}]},
@@ -195,7 +195,7 @@ def test_the_stream_is_the_responses_event_sequence() -> None:
 
 
 def test_a_failure_mid_stream_is_an_error_event_the_sdks_raise() -> None:
-    writer = responses_api.ResponsesWriter(responses_api.to_chat({"model": "m", "input": "hi"}), "resp_E", 1)
+    writer = responses_stream.ResponsesWriter(responses_api.to_chat({"model": "m", "input": "hi"}), "resp_E", 1)
     (event,) = events(writer.failed(BadGateway("upstream went away", code="upstream_error")))
     assert event["message"] == "upstream went away" and event["error"]["code"] == "upstream_error"
 

@@ -2,7 +2,7 @@
 
     completions.py     POST /v1/completions   OpenAI's legacy text completions (prompt in, text out)
     anthropic.py       POST /v1/messages      Anthropic's Messages API
-    responses_api.py   POST /v1/responses     OpenAI's Responses API
+    responses_api.py   POST /v1/responses     OpenAI's Responses API (responses_stream.py: its event stream)
     response_store.py                         the Responses API's stored responses (previous_response_id)
 
 Each module is pure: a request body in, a chat body out (or a 400 naming the field); a chat completion in,

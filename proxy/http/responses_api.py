@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from proxy.dialects import responses_api
+from proxy.dialects import responses_api, responses_stream
 from proxy.dialects.response_store import ResponseStore, Stored
 from proxy.errors import BadRequest, NotFound
 from proxy.http.body import read_body
@@ -52,7 +52,7 @@ async def create(request: Request) -> Response:
         keep(response)
         return response
 
-    writer = responses_api.ResponsesWriter(translated, response_id, created_at, on_done=keep)
+    writer = responses_stream.ResponsesWriter(translated, response_id, created_at, on_done=keep)
     return await serve_chat(request, ctx, chat, writer=writer, render=render)
 
 
