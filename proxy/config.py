@@ -23,6 +23,7 @@ from proxy.settings import (
     Backend,
     Config,
     EmbeddingBackend,
+    InputLimits,
     LogSettings,
     MetricsSettings,
     Prices,
@@ -70,9 +71,12 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
         max_body_bytes=server_t.integer("max_body_bytes", 4 * 1024 * 1024, lo=1024),
         max_in_flight=server_t.integer("max_in_flight", 512, lo=1),
         shutdown_grace_s=server_t.number("shutdown_grace_s", 30.0, lo=0.0),
+        max_in_flight_per_key=server_t.integer("max_in_flight_per_key", 64, lo=1),
+        body_timeout_s=server_t.number("body_timeout_s", 30.0, lo=0.001),
         log_format=server_t.choice("log_format", "text", ("text", "json")),
     )
     server_t.done()
+    limits = _limits(top.table("limits"))
     rel_t = top.table("reliability")
     reliability = Reliability(
         retry_attempts=rel_t.integer("retry_attempts", 2, lo=1, hi=10),
@@ -115,6 +119,7 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
         aliases=aliases,
         embeddings=embeddings,
         server=server,
+        limits=limits,
         log=log,
         reliability=reliability,
         auth=auth,
@@ -123,6 +128,20 @@ def parse(raw: Mapping[str, Any], *, base_dir: Path = Path("."), environ: Mappin
         prices=prices,
         metrics=metrics,
     )
+
+
+def _limits(t: _Table) -> InputLimits:
+    limits = InputLimits(
+        # orjson reads at most 1024 levels, and a body deeper than ~990 cannot be written again for the upstream.
+        json_max_depth=t.integer("json_max_depth", 64, lo=2, hi=1000),
+        max_integer=t.integer("max_integer", 2**63 - 1, lo=1),
+        reject_lone_surrogates=t.flag("reject_lone_surrogates", True),
+        max_messages=t.integer("max_messages", 4096, lo=1),
+        max_tools=t.integer("max_tools", 128, lo=0),
+        max_content_parts=t.integer("max_content_parts", 512, lo=1),
+    )
+    t.done()
+    return limits
 
 
 def _backend(t: _Table) -> Backend:

@@ -2,6 +2,7 @@
 
     ProxyError                      status  type
      ├── BadRequest                   400   invalid_request_error
+     │    └── Unencodable             400   invalid_request_error (a body JSON cannot write: nested too deep)
      ├── Unauthorized                 401   authentication_error
      ├── Forbidden                    403   permission_error
      ├── NotFound                     404   invalid_request_error (code model_not_found, ...)
@@ -21,6 +22,7 @@ into their ``BadRequestError`` / ``AuthenticationError`` / ... classes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -57,6 +59,12 @@ class ProxyError(Exception):
 class BadRequest(ProxyError):
     status = 400
     type = "invalid_request_error"
+
+
+class Unencodable(BadRequest):
+    """A value that cannot be written as JSON (nested past the encoder's recursion limit). Raised by the
+    encoder, so where a client's body is re-encoded for the upstream it is the client's error: a
+    BadRequest is never retried, never falls back and never counts against a backend's circuit."""
 
 
 class Unauthorized(ProxyError):
@@ -151,11 +159,25 @@ def for_upstream_status(status: int) -> type[ProxyError]:
     return BadGateway
 
 
+_MASK = "*.\u2026\u2022xX"  # what providers print between the visible ends of a key: ***, ..., …, •••, xxx
+
+
+def secret_pattern(secret: str) -> re.Pattern[str] | None:
+    """A secret as it may be echoed: in full, its first 8 characters, or masked ("sk-...abcd",
+    "sk-proj-****abcd", "****abcd"). None for a secret too short to tell from ordinary text."""
+    if len(secret) < 8:
+        return None
+    head, tail, mask = re.escape(secret[:3]), re.escape(secret[-4:]), f"[{re.escape(_MASK)}]"
+    masked = rf"(?:{head}[\w-]{{0,24}}?)?{mask}{{3,}}{tail}"
+    return re.compile("|".join([re.escape(secret), masked, re.escape(secret[:8])]))
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of a secret (and of its first 8 characters, which providers echo) by ***."""
+    """Replace every occurrence of a secret, of its first 8 characters and of its masked forms by ***."""
     for secret in secrets:
-        if len(secret) >= 8:
-            text = text.replace(secret, "***").replace(secret[:8], "***")
+        pattern = secret_pattern(secret)
+        if pattern is not None:
+            text = pattern.sub("***", text)
         elif secret:
             text = text.replace(secret, "***")
     return text

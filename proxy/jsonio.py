@@ -9,6 +9,10 @@ through `str`, as `json.dumps(default=str)` did.
 What orjson refuses but JSON allows, lone surrogate escapes ("\\ud800") above all, goes through the
 standard library instead; only failures pay for the second try. Parsing still rejects NaN and Infinity
 (not JSON), with `ValueError`. One difference remains: an integer beyond 64 bits is read as a float.
+
+Nesting past the parsers' limits (orjson: 1024 levels, the standard library: its recursion limit) is a
+`ValueError` (`TooDeep`) when reading, and `errors.Unencodable` (a 400) when writing, never a bare
+`RecursionError`: request bodies are held to `limits.json_max_depth` well before that (limits/input.py).
 """
 
 from __future__ import annotations
@@ -18,21 +22,33 @@ from typing import Any
 
 import orjson
 
+from proxy.errors import Unencodable
+
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than the parser can follow."""
 
 
 def loads(raw: bytes | str) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw, parse_constant=_reject_constant)
+        try:
+            return json.loads(raw, parse_constant=_reject_constant)
+        except RecursionError:
+            raise TooDeep("JSON is nested too deeply to be read") from None
 
 
 def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(value, default=str, option=_OPTIONS)
-    except TypeError:  # text orjson will not write as UTF-8 (a lone surrogate): escaped instead
-        return json.dumps(value, separators=(",", ":"), default=str).encode()
+    except TypeError:  # a lone surrogate (orjson writes UTF-8 only), or nesting past orjson's 254 levels
+        try:
+            return json.dumps(value, separators=(",", ":"), default=str).encode()
+        except RecursionError:
+            raise Unencodable("The body is nested too deeply to be written as JSON.", code="json_too_deep") from None
 
 
 def dumps_text(value: Any) -> str:

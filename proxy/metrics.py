@@ -225,6 +225,7 @@ class _StateCollector:
             for attr, help_text in (
                 ("dropped", "Log rows dropped: the queue was full."),
                 ("written", "Log rows written."),
+                ("reduced", "Log rows written without their bodies: the full row could not be written."),
             ):
                 rows = getattr(store, attr, None)
                 if rows is not None:

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from proxy import jsonio
 from proxy.errors import ProxyError, ServiceUnavailable
-from proxy.limits.meter import Meter
+from proxy.limits.meter import Meter, Reservation
 from proxy.log.records import LogStore, Observation
 from proxy.metrics import Metrics
 from proxy.request import ChatRequest
@@ -37,6 +37,8 @@ access = logging.getLogger("proxy.access")
 
 T = TypeVar("T")
 CLIENT_GONE = 499  # logged status of a call whose client disconnected before it ended (nginx's convention)
+SHUTDOWN = 503  # logged status of a call cut by the server's shutdown grace
+CLIENT_LEFT = "client disconnected"  # the message work is cancelled with when its client disconnects
 
 
 @dataclass
@@ -47,6 +49,7 @@ class CallContext:
     decided_at: float | None = None  # perf_counter when the routing decision was made
     api_key: ApiKey | None = None
     explain: bool = False  # the client asked for the routing explanation (x-router-explain: 1)
+    reservation: Reservation | None = None  # the call's worst-case cost held against its key's budget
 
 
 @dataclass
@@ -177,10 +180,10 @@ class Pipeline:
         except ProxyError as exc:
             self._record(ctx, request, decision, self._failed_backend(exc, decision), attempts, error=exc)
             raise
-        except asyncio.CancelledError:  # the client went away while we waited for an answer
+        except asyncio.CancelledError as exc:  # the client went away, or the server is shutting down
             tried = self.router.prices.backend(attempts[-1]["backend"]) if attempts else None
-            gone = _client_gone()
-            self._record(ctx, request, decision, tried or decision.order[0], attempts, error=gone, status=CLIENT_GONE)
+            gone, status = _cancelled(exc)
+            self._record(ctx, request, decision, tried or decision.order[0], attempts, error=gone, status=status)
             raise
         return decision, attempts, result, backend
 
@@ -215,8 +218,9 @@ class Pipeline:
                 except ProxyError as exc:
                     attempts.append(_attempt(backend, t, exc))
                     raise
-                except asyncio.CancelledError:
-                    attempts.append({**_attempt(backend, t, _client_gone()), "status": CLIENT_GONE})
+                except asyncio.CancelledError as exc:
+                    gone, status = _cancelled(exc)
+                    attempts.append({**_attempt(backend, t, gone), "status": status})
                     raise
                 attempts.append(_attempt(backend, t, None))
                 return result
@@ -355,6 +359,8 @@ class Pipeline:
             self.meter.add_usage(ctx.api_key, usage.prompt_tokens + usage.completion_tokens, cost or 0.0)
             if error is None and len(attempts) == 1 and usage_source != "estimated":
                 self._observe_speed(ctx, backend, attempts[0], usage, ttft_s, latency)
+        if ctx.reservation is not None:  # the actual cost is counted now: the worst case is no longer held
+            ctx.reservation.settle()
         features = decision.features
         self.store.record(
             observation := Observation(
@@ -451,7 +457,15 @@ def _estimated_usage(request: ChatRequest, decision: Decision, text: _Transcript
 
 def _client_gone() -> ProxyError:
     """What is recorded for a call whose client disconnected before it ended (with status CLIENT_GONE)."""
-    return ProxyError("client disconnected", code="client_cancelled")
+    return ProxyError(CLIENT_LEFT, code="client_cancelled")
+
+
+def _cancelled(exc: asyncio.CancelledError) -> tuple[ProxyError, int]:
+    """Why a call was cancelled, and the status it is logged with: its client left (the HTTP layer cancels
+    with `CLIENT_LEFT`), or else the server cut it at the end of its shutdown grace."""
+    if CLIENT_LEFT in exc.args:
+        return _client_gone(), CLIENT_GONE
+    return ProxyError("server shutting down: cut at the end of the shutdown grace", code="shutdown"), SHUTDOWN
 
 
 def _attempt(backend: Backend, t: float, error: ProxyError | None) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from typing import Any
 
 from proxy import jsonio
 from proxy.errors import BadRequest
+from proxy.limits.input import check_body, too_deep
+from proxy.settings import InputLimits
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
@@ -174,16 +176,24 @@ class ChatRequest:
         return int(value) if value is not None else None
 
 
-def parse_json(raw: bytes) -> Any:
+NO_LIMITS = InputLimits()
+
+
+def parse_json(raw: bytes, limits: InputLimits = NO_LIMITS) -> Any:
+    """The body's JSON, within `limits` (depth, integer range, string validity), or 400 naming what is wrong."""
     if not raw:
         raise BadRequest("Request body is empty; expected a JSON object.")
     try:
-        return jsonio.loads(raw)  # NaN and Infinity are refused: JSON has no such values, no upstream takes them
+        value = jsonio.loads(raw)  # NaN and Infinity are refused: JSON has no such values, no upstream takes them
+    except jsonio.TooDeep:
+        raise too_deep(limits) from None
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+    check_body(value, limits)
+    return value
 
 
-def parse_chat(body: Any) -> ChatRequest:
+def parse_chat(body: Any, limits: InputLimits = NO_LIMITS) -> ChatRequest:
     if not isinstance(body, dict):
         raise BadRequest(f"Request body must be a JSON object, got {_kind(body)}.")
     for key in body:
@@ -199,7 +209,7 @@ def parse_chat(body: Any) -> ChatRequest:
         raise BadRequest("'model' is required and must be a non-empty string.", param="model")
     if "messages" not in body:
         raise BadRequest("'messages' is a required property.", param="messages")
-    messages = _messages(body["messages"])
+    messages = _messages(body["messages"], limits)
     stream = _opt_bool(body, "stream") or False
     include_usage = False
     options = body.get("stream_options")
@@ -211,6 +221,13 @@ def parse_chat(body: Any) -> ChatRequest:
         include_usage = _opt_bool(options, "include_usage", "stream_options.include_usage") or False
     params = {k: v for k, v in body.items() if k in OPENAI_PARAMS}
     _validate_params(params)
+    tools = params.get("tools")
+    if isinstance(tools, list) and len(tools) > limits.max_tools:
+        raise BadRequest(
+            f"'tools' has {len(tools)} entries; the limit is {limits.max_tools} (limits.max_tools).",
+            param="tools",
+            code="too_many_tools",
+        )
     extra = {
         k: v for k, v in body.items() if k not in OPENAI_PARAMS and k not in PROXY_FIELDS and k not in _CORE_FIELDS
     }
@@ -229,15 +246,21 @@ def parse_chat(body: Any) -> ChatRequest:
 _CORE_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
 
 
-def _messages(value: Any) -> tuple[Message, ...]:
+def _messages(value: Any, limits: InputLimits) -> tuple[Message, ...]:
     if not isinstance(value, list):
         raise BadRequest(f"'messages' must be an array, got {_kind(value)}.", param="messages")
     if not value:
         raise BadRequest("'messages' must contain at least one message.", param="messages")
-    return tuple(_message(m, f"messages[{i}]") for i, m in enumerate(value))
+    if len(value) > limits.max_messages:
+        raise BadRequest(
+            f"'messages' has {len(value)} entries; the limit is {limits.max_messages} (limits.max_messages).",
+            param="messages",
+            code="too_many_messages",
+        )
+    return tuple(_message(m, f"messages[{i}]", limits) for i, m in enumerate(value))
 
 
-def _message(m: Any, where: str) -> Message:
+def _message(m: Any, where: str, limits: InputLimits) -> Message:
     if not isinstance(m, dict):
         raise BadRequest(f"'{where}' must be an object, got {_kind(m)}.", param=where)
     role = m.get("role")
@@ -259,6 +282,13 @@ def _message(m: Any, where: str) -> Message:
         raise BadRequest(
             f"'{where}.content' must be a string or an array of content parts, got {_kind(content)}.",
             param=f"{where}.content",
+        )
+    if len(content) > limits.max_content_parts:
+        raise BadRequest(
+            f"'{where}.content' has {len(content)} parts; the limit is {limits.max_content_parts} "
+            "(limits.max_content_parts).",
+            param=f"{where}.content",
+            code="too_many_content_parts",
         )
     texts: list[str] = []
     has_image = has_audio = False

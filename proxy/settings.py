@@ -91,7 +91,21 @@ class ServerSettings:
     max_body_bytes: int = 4 * 1024 * 1024
     max_in_flight: int = 512  # requests past this get a fast 503 with Retry-After
     shutdown_grace_s: float = 30.0  # on SIGTERM, in-flight calls get this long to finish
+    max_in_flight_per_key: int = 64  # one key's share of max_in_flight (with keys off only max_in_flight applies)
+    body_timeout_s: float = 30.0  # a request body not fully read within this gets 408
     log_format: str = "text"  # process logs: "text" or "json" (one object a line, with the request id)
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What a request body may hold; past any of these it is refused with 400 naming the limit."""
+
+    json_max_depth: int = 64  # nesting of arrays and objects
+    max_integer: int = 2**63 - 1  # largest magnitude of an integer
+    reject_lone_surrogates: bool = True  # strings must be valid Unicode ("\\ud800" alone is not)
+    max_messages: int = 4096
+    max_tools: int = 128
+    max_content_parts: int = 512  # per message
 
 
 @dataclass(frozen=True)
@@ -159,6 +173,7 @@ class Config:
     aliases: tuple[Alias, ...] = ()
     embeddings: tuple[EmbeddingBackend, ...] = ()
     server: ServerSettings = ServerSettings()
+    limits: InputLimits = InputLimits()
     log: LogSettings = LogSettings()
     reliability: Reliability = Reliability()
     auth: AuthSettings = AuthSettings()

@@ -1,29 +1,41 @@
-"""Fuzz the chat endpoint with generated request bodies: no 5xx caused by the proxy, no hangs.
+"""Fuzz every endpoint with mutated requests: no 5xx caused by the proxy, no dropped keep-alive connection, no hangs.
 
-Usage: .venv/bin/python -m scripts.fuzz [--requests 100000] [--seed 0]
+Usage: .venv/bin/python -m scripts.fuzz [--requests 20000] [--seed 0] [--concurrency 16] [--time-limit 600]
 
-Bodies come from a hypothesis strategy mixing well-formed and broken OpenAI requests (wrong types,
-unknown roles and content parts, odd numbers, deep JSON, unknown fields, non-JSON bytes). Each goes to
-a real proxy in front of the simulated backends. A 5xx counts against the proxy when it is a 500, or a
-502 that is not an upstream's answer or an unreachable upstream; 503/504 are the configured overload
-and timeout answers. A request that takes longer than the proxy's own deadline plus a margin is a hang.
+A real proxy (keys on) in front of the simulated backends, on loopback. Each request is a valid seed for
+its endpoint (chat, route, embeddings, feedback naming real calls, models, the rest) with one to three
+hostile changes (`fuzz_mutate.py`: nesting past every parser's limit, integers of thousands of digits,
+1e400, lone surrogates, duplicate keys, wrong types, long strings and lists, control characters, missing
+fields), or a broken whole (empty, truncated, not UTF-8, past the size limit, 5,000 messages); 2% are
+malformed HTTP on connections of their own. Requests go over kept-alive connections through a raw HTTP/1.1
+client (`fuzz_wire.py`) that counts every connection the server dropped without `connection: close`.
+A 5xx counts against the proxy when it is a 500, or a 502 that is not an upstream's answer or an
+unreachable upstream; 503/504 are the configured overload and timeout answers. The report gives both
+counts; the exit status is 0 when both are 0.
+
+`chat_bodies` and `raw_bodies` (hypothesis strategies of chat bodies) drive the property test in
+tests/test_fuzz.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import random
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from proxy.request import OPENAI_PARAMS, ROLES
+from scripts.fuzz_mutate import MALFORMED_HTTP, Mutator
+from scripts.fuzz_wire import Connection, Dropped, http_request
 from scripts.harness import backend, stack
 
 DEADLINE_S = 10.0  # the proxy's reliability.deadline_s in the fuzz config
@@ -165,60 +177,176 @@ def send(http: httpx.Client, payload: bytes) -> tuple[int, str | None, str]:
     return response.status_code, proxy_fault(response), response.text[:300]
 
 
+KEYS = {"FUZZ_KEY_A": "sk-fuzz-a-0123456789abcdef", "FUZZ_KEY_B": "sk-fuzz-b-0123456789abcdef"}
+ADMIN_KEY = "sk-fuzz-admin-0123456789abcdef"
+MAX_BODY = 1_000_000
+
+
 def make_config(sim_url: str, db: Path) -> dict[str, Any]:
     return {
         "log": {"path": str(db)},
+        "server": {"max_body_bytes": MAX_BODY},
         "reliability": {"deadline_s": DEADLINE_S, "breaker_failures": 1_000_000},
+        "auth": {"admin_key_env": "FUZZ_ADMIN_KEY"},
+        "key": [
+            {"id": "a", "key_env": "FUZZ_KEY_A"},
+            {"id": "b", "key_env": "FUZZ_KEY_B", "models": ["router", "cheap", "embed"]},
+        ],
         "backend": [
             backend("cheap", "mixtral-8x7b", sim_url, accuracy=0.75, input_cost_per_token=6e-7, timeout_s=DEADLINE_S),
             backend("strong", "gpt-4-1106-preview", sim_url, accuracy=0.9, supports_vision=True, timeout_s=DEADLINE_S),
         ],
         "alias": [{"name": "router"}],
+        "embedding": [backend("embed", "text-embedding-3-small", sim_url)],
     }
 
 
-def run(url: str, requests: int, seed: int) -> dict[str, Any]:
-    statuses: Counter[int] = Counter()
-    faults: list[str] = []
-    upstream_5xx: list[str] = []
-    with httpx.Client(base_url=url, timeout=HANG_S) as http:
+@dataclass
+class Tally:
+    statuses: Counter[int] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)
+    proxy_5xx: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    transport_errors: list[str] = field(default_factory=list)
+    malformed: Counter[str] = field(default_factory=Counter)
+    reused: int = 0
+    slowest: list[tuple[float, str]] = field(default_factory=list)
 
-        @settings(
-            max_examples=requests,
-            database=None,
-            deadline=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(st.one_of(chat_bodies.map(lambda b: json.dumps(b).encode()), raw_bodies))
-        def one(payload: bytes) -> None:
-            status, fault, text = send(http, payload)
-            statuses[status] += 1
-            if fault:
-                faults.append(fault)
-            elif status >= 500:
-                upstream_5xx.append(text)
+    def report(self, seconds: float) -> dict[str, Any]:
+        return {
+            "requests": sum(self.statuses.values())
+            + len(self.transport_errors)
+            + len(self.dropped)
+            + sum(self.malformed.values()),
+            "seconds": round(seconds, 1),
+            "statuses": dict(sorted(self.statuses.items())),
+            "proxy_5xx": len(self.proxy_5xx),
+            "proxy_5xx_examples": self.proxy_5xx[:10],
+            "dropped_keepalive_connections": len(self.dropped),
+            "dropped_examples": self.dropped[:10],
+            "requests_on_reused_connections": self.reused,
+            "transport_errors": len(self.transport_errors),
+            "transport_error_examples": self.transport_errors[:10],
+            "malformed_http": dict(sorted(self.malformed.items())),
+            "kinds": len(self.kinds),
+            "slowest": [f"{t:.2f}s {kind}" for t, kind in sorted(self.slowest, reverse=True)[:5]],
+        }
 
-        one._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
-        one()
-    return {
-        "requests": sum(statuses.values()),
-        "statuses": dict(sorted(statuses.items())),
-        "proxy_faults": len(faults),
-        "examples": faults[:10],
-        "other_5xx_examples": upstream_5xx[:5],
-    }
+
+def wire_fault(status: int, body: bytes) -> str | None:
+    """Why a raw reply counts as a 5xx caused by the proxy itself, or None (see `proxy_fault`)."""
+    if status < 500:
+        return None
+    return proxy_fault(httpx.Response(status, content=body)) or None
+
+
+async def _worker(
+    host: str, port: int, mutator: Mutator, tally: Tally, stop_at: float, budget: list[int], lock: asyncio.Lock
+) -> None:
+    conn = Connection(host, port, timeout_s=HANG_S)
+    try:
+        while time.monotonic() < stop_at:
+            async with lock:
+                if budget[0] <= 0:
+                    return
+                budget[0] -= 1
+                request = mutator.next()
+            raw = http_request(request.method, request.path, request.body, request.headers)
+            tally.kinds[request.kind] += 1
+            try:
+                reply = await conn.request(raw)
+            except Dropped as exc:
+                tally.dropped.append(f"{request.kind}: {exc}")
+                continue
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+                tally.transport_errors.append(f"{request.kind}: {type(exc).__name__}: {exc}"[:300])
+                continue
+            tally.statuses[reply.status] += 1
+            tally.slowest.append((reply.seconds, request.kind))
+            if len(tally.slowest) > 100:
+                tally.slowest = sorted(tally.slowest, reverse=True)[:10]
+            if (fault := wire_fault(reply.status, reply.body)) is not None:
+                tally.proxy_5xx.append(f"{request.kind}: {fault}"[:300])
+            elif reply.seconds > HANG_S:
+                tally.proxy_5xx.append(f"{request.kind}: hang of {reply.seconds:.1f}s")
+            if reply.status == 200 and request.path == "/v1/chat/completions":
+                request_id = reply.headers.get("x-router-request-id")
+                if request_id:
+                    mutator.request_ids.append(request_id)
+                    del mutator.request_ids[:-1000]
+    finally:
+        tally.reused += conn.reused
+        await conn.close()
+
+
+async def _malformed(host: str, port: int, tally: Tally, rng: random.Random) -> None:
+    """One malformed HTTP request on a connection of its own (the server may close it: it cannot be parsed)."""
+    raw = rng.choice(MALFORMED_HTTP)
+    conn = Connection(host, port, timeout_s=2.0)  # some promise more bytes than they send: the server waits
+    try:
+        reply = await conn.request(raw)
+    except TimeoutError:
+        tally.malformed["waiting for more"] += 1
+        return
+    except (OSError, asyncio.IncompleteReadError, ValueError, Dropped):
+        tally.malformed["closed"] += 1
+        return
+    finally:
+        await conn.close()
+    tally.malformed[str(reply.status)] += 1
+    if reply.status >= 500:
+        tally.proxy_5xx.append(f"malformed http {raw[:60]!r}: {reply.status}")
+
+
+async def run_mutations(
+    url: str, requests: int, *, seed: int = 0, concurrency: int = 16, time_limit_s: float = 600.0,
+    keys: list[str | None] | None = None, max_body_bytes: int = MAX_BODY, malformed_share: float = 0.02,
+) -> dict[str, Any]:  # fmt: skip
+    """Send `requests` mutated requests over every endpoint on kept-alive connections (and a share of malformed
+    HTTP on connections of their own), `concurrency` at a time, for at most `time_limit_s`."""
+    rng = random.Random(seed)
+    parsed = httpx.URL(url)
+    host, port = parsed.host, parsed.port or 80
+    mutator = Mutator(rng, keys or [None], max_body_bytes)
+    tally = Tally()
+    malformed = int(requests * malformed_share)
+    budget, lock = [requests - malformed], asyncio.Lock()
+    started = time.monotonic()
+    stop_at = started + time_limit_s
+    workers = [
+        asyncio.create_task(_worker(host, port, mutator, tally, stop_at, budget, lock)) for _ in range(concurrency)
+    ]
+    for first in range(0, malformed, 16):
+        if time.monotonic() >= stop_at:
+            break
+        await asyncio.gather(*(_malformed(host, port, tally, rng) for _ in range(min(16, malformed - first))))
+    await asyncio.gather(*workers)
+    return tally.report(time.monotonic() - started)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--time-limit", type=float, default=600.0, help="seconds; stop sending after this")
     args = parser.parse_args(argv)
-    with stack(make_config) as s:
-        report = run(s.proxy_url, args.requests, args.seed)
+    env = {**KEYS, "FUZZ_ADMIN_KEY": ADMIN_KEY}
+    keys: list[str | None] = [*(f"Bearer {k}" for k in KEYS.values())] * 4
+    keys += [f"Bearer {ADMIN_KEY}", None, "Bearer sk-wrong", "Basic abc", "Bearer "]
+    with stack(make_config, env=env) as s:
+        report = asyncio.run(
+            run_mutations(
+                s.proxy_url,
+                args.requests,
+                seed=args.seed,
+                concurrency=args.concurrency,
+                time_limit_s=args.time_limit,
+                keys=keys,
+            )
+        )
     print(json.dumps(report, indent=2))
-    return 0 if report["proxy_faults"] == 0 else 1
+    return 0 if report["proxy_5xx"] == 0 and report["dropped_keepalive_connections"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ TEAM_KEY = "sk-team-a-0123456789abcdef"
 LIMITED_KEY = "sk-limited-0123456789abcdef"
 ADMIN_KEY = "sk-admin-0123456789abcdef"
 TINY_DIALECTS_KEY = "sk-tiny-dialects-0123456789"
+RPM_KEY = "sk-rpm-0123456789abcdef"
 HI = [{"role": "user", "content": "Hello"}]
 
 
@@ -51,6 +52,8 @@ def gateway(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "on_budget_low": "cheaper",
         },
         {"id": "few-tokens", "key_env": "FEW_TOKENS_KEY", "tpm": 1},
+        # Its own key: every request a key sends is charged to its rate, refused ones (403, 400) included.
+        {"id": "three-a-minute", "key_env": "RPM_KEY", "models": ["cheap", "embed"], "rpm": 3},
     ]
     environ = {
         **ENVIRON,
@@ -60,6 +63,7 @@ def gateway(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "TINY_DIALECTS_KEY": TINY_DIALECTS_KEY,
         "THRIFTY_KEY": "sk-thrifty-0123456789",
         "FEW_TOKENS_KEY": "sk-few-0123456789",
+        "RPM_KEY": RPM_KEY,
     }
     config = config_mod.parse(raw, environ=environ)
     with serve_app(create_app(config, environ=environ)) as url:
@@ -130,7 +134,7 @@ def test_models_retrieve_honours_the_keys_model_list(
 
 
 def test_requests_per_minute(gateway: tuple[str, Path], sim: Sim, client: Callable[[str, str], openai.OpenAI]) -> None:
-    c = client(gateway[0], LIMITED_KEY)
+    c = client(gateway[0], RPM_KEY)
     c.embeddings.create(model="embed", input="one")  # embeddings count too
     for _ in range(2):
         c.chat.completions.create(model="cheap", messages=HI)
@@ -179,7 +183,8 @@ def test_admin_status_needs_the_admin_key(gateway: tuple[str, Path]) -> None:
     status = httpx.get(url, headers={"authorization": f"Bearer {ADMIN_KEY}"})
     assert status.status_code == 200
     body = status.json()
-    assert set(body["keys"]) == {"team-a", "limited", "tiny-budget", "tiny-dialects", "thrifty", "few-tokens"}
+    keys = {"team-a", "limited", "tiny-budget", "tiny-dialects", "thrifty", "few-tokens", "three-a-minute"}
+    assert set(body["keys"]) == keys
     assert ADMIN_KEY not in json.dumps(body) and TEAM_KEY not in json.dumps(body)
 
 

@@ -162,15 +162,29 @@ def test_with_logging_disabled_calls_are_served_and_nothing_is_written(sim_url: 
     assert not (tmp_path / "calls.db").exists()
 
 
-async def test_a_row_that_cannot_be_written_loses_only_itself(kind: Sqlite | Postgres) -> None:
+async def test_a_row_that_cannot_be_written_is_written_reduced_and_loses_no_other_row(
+    kind: Sqlite | Postgres,
+) -> None:
     store = kind.store()
     await store.start()
-    for i in range(5):
-        store.record(observation(i, error="bad \ud800 text" if i == 2 else None))
+    deep: Any = []
+    for _ in range(1100):  # past what any JSON encoder follows
+        deep = [deep]
+    for i in range(6):
+        kw: dict[str, Any] = {"request": {"messages": [{"role": "user", "content": f"call {i}"}]}}
+        if i == 2:
+            kw["error"] = "bad \ud800 text"  # no store can encode a lone surrogate
+        if i == 4:
+            kw["request"] = {"vendor": deep}
+        store.record(observation(i, **kw))
     await store.aclose()
-    rows = await kind.rows("SELECT id FROM calls ORDER BY id")
-    assert [r[0] for r in rows] == ["id0000", "id0001", "id0003", "id0004"]
-    assert store.written == 4 and store.dropped == 1
+    rows = await kind.rows("SELECT id, error, request_json FROM calls ORDER BY id")
+    assert [r[0] for r in rows] == [f"id{i:04d}" for i in range(6)]
+    by_id = {r[0]: r for r in rows}
+    assert by_id["id0002"][1].startswith("bad ? text [log row reduced:") and by_id["id0002"][2] is None
+    assert by_id["id0004"][1].startswith("[log row reduced:") and by_id["id0004"][2] is None
+    assert "call 3" in by_id["id0003"][2]
+    assert store.written == 6 and store.reduced == 2 and store.dropped == 0
 
 
 async def test_values_come_back_with_the_same_types(kind: Sqlite | Postgres) -> None:

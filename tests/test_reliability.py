@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import uvicorn
 
 from proxy import config as config_mod
 from proxy.http.app import create_app
@@ -201,6 +202,41 @@ def test_sigterm_finishes_in_flight_calls_and_drains_the_log(sim_url: str, tmp_p
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_call_cut_by_the_shutdown_grace_gets_a_503_and_is_logged_as_a_shutdown(sim_url: str, tmp_path: Path) -> None:
+    raw = make_config_dict(sim_url, tmp_path / "calls.db")
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config_mod.parse(raw), environ=ENVIRON),
+            port=port,
+            log_level="critical",
+            timeout_graceful_shutdown=1,  # what `python -m proxy` sets from server.shutdown_grace_s
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    slow = {"model": "cheap", "messages": HI, "sim_fault": {"delay_s": 10}}  # outlasts the 1 s grace
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        pending = http.build_request("POST", "/v1/chat/completions", json=slow)
+        result: dict[str, httpx.Response] = {}
+        worker = threading.Thread(target=lambda: result.update(r=http.send(pending)))
+        worker.start()
+        time.sleep(0.3)
+        server.should_exit = True  # what SIGTERM does
+        worker.join(timeout=30)
+    thread.join(timeout=30)
+    cut = result["r"]
+    assert cut.status_code == 503, cut.text  # not uvicorn's plain-text 500
+    assert cut.json()["error"]["code"] == "shutting_down"
+    with sqlite3.connect(tmp_path / "calls.db") as db:
+        rows = db.execute("SELECT status, error FROM calls").fetchall()
+    assert len(rows) == 1
+    status, error = rows[0]
+    assert status == 503 and "shutdown" in error  # not 499 "client disconnected"
 
 
 def to_toml(raw: dict[str, Any]) -> str:

@@ -41,7 +41,9 @@ from proxy.http.auth import KeyRing
 from proxy.limits.inflight import InFlightLimit
 from proxy.limits.meter import period_start
 from proxy.limits.shared import meter_for
+from proxy.log.queue import QueuedLogStore
 from proxy.log.records import LogStore
+from proxy.log.redact import Redactor
 from proxy.log.sqlite import open_store
 from proxy.metrics import Metrics
 from proxy.pipeline import Pipeline
@@ -74,6 +76,9 @@ def create_app(
         forwarder = Forwarder(keys)
         await forwarder.start([*config.backends, *config.embeddings])
         log_store = store or open_store(config.log)
+        app.state.redactor = Redactor(keys.values())
+        if isinstance(log_store, QueuedLogStore):
+            log_store.redactor = app.state.redactor
         await log_store.start()
         meter = meter_for(log_store)
         for key in config.auth.keys:
@@ -128,7 +133,9 @@ def create_app(
             Route("/admin/reload", ops.admin_reload, methods=["POST"]),
             *dashboard.routes(),
         ],
-        middleware=[Middleware(InFlightLimit, limit=config.server.max_in_flight)],
+        middleware=[
+            Middleware(InFlightLimit, limit=config.server.max_in_flight, per_key=config.server.max_in_flight_per_key)
+        ],
         lifespan=lifespan,
         exception_handlers={
             ProxyError: responses.proxy_error,

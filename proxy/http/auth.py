@@ -12,6 +12,7 @@ import hmac
 from starlette.datastructures import Headers
 
 from proxy.errors import Forbidden, Unauthorized
+from proxy.request import ChatRequest
 from proxy.settings import ApiKey, AuthSettings
 
 
@@ -54,6 +55,27 @@ class KeyRing:
                 param="model",
                 code="model_not_allowed",
             )
+
+    def is_admin(self, headers: Headers) -> bool:
+        token = presented_key(headers)
+        if self.settings.admin_sha256 is None or token is None:
+            return False
+        return hmac.compare_digest(hashlib.sha256(token.encode()).hexdigest(), self.settings.admin_sha256)
+
+    @staticmethod
+    def check_request(key: ApiKey | None, chat: ChatRequest) -> None:
+        """Every backend or alias the request names (its model, its `router.candidates`) must be allowed."""
+        KeyRing.check_model(key, chat.model)
+        if key is None or key.models is None:
+            return
+        for name in chat.controls.candidates or ():
+            if name not in key.models:
+                raise Forbidden(
+                    f"API key '{key.id}' may not use model '{name}' (named in router.candidates). "
+                    f"Allowed: {', '.join(key.models)}.",
+                    param="router.candidates",
+                    code="model_not_allowed",
+                )
 
     def require_admin(self, headers: Headers) -> None:
         if self.settings.admin_sha256 is None:

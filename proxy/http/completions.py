@@ -8,17 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proxy.dialects import completions
-from proxy.http.body import read_body
-from proxy.http.v1 import new_call, serve_chat
+from proxy.http.v1 import chat_request, new_call, read_json, serve_chat
 from proxy.pipeline import Answer
-from proxy.request import parse_chat, parse_json
 
 
 async def create(request: Request) -> Response:
     ctx = new_call(request)
-    request.app.state.keyring.identify(request.headers)  # 401 before reading the body
-    legacy = completions.to_chat(parse_json(await read_body(request)))
-    chat = parse_chat(legacy.chat)
+    legacy = completions.to_chat(await read_json(request))
+    chat = chat_request(request, legacy.chat)
 
     def render(answer: Answer) -> dict[str, Any]:
         return completions.from_chat(answer.body, legacy)

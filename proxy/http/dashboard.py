@@ -146,7 +146,7 @@ async def one_call(request: Request) -> Response:
     found = await store.read_calls(call_id=call_id, limit=1)
     if not found:
         raise NotFound(f"No logged call has request id '{call_id}'.", param="call_id", code="call_not_found")
-    return JSONResponse(insights.call_detail(found[0]))
+    return JSONResponse(insights.call_detail(found[0], request.app.state.redactor))
 
 
 # name -> (parse, low, high): every query parameter the endpoints take, and its bounds.

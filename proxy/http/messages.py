@@ -1,6 +1,8 @@
 """POST /v1/messages (and /v1/messages/count_tokens): Anthropic's Messages API, served as chat completions
 (proxy/dialects/anthropic.py). Errors go out in Anthropic's shape, so its SDKs raise their usual classes;
-the client's key may come as `x-api-key`, as Anthropic's clients send it (proxy/http/auth.py)."""
+the client's key may come as `x-api-key`, as Anthropic's clients send it (proxy/http/auth.py). Refusals made
+before the handler runs (a missing key, a rate limit: limits/inflight.py) keep the OpenAI shape; Anthropic's
+SDKs still raise the right class, which they choose by status."""
 
 from __future__ import annotations
 
@@ -12,11 +14,8 @@ from starlette.responses import JSONResponse, Response
 from proxy import jsonio
 from proxy.dialects import anthropic
 from proxy.errors import ProxyError
-from proxy.http.auth import KeyRing
-from proxy.http.body import read_body
-from proxy.http.v1 import new_call, serve_chat
+from proxy.http.v1 import chat_request, new_call, read_json, serve_chat
 from proxy.pipeline import Answer, Pipeline
-from proxy.request import parse_chat, parse_json
 from proxy.route.features.text import words
 from proxy.route.features.tokens import text_counts
 
@@ -24,8 +23,7 @@ from proxy.route.features.tokens import text_counts
 async def create(request: Request) -> Response:
     ctx = new_call(request)
     try:
-        request.app.state.keyring.identify(request.headers)  # 401 before reading the body
-        chat = parse_chat(anthropic.to_chat(parse_json(await read_body(request))))
+        chat = chat_request(request, anthropic.to_chat(await read_json(request)))
 
         def render(answer: Answer) -> dict[str, Any]:
             return anthropic.from_chat(answer.body)
@@ -39,12 +37,10 @@ async def count_tokens(request: Request) -> Response:
     """The prompt's tokens as the router counts them (the tokenizer its features use; an estimate for
     long texts): what the gateway will see, not necessarily what a given backend bills."""
     try:
-        key = request.app.state.keyring.identify(request.headers)
-        body = parse_json(await read_body(request))
+        body = await read_json(request)
         if isinstance(body, dict):
             body = {**body, "max_tokens": 1, "stream": False}
-        chat = parse_chat(anthropic.to_chat(body))
-        KeyRing.check_model(key, chat.model)
+        chat = chat_request(request, anthropic.to_chat(body))
         pipeline: Pipeline = request.app.state.pipeline
         counter = pipeline.router.knowledge.resources.tokens
         text = "\n".join(m.text for m in chat.messages)

@@ -53,7 +53,11 @@ async def admin_status(request: Request) -> Response:
         {
             "circuits": pipeline.breakers.snapshot(),
             "keys": keys,
-            "log": {"written": getattr(store, "written", None), "dropped": getattr(store, "dropped", None)},
+            "log": {
+                "written": getattr(store, "written", None),
+                "dropped": getattr(store, "dropped", None),
+                "reduced": getattr(store, "reduced", None),
+            },
         }
     )
 

@@ -12,19 +12,17 @@ from starlette.responses import JSONResponse, Response
 from proxy.dialects import responses_api, responses_stream
 from proxy.dialects.response_store import ResponseStore, Stored
 from proxy.errors import BadRequest, NotFound
-from proxy.http.body import read_body
-from proxy.http.v1 import new_call, serve_chat
+from proxy.http.v1 import chat_request, new_call, read_json, serve_chat
 from proxy.pipeline import Answer
-from proxy.request import parse_chat, parse_json
 from proxy.settings import ApiKey
 
 
 async def create(request: Request) -> Response:
     ctx = new_call(request)
-    key: ApiKey | None = request.app.state.keyring.identify(request.headers)  # 401 before reading the body
+    key: ApiKey | None = request.state.api_key  # identified by admission (limits/inflight.py)
     owner = key.id if key else None
     store: ResponseStore = request.app.state.response_store
-    body = parse_json(await read_body(request))
+    body = await read_json(request)
     previous = None
     if isinstance(body, dict) and body.get("previous_response_id") is not None:
         wanted = str(body["previous_response_id"])
@@ -38,7 +36,7 @@ async def create(request: Request) -> Response:
             )
         previous = stored.conversation
     translated = responses_api.to_chat(body, previous)
-    chat = parse_chat(translated.chat)
+    chat = chat_request(request, translated.chat)
     response_id = "resp_" + ctx.request_id
     created_at = int(ctx.started_at)
 
@@ -57,7 +55,7 @@ async def create(request: Request) -> Response:
 
 
 async def retrieve(request: Request) -> Response:
-    key: ApiKey | None = request.app.state.keyring.identify(request.headers)
+    key: ApiKey | None = request.state.api_key
     store: ResponseStore = request.app.state.response_store
     wanted = request.path_params["response_id"]
     stored = store.get(wanted, key.id if key else None)

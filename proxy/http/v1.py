@@ -14,8 +14,7 @@ from proxy.http.auth import KeyRing
 from proxy.http.body import read_body, unless_client_leaves
 from proxy.http.responses import SSE, Answered, FastJSONResponse
 from proxy.ids import new_id
-from proxy.limits.budget import cheaper_when_low
-from proxy.limits.meter import Meter
+from proxy.limits.budget import cheaper_when_low, worst_case_cost
 from proxy.log.feedback import parse_feedback
 from proxy.log.records import LogStore
 from proxy.logconfig import request_id
@@ -25,19 +24,33 @@ from proxy.settings import ApiKey, Config
 from proxy.upstream.prices import PriceBook
 
 
-async def _admit(request: Request, model: str) -> ApiKey | None:
-    """Authenticate the caller for `model` and count the request against its limits and budget (401/403/429)."""
-    key: ApiKey | None = request.app.state.keyring.identify(request.headers)
-    KeyRing.check_model(key, model)
-    meter: Meter = request.app.state.pipeline.meter
-    await meter.admit(key)
+def _caller(request: Request) -> ApiKey | None:
+    """The caller's key, as admission (limits/inflight.py) identified it and charged it to its rate (401/429
+    there); None when keys are off."""
+    key: ApiKey | None = request.state.api_key
     return key
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body, within the input limits (400/408/413)."""
+    return parse_json(await read_body(request), request.app.state.config.limits)
+
+
+def chat_request(request: Request, body: Any) -> ChatRequest:
+    """A chat body (the client's, or a dialect's translation), within the input limits, naming only models
+    its key may use (400/403)."""
+    chat = parse_chat(body, request.app.state.config.limits)
+    KeyRing.check_request(_caller(request), chat)
+    return chat
+
+
+async def _chat_body(request: Request) -> ChatRequest:
+    return chat_request(request, await read_json(request))
 
 
 async def chat_completions(request: Request) -> Response:
     ctx = new_call(request)
-    request.app.state.keyring.identify(request.headers)  # 401 before reading the body
-    chat = parse_chat(parse_json(await read_body(request)))
+    chat = await _chat_body(request)
     return await serve_chat(request, ctx, chat)
 
 
@@ -57,20 +70,27 @@ async def serve_chat(
     writer: StreamWriter | None = None,
     render: Callable[[Answer], dict[str, Any]] | None = None,
 ) -> Response:
-    """Admit and serve a chat request: every dialect ends here. `writer` writes a streamed answer's events
-    and `render` a non-streamed answer's body in the client's dialect (default: OpenAI chat)."""
+    """Serve a chat request: every dialect ends here. `writer` writes a streamed answer's events and `render`
+    a non-streamed answer's body in the client's dialect (default: OpenAI chat)."""
     pipeline: Pipeline = request.app.state.pipeline
-    ctx.api_key = await _admit(request, chat.model)
+    ctx.api_key = _caller(request)
     chat = cheaper_when_low(pipeline.meter, ctx.api_key, chat)
     ctx.explain = request.headers.get("x-router-explain") == "1"
-    if chat.stream:
-        answer = await unless_client_leaves(request, pipeline.stream(chat, ctx, writer))
-        if answer is None:
-            return Response(status_code=CLIENT_GONE)  # nobody reads it; the pipeline logged the call
-        return SSE(answer)
-    done = await unless_client_leaves(request, pipeline.complete(chat, ctx), unused=_record_answer)
-    if done is None:
-        return Response(status_code=CLIENT_GONE)
+    worst = worst_case_cost(pipeline.config, pipeline.router.prices.table(), chat)
+    ctx.reservation = pipeline.meter.reserve(ctx.api_key, worst)
+    try:
+        if chat.stream:
+            answer = await unless_client_leaves(request, pipeline.stream(chat, ctx, writer))
+            if answer is None:
+                return Response(status_code=CLIENT_GONE)  # nobody reads it; the pipeline logged the call
+            return SSE(answer)
+        done = await unless_client_leaves(request, pipeline.complete(chat, ctx))
+        if done is None:
+            return Response(status_code=CLIENT_GONE)
+    except BaseException:  # refused before any upstream call (an unknown model): nothing was recorded
+        if ctx.reservation is not None:
+            ctx.reservation.settle()
+        raise
     if render is not None:
         try:
             done = replace(done, body=render(done))
@@ -80,15 +100,9 @@ async def serve_chat(
     return Answered(done)
 
 
-def _record_answer(answer: Answer) -> None:
-    answer.record()
-
-
 async def route(request: Request) -> Response:
     pipeline: Pipeline = request.app.state.pipeline
-    key = request.app.state.keyring.identify(request.headers)
-    chat = parse_chat(parse_json(await read_body(request)))
-    KeyRing.check_model(key, chat.model)
+    chat = await _chat_body(request)
     decision = pipeline.decide(chat)
     if decision.choice is None:
         raise BadRequest(f"'{chat.model}' is a backend, not a routing alias: there is nothing to rank.", param="model")
@@ -98,8 +112,8 @@ async def route(request: Request) -> Response:
 
 async def embeddings(request: Request) -> Response:
     pipeline: Pipeline = request.app.state.pipeline
-    request.app.state.keyring.identify(request.headers)
-    body = parse_json(await read_body(request))
+    key = _caller(request)
+    body = parse_json(await read_body(request), request.app.state.config.limits)
     if not isinstance(body, dict):
         raise BadRequest("Request body must be a JSON object.")
     model = body.get("model")
@@ -108,7 +122,7 @@ async def embeddings(request: Request) -> Response:
     text = body.get("input")
     if not (isinstance(text, str) or (isinstance(text, list) and text)):
         raise BadRequest("'input' must be a string or a non-empty array.", param="input")
-    await _admit(request, model)
+    KeyRing.check_model(key, model)
     backend = pipeline.config.embedding(model)
     if backend is None:
         names = [e.name for e in pipeline.config.embeddings]
@@ -122,10 +136,18 @@ async def embeddings(request: Request) -> Response:
 
 
 async def feedback(request: Request) -> Response:
-    key: ApiKey | None = request.app.state.keyring.identify(request.headers)
-    label = parse_feedback(parse_json(await read_body(request)), key.id if key else None)
+    """A label for a logged call, from the key that made the call or the admin key: a label trains the router,
+    so no tenant may label another's calls. Another key's call is reported as not found, like a missing one,
+    so request ids cannot be probed."""
+    key = _caller(request)  # None for the admin key, or when keys are off
+    body = parse_json(await read_body(request), request.app.state.config.limits)
+    label = parse_feedback(body, key.id if key else None)
     store: LogStore = request.app.state.store
-    if not await store.has_call(label.call_id):
+    found = await store.has_call(label.call_id)  # waits for the log queue: a call just answered is found
+    if found and key is not None:
+        calls = await store.read_calls(call_id=label.call_id, limit=1)
+        found = bool(calls) and calls[0].api_key_id == key.id
+    if not found:
         raise NotFound(f"No logged call has request id '{label.call_id}'.", param="request_id", code="call_not_found")
     store.record_label(label)
     return JSONResponse(
@@ -150,7 +172,7 @@ async def model(request: Request) -> Response:
 def _model_cards(request: Request) -> list[dict[str, Any]]:
     """Every backend (with its current prices), routing alias and embedding model the caller's key may use."""
     config: Config = request.app.state.config
-    key: ApiKey | None = request.app.state.keyring.identify(request.headers)
+    key = _caller(request)
     prices: PriceBook = request.app.state.pipeline.router.prices
     priced = prices.table()
     data: list[dict[str, Any]] = [

@@ -21,12 +21,13 @@ Why this design:
   like requests. As in process, a request is refused once the minute's tokens reach the limit.
 - Budgets: spend is in `calls.cost_usd`; the writer keeps `key_spend` (USD per key per UTC day) in the
   same transaction, and admission reads the period's sum (at most 31 rows) in the same statement.
-  The check sees every call written by any replica plus this replica's own calls still waiting in its
-  queue (`pending_spend`). It cannot see calls still being answered, so a budget can be overrun by the
-  cost of the requests in flight when it runs out: one in-flight request per replica for a client that
-  sends one request at a time, and in general the requests admitted before the spend that exhausted
-  the budget was recorded (plus another replica's writer lag, milliseconds). Once a key is seen
-  exhausted this replica refuses it without asking the database until the period ends.
+  The check sees every call written by any replica, plus this replica's own calls still waiting in its
+  queue (`pending_spend`) and the worst-case costs it holds for its calls in flight (`Meter.reserve`).
+  What this guarantees: within one replica, as with the in-process meter, concurrent calls overrun a
+  budget by at most one call's worst case. Across N replicas, a replica cannot see another's holds
+  (they are not in Postgres), so the overrun is at most one worst case per replica, plus what another
+  replica's writer has not yet committed (milliseconds of calls). Once a key is seen exhausted this
+  replica refuses it without asking the database until the period ends.
 """
 
 from __future__ import annotations
@@ -106,9 +107,10 @@ ADMIT_TIMEOUT_S = 5.0
 
 async def count_request(
     store: PostgresLogStore, key_id: str, *, rpm: int | None, tpm: int | None, budget_usd: float | None,
-    period_start: float,
+    period_start: float, held_usd: float = 0.0,
 ) -> WindowState:  # fmt: skip
-    """Count one request for the key if its rate limits and budget all hold: one statement, one round trip."""
+    """Count one request for the key if its rate limits and budget all hold: one statement, one round trip.
+    `held_usd`: what this replica holds against the budget for the key's calls in flight."""
     try:
         row = await store.fetchrow(
             _ADMIT,
@@ -117,7 +119,7 @@ async def count_request(
             tpm if tpm is not None else NO_LIMIT,
             budget_usd if budget_usd is not None else float("inf"),
             period_start,
-            store.pending_spend.get(key_id, 0.0),
+            store.pending_spend.get(key_id, 0.0) + held_usd,
             timeout=ADMIT_TIMEOUT_S,
         )
     except LogStoreError as exc:  # fail closed: a limit that cannot be checked is not waived
@@ -150,7 +152,13 @@ class SharedMeter(Meter):
             raise budget_exhausted(key)
         start = period_start(key.budget_period, self.clock())
         state = await count_request(
-            self.store, key.id, rpm=key.rpm, tpm=key.tpm, budget_usd=key.budget_usd, period_start=start
+            self.store,
+            key.id,
+            rpm=key.rpm,
+            tpm=key.tpm,
+            budget_usd=key.budget_usd,
+            period_start=start,
+            held_usd=self.reserved(key),
         )
         self._seen[key.id] = (start, state)
         if state.admitted:

@@ -21,13 +21,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from proxy.log.records import LoggedCall
+from proxy.log.redact import BY_NAME, Redactor
 
 DIRECT = "direct"  # the task column of calls that named their backend: the router saw no task
 NO_BACKEND = "(none)"
 BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
 MAX_BUCKETS = 48
 MAX_POINTS = 500
-SECRET_KEYS = frozenset({"api_key", "apikey", "api-key", "x-api-key", "authorization", "password", "secret"})
 
 
 def traffic(calls: Sequence[LoggedCall], bucket_s: int | None = None) -> dict[str, Any]:
@@ -199,8 +199,10 @@ def call_summary(c: LoggedCall) -> dict[str, Any]:
     }
 
 
-def call_detail(c: LoggedCall) -> dict[str, Any]:
-    """Everything logged about one call except its features, with secrets in the bodies redacted."""
+def call_detail(c: LoggedCall, redactor: Redactor = BY_NAME) -> dict[str, Any]:
+    """Everything logged about one call except its features, with secrets in the bodies redacted (by name,
+    and by value with the redactor of the configured upstream keys): rows written before the log writer
+    redacted bodies may hold them."""
     decision = c.decision or {}
     return {
         **call_summary(c),
@@ -216,8 +218,8 @@ def call_detail(c: LoggedCall) -> dict[str, Any]:
         "labels": [
             {"score": x.score, "source": x.source, "comment": x.comment, "created_at": x.created_at} for x in c.labels
         ],
-        "request": redact(c.request),
-        "response": redact(c.response),
+        "request": redactor.value(c.request),
+        "response": redactor.value(c.response),
     }
 
 
@@ -246,15 +248,6 @@ def auto_bucket(calls: Sequence[LoggedCall]) -> int:
         return BUCKETS_S[0]
     span = max(c.started_at for c in calls) - min(c.started_at for c in calls)
     return next((b for b in BUCKETS_S if span / b < MAX_BUCKETS), BUCKETS_S[-1])
-
-
-def redact(value: Any) -> Any:
-    """`value` with the values of secret-looking keys (api_key, authorization, ...) replaced, at any depth."""
-    if isinstance(value, dict):
-        return {k: "[redacted]" if str(k).lower() in SECRET_KEYS else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 def _policy(name: str, cost: float, picks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

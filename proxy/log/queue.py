@@ -10,9 +10,12 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import fields, replace
 from typing import Any
 
+from proxy.errors import Unencodable
 from proxy.log.records import COLUMNS, OBSERVATION_FIELDS, Label, Observation, to_json
+from proxy.log.redact import BY_NAME, Redactor
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,11 @@ class QueuedLogStore:
 
     `record` never waits: a full queue drops the row and counts it (`dropped`). The writer retries a batch
     that failed for a transient reason (a busy database, a lost connection) until it is written; a batch
-    refused for good is retried row by row, so only the rows that cannot be written are dropped.
+    refused for good (or holding a row that cannot be written as JSON) is retried row by row, and a row
+    that still cannot be written is written reduced (`reduced`): its bodies, features, decision and
+    attempts left out and its text made valid UTF-8, with the reason in its error. One bad row (a body
+    nested too deeply to encode, a lone surrogate) never takes the other rows of its batch with it;
+    only a row that cannot be written even reduced is dropped.
     `pending_spend` is the cost of recorded calls not yet written, per API key (for shared budgets).
     Subclasses implement `_open`, `_close`, `_write` and `_transient`.
     """
@@ -38,6 +45,9 @@ class QueuedLogStore:
         self.queue: asyncio.Queue[Observation | Label] = asyncio.Queue(maxsize=queue_size)
         self.dropped = 0
         self.written = 0
+        self.reduced = 0  # rows written without their bodies (counted in `written` too)
+        # Bodies are stored with secrets redacted; the app gives it the configured upstream keys to mask.
+        self.redactor: Redactor = BY_NAME
         self.pending_spend: dict[str, float] = defaultdict(float)
         self._writer: asyncio.Task[None] | None = None
 
@@ -106,19 +116,31 @@ class QueuedLogStore:
                 await self._write(items)
                 self.written += len(items)
                 return
+            except Unencodable:
+                break
             except self._errors as exc:
                 if not self._transient(exc):
                     break
                 log.warning("log write failed (%s), retrying %d rows in %.2f s", self._describe(exc), len(items), delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
-        for item in items:  # refused for good: keep every row that can be written
+        unwritable: tuple[type[Exception], ...] = (Unencodable, *self._errors)
+        for item in items:  # refused for good: keep every row that can be written, reduced if need be
             try:
                 await self._write([item])
                 self.written += 1
-            except self._errors as exc:
+                continue
+            except unwritable as exc:
+                reason = self._describe(exc)
+            try:
+                await self._write([reduced(item, reason)])
+            except unwritable as exc:
                 self.dropped += 1
                 log.error("log row not written (%s): %s", _what(item), self._describe(exc))
+                continue
+            self.written += 1
+            self.reduced += 1
+            log.warning("log row written without its bodies (%s): %s", _what(item), reason)
 
     _errors: tuple[type[Exception], ...] = ()
 
@@ -152,10 +174,35 @@ class QueuedLogStore:
     def _body(self, body: Any) -> str | None:
         if body is None or self.bodies == "none":
             return None
-        text = to_json(body)
+        text = to_json(self.redactor.value(body))
         if self.bodies == "hash" and text is not None:
             return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest()})
         return text
+
+
+def reduced(item: Observation | Label, reason: str) -> Observation | Label:
+    """`item` in a form every store can write: no JSON blobs, every text valid UTF-8, the reason in its error."""
+    changes: dict[str, Any] = {}
+    for f in fields(item):
+        value = getattr(item, f.name)
+        if isinstance(value, str):
+            changes[f.name] = _valid_utf8(value)
+    if isinstance(item, Observation):
+        note = f"[log row reduced: {_valid_utf8(reason)[:200]}]"
+        error = changes.get("error")
+        changes.update(
+            request=None,
+            response=None,
+            features=None,
+            decision=None,
+            attempts=[],
+            error=f"{error} {note}" if error else note,
+        )
+    return replace(item, **changes)
+
+
+def _valid_utf8(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _what(item: Observation | Label) -> str:

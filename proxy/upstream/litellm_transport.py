@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import httpx
 
-from proxy.errors import BadGateway, GatewayTimeout, ProxyError, redact
+from proxy.errors import BadGateway, GatewayTimeout, ProxyError, Unencodable, redact
 from proxy.request import ChatRequest
 from proxy.settings import Backend, EmbeddingBackend
 from proxy.upstream import failures
@@ -163,6 +163,8 @@ class LiteLLMTransport:
         llm, name = self._llm, self._name
         if isinstance(exc, ProxyError):
             return exc
+        if _too_deep(exc):  # litellm could not encode the client's body: the client's error, not the upstream's
+            return Unencodable("The body is nested too deeply to be written as JSON.", code="json_too_deep")
         if isinstance(exc, llm.exceptions.MidStreamFallbackError):  # litellm's wrapper of any mid-stream failure
             original = exc.original_exception
             if isinstance(original, Exception) and original is not exc:
@@ -222,6 +224,19 @@ def _body_detail(response: Any) -> ErrorDetail | None:
     except httpx.ResponseNotRead:
         return None
     return failures.error_body(raw) if raw else None
+
+
+def _too_deep(exc: BaseException) -> bool:
+    """Whether `exc` is, or wraps, the recursion error of encoding a too deeply nested body (litellm reports
+    it as its own 500, keeping the message)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, RecursionError) or "maximum recursion depth exceeded" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _is_openai_error(exc: Exception) -> bool:
