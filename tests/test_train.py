@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from proxy.route.catalog import load_catalog
@@ -162,3 +163,16 @@ def test_the_train_command_writes_what_train_writes_and_evaluate_reads_it(
         main(["train", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "none")])
     assert failed.value.code == 1 and "no *_long.csv.gz under" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
+
+def test_a_few_float32_threshold_flips_pass_the_export_check_and_a_broken_export_fails_it() -> None:
+    """Valid data must never fail training: one row whose feature sits on a split threshold (dP 0.0169, as a
+    valid two-model file gave) is float32 rounding; an export that moves most rows is broken."""
+    from proxy.training.train import export_disagreement
+
+    want = np.linspace(0.1, 0.9, 500)
+    flipped = want.copy()
+    flipped[7] += 0.0169
+    assert export_disagreement({"p": (want, flipped), "log_tokens": (want, want)}) is None
+    broken = export_disagreement({"p": (want, want[::-1].copy()), "log_tokens": (want, want)})
+    assert broken is not None and broken.startswith("p differs by more than 0.001 on")

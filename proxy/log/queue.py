@@ -1,6 +1,7 @@
 """The writer every log store shares: a bounded queue the request path puts records on without waiting,
 and one task that drains it in batches, retries what failed for a transient reason and keeps every row
-it can. Subclasses (`logstore.SqliteLogStore`, `logstore_pg.PostgresLogStore`) say how a batch is written."""
+it can. Subclasses (`sqlite.SqliteLogStore`, `postgres.PostgresLogStore`, through `queries.SqlLogStore`) say how
+a batch is written."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 from proxy.errors import Unencodable
-from proxy.log.records import COLUMNS, OBSERVATION_FIELDS, Label, Observation, to_json
+from proxy.log.records import BODY_COLUMNS, COLUMNS, Label, Observation, to_json
 from proxy.log.redact import BY_NAME, Redactor
 
 log = logging.getLogger(__name__)
@@ -161,15 +162,19 @@ class QueuedLogStore:
         return f"{type(exc).__name__}: {exc}"
 
     def call_row(self, o: Observation) -> tuple[Any, ...]:
-        """The `calls` row of an observation, in `COLUMNS` order (the same for every store)."""
-        d = {name: getattr(o, name) for name in OBSERVATION_FIELDS}  # not asdict: it deep-copies every body
-        d["stream"] = int(o.stream)
-        d["exploration"] = int(o.exploration)
-        for key in ("decision", "features", "attempts"):
-            d[f"{key}_json"] = to_json(d.pop(key))
-        for key in ("request", "response"):
-            d[f"{key}_json"] = self._body(d.pop(key))
-        return tuple(d[c] for c in COLUMNS)
+        """The `calls` row of an observation, in `COLUMNS` order (the same for every store): each column is
+        the field of its name, a flag as 0 or 1, `<field>_json` the field as JSON (a body as `bodies` says)."""
+        row: list[Any] = []
+        for name, kind in _ROW:
+            value = getattr(o, name)
+            if kind == "body":
+                value = self._body(value)
+            elif kind == "json":
+                value = to_json(value)
+            elif isinstance(value, bool):
+                value = int(value)
+            row.append(value)
+        return tuple(row)
 
     def _body(self, body: Any) -> str | None:
         if body is None or self.bodies == "none":
@@ -203,6 +208,13 @@ def reduced(item: Observation | Label, reason: str) -> Observation | Label:
 
 def _valid_utf8(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+# (the Observation field, how it is stored) for each column of `COLUMNS`
+_ROW = tuple(
+    (c.removesuffix("_json"), "body" if c in BODY_COLUMNS else "json" if c.endswith("_json") else "value")
+    for c in COLUMNS
+)
 
 
 def _what(item: Observation | Label) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.log import dsn as dsn_mod
+from proxy.log.queries import LOG_LABELS
 from proxy.log.records import LogStoreError
 
 Row = dict[str, Any]
@@ -36,7 +37,7 @@ def read_log(source: str | Path, since: float = 0.0) -> Iterator[tuple[Row, list
     conn.row_factory = sqlite3.Row
     try:
         labels: dict[str, list[Row]] = {}
-        for row in conn.execute("SELECT call_id, score, source, comment, created_at FROM labels ORDER BY id"):
+        for row in conn.execute(LOG_LABELS):
             labels.setdefault(row["call_id"], []).append(dict(row))
         for row in conn.execute("SELECT * FROM calls WHERE status = 200 AND started_at >= ? ORDER BY id", (since,)):
             yield dict(row), labels.get(row["id"], [])

@@ -1,6 +1,7 @@
 """What a call leaves behind, whatever store keeps it: the `Observation` and `Label` records, the
-`LogStore` interface, and the row shapes every store writes and reads (`logstore.py` is the SQLite
-store and the shared writer, `logstore_pg.py` the Postgres one)."""
+`LogStore` interface, and the row shapes every store writes and reads, taken from the schema
+(`schema.py`): a `calls` column is an `Observation` field of the same name (`<field>_json` for one
+kept as JSON), a `labels` column a `Label` field, and the dashboard reads the columns `LoggedCall` has."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from proxy import jsonio
+from proxy.log import schema
 
 
 class LogStoreError(RuntimeError):
@@ -96,31 +98,22 @@ class LogStore(Protocol):
     async def aclose(self) -> None: ...
 
 
-COLUMNS = (
-    "id started_at requested_model alias backend upstream_model stream status error ttft_s latency_s "
-    "input_tokens output_tokens cost_usd feature_version model_version api_key_id "
-    "decision_json features_json attempts_json request_json response_json usage_source exploration "
-    "selection_probability"
-).split()
-LABEL_COLUMNS = ("call_id", "score", "source", "comment", "api_key_id", "created_at")
+COLUMNS = tuple(c.name for c in schema.columns("calls"))  # the order of every row written
+LABEL_COLUMNS = tuple(c.name for c in schema.columns("labels") if c.type is not schema.Type.ROW_NUMBER)
+BODY_COLUMNS = ("request_json", "response_json")  # kept as `[log] bodies` says; read only for one call
 
-
-OBSERVATION_FIELDS = tuple(f.name for f in fields(Observation))
-
-READ_COLUMNS = (
-    "id started_at requested_model status latency_s alias backend error ttft_s input_tokens output_tokens "
-    "cost_usd model_version api_key_id stream exploration decision_json attempts_json"
-).split()
+_READ = {f.name for f in fields(LoggedCall)} - {"labels", "request", "response"}
+READ_COLUMNS = tuple(c for c in COLUMNS if c.removesuffix("_json") in _READ)  # `id` first
+_FLAGS = {f.name for f in fields(LoggedCall) if f.type == "bool"}  # stored as 0 or 1
 
 
 def logged_call(row: Sequence[Any], labels: Sequence[Label]) -> LoggedCall:
     n = len(READ_COLUMNS)
     values = dict(zip(READ_COLUMNS, row[:n], strict=True))
     bodies = [_loads(v) for v in row[n:]] + [None, None]
+    plain: dict[str, Any] = {k: bool(v) if k in _FLAGS else v for k, v in values.items() if not k.endswith("_json")}
     return LoggedCall(
-        **{k: v for k, v in values.items() if not k.endswith("_json") and k not in ("stream", "exploration")},
-        stream=bool(values["stream"]),
-        exploration=bool(values["exploration"]),
+        **plain,
         decision=_loads(values["decision_json"]),
         attempts=_loads(values["attempts_json"]) or [],
         labels=tuple(labels),
@@ -134,7 +127,7 @@ def _loads(text: str | None) -> Any:
 
 
 def label_row(label: Label) -> tuple[Any, ...]:
-    return (label.call_id, label.score, label.source, label.comment, label.api_key_id, label.created_at)
+    return tuple(getattr(label, c) for c in LABEL_COLUMNS)
 
 
 def to_json(value: Any) -> str | None:

@@ -6,16 +6,9 @@ writer's own connection; reads go through one long-lived aiosqlite connection. T
 named, append-only migrations, applied in order and noted in `_migrations`.
 
 Log stores sit behind the `LogStore` interface (`records.py`) and the `STORES` registry: this SQLite
-store (the default) and the Postgres one in `logstore_pg.py` (chosen by `[log] dsn`; same schema, same
-migration names), both built on `QueuedLogStore` (`logqueue.py`).
-
-Schema notes beyond the column comments in `MIGRATIONS`: `calls.status` is the call's outcome, which
-for a stream that failed after its first byte is the error's status (the HTTP status already sent was
-200) and 499 when the client went away; `attempts_json` lists every try in order, each with its
-status and error when it failed; `decision_json` is what `/v1/route` shows for the call;
-`features_json` is `Features.for_log()`: the candidates, a digest of the feature names and, when the
-request body is not kept in full (or `[log] feature_rows = "always"`), the float32 rows in base64
-(`proxy.route.features.rows_from_log` decodes them; rows logged before this format hold JSON lists).
+store (the default) and the Postgres one in `postgres.py` (chosen by `[log] dsn`), both built on
+`SqlLogStore` (`queries.py`: the reads) over `QueuedLogStore` (`queue.py`: the writer). Both run the
+migrations of `schema.py`, rendered by `dialect.py`.
 """
 
 from __future__ import annotations
@@ -30,80 +23,22 @@ from typing import Any
 import aiosqlite
 
 from proxy.log import dsn as dsn_mod
-from proxy.log.queue import QueuedLogStore
-from proxy.log.records import (  # re-exported: the log's record types are imported from here throughout
+from proxy.log.dialect import SQLITE
+from proxy.log.queries import Query, SqlLogStore
+from proxy.log.records import (
     COLUMNS,
     LABEL_COLUMNS,
-    READ_COLUMNS,
     Label,
     LoggedCall,
     LogStore,
     Observation,
     label_row,
-    logged_call,
 )
 from proxy.settings import LogSettings
 
 log = logging.getLogger(__name__)
 
-
-MIGRATIONS: Sequence[tuple[str, str]] = (
-    (
-        "001_calls",
-        """
-        CREATE TABLE calls (
-            id TEXT PRIMARY KEY,            -- time-sortable (ULID)
-            started_at REAL NOT NULL,       -- unix seconds
-            requested_model TEXT NOT NULL,  -- what the client asked for: a backend or a routing alias
-            alias TEXT,
-            backend TEXT,                   -- the backend that answered, or the last one tried
-            upstream_model TEXT,
-            stream INTEGER NOT NULL,
-            status INTEGER NOT NULL,        -- HTTP status returned to the client
-            error TEXT,
-            ttft_s REAL,
-            latency_s REAL NOT NULL,
-            input_tokens INTEGER,
-            output_tokens INTEGER,
-            cost_usd REAL,                  -- from usage x the backend's prices
-            feature_version TEXT,
-            model_version TEXT,
-            api_key_id TEXT,
-            decision_json TEXT,
-            features_json TEXT,
-            attempts_json TEXT,
-            request_json TEXT,
-            response_json TEXT
-        );
-        CREATE INDEX calls_started_at ON calls(started_at);
-        CREATE INDEX calls_backend ON calls(backend);
-        """,
-    ),
-    (
-        "002_usage_source",
-        """
-        ALTER TABLE calls ADD COLUMN usage_source TEXT;  -- "upstream" or "estimated" (stream cut short)
-        CREATE INDEX calls_api_key ON calls(api_key_id, started_at);
-        """,
-    ),
-    (
-        "003_labels_and_exploration",
-        """
-        ALTER TABLE calls ADD COLUMN exploration INTEGER;         -- 1: an exploration pick
-        ALTER TABLE calls ADD COLUMN selection_probability REAL;  -- P(pick) under the routing policy
-        CREATE TABLE labels (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            call_id TEXT NOT NULL,          -- calls.id
-            score REAL NOT NULL,            -- 0..1, 1 = acceptable
-            source TEXT NOT NULL,           -- human, judge:<model>, exact_match, rouge_l, ...
-            comment TEXT,
-            api_key_id TEXT,
-            created_at REAL NOT NULL
-        );
-        CREATE INDEX labels_call ON labels(call_id);
-        """,
-    ),
-)
+MIGRATIONS: Sequence[tuple[str, str]] = SQLITE.migrations()
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:
@@ -133,7 +68,7 @@ async def migrate(db: aiosqlite.Connection) -> list[str]:
     return applied
 
 
-class SqliteLogStore(QueuedLogStore):
+class SqliteLogStore(SqlLogStore):
     """The embedded default: one SQLite file in WAL mode, over one long-lived aiosqlite connection.
 
     Several processes (uvicorn workers) may share the file: a writer that finds it locked waits up to
@@ -141,6 +76,7 @@ class SqliteLogStore(QueuedLogStore):
     """
 
     busy_timeout_s = 30.0
+    dialect = SQLITE
 
     def __init__(self, path: Path, *, bodies: str = "full", queue_size: int = 10_000, batch: int = 256) -> None:
         super().__init__(bodies=bodies, queue_size=queue_size, batch=batch)
@@ -179,55 +115,16 @@ class SqliteLogStore(QueuedLogStore):
     def _transient(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
-    async def has_call(self, call_id: str) -> bool:
-        """Whether the call is logged (waiting for the queue first, so a call just answered is found)."""
-        assert self._db is not None, "start() first"
-        await self.flush()
-        async with self._db.execute("SELECT 1 FROM calls WHERE id = ?", (call_id,)) as cur:
-            return await cur.fetchone() is not None
+    def _connected(self) -> bool:
+        return self._db is not None
 
-    async def spend_since(self, api_key_id: str, since: float) -> float:
-        """USD the key spent since `since` (unix seconds), from the calls on disk."""
+    async def _fetch(self, *queries: Query) -> list[list[Sequence[Any]]]:
         assert self._db is not None, "start() first"
-        sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE api_key_id = ? AND started_at >= ?"
-        async with self._db.execute(sql, (api_key_id, since)) as cur:
-            row = await cur.fetchone()
-        return float(row[0]) if row else 0.0
-
-    async def read_calls(
-        self, *, since: float | None = None, until: float | None = None, limit: int = 10_000, call_id: str | None = None
-    ) -> list[LoggedCall]:
-        """Logged calls started in [since, until), newest first, at most `limit`, each with its labels.
-
-        Without bodies (they can be large) except when one call is asked for by `call_id`. Reads only what
-        is on disk: a call still on the write queue shows up a moment later.
-        """
-        assert self._db is not None, "start() first"
-        where: list[str] = ["1 = 1"]
-        args: list[Any] = []
-        if call_id is not None:
-            where.append("id = ?")
-            args.append(call_id)
-        if since is not None:
-            where.append("started_at >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("started_at < ?")
-            args.append(until)
-        bodies = ", request_json, response_json" if call_id is not None else ""
-        window = f"FROM calls WHERE {' AND '.join(where)} ORDER BY started_at DESC, id DESC LIMIT ?"
-        async with self._db.execute(f"SELECT {', '.join(READ_COLUMNS)}{bodies} {window}", (*args, limit)) as cur:
-            rows = await cur.fetchall()
-        labels: dict[str, list[Label]] = {}
-        async with self._db.execute(
-            "SELECT l.call_id, l.score, l.source, l.created_at, l.comment, l.api_key_id FROM labels l "
-            f"JOIN (SELECT id {window}) c ON c.id = l.call_id ORDER BY l.id",
-            (*args, limit),
-        ) as cur:
-            for label in await cur.fetchall():
-                labels.setdefault(label[0], []).append(Label(*label))
-        # Decoding thousands of JSON columns is CPU work: off the event loop, which serves the proxy's traffic.
-        return await asyncio.to_thread(lambda: [logged_call(row, labels.get(row[0], ())) for row in rows])
+        results: list[list[Any]] = []  # aiosqlite's rows are plain tuples (no row factory)
+        for sql, args in queries:
+            async with self._db.execute(sql, args) as cur:
+                results.append(list(await cur.fetchall()))
+        return results
 
     async def _write(self, items: Sequence[Observation | Label]) -> None:
         calls = [self.call_row(o) for o in items if isinstance(o, Observation)]
@@ -250,8 +147,8 @@ class SqliteLogStore(QueuedLogStore):
             raise
 
 
-_INSERT_CALL = f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_INSERT_LABEL = f"INSERT INTO labels ({', '.join(LABEL_COLUMNS)}) VALUES ({', '.join('?' * len(LABEL_COLUMNS))})"
+_INSERT_CALL = SQLITE.insert("calls", COLUMNS)
+_INSERT_LABEL = SQLITE.insert("labels", LABEL_COLUMNS)
 
 
 class NoLogStore:

@@ -1,8 +1,9 @@
 """Long-format data -> labelled prompts, the split, candidate profiles and feature tables.
 
-The split is by prompt: a salted hash of the normalised prompt key puts ~20% of the distinct prompts in
-the held-out set, the same set in training and evaluation and whatever files are loaded (the same
-MMLU item in two sources has one key, so it is never on both sides). Training prompts get a fold
+The split is by question: a salted hash of the normalised question without its template
+(`proxy.training.dataset.question_key`) puts ~20% of the distinct prompts in the held-out set, the same set in
+training and evaluation and whatever files are loaded (the same GSM8K or MMLU item in two sources, in
+two templates, has one key, so it is never on both sides). Training prompts get a fold
 (another salted hash) for cross-validation and for out-of-fold `History`: a training row's
 prior-success features are counted on the other folds only, so they never contain its own label, and
 held-out rows use the history of all training prompts, as the proxy uses its logs.
@@ -26,7 +27,7 @@ from proxy.request import ChatRequest
 from proxy.route.catalog import LLMProfile
 from proxy.route.features import History, Resources, compute_features
 from proxy.route.features.examples import LabelledPrompt, group_rows, request_from_prompt
-from proxy.training.dataset import LongRow, iter_rows, prompt_key
+from proxy.training.dataset import LongRow, iter_rows, prompt_key, question_key
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +203,12 @@ class Split:
 
 
 def split(items: Sequence[LabelledPrompt], folds: int = FOLDS) -> Split:
-    train = [i for i, it in enumerate(items) if not is_held_out(it.key)]
-    test = [i for i, it in enumerate(items) if is_held_out(it.key)]
-    return Split(train, test, {i: fold_of(items[i].key, folds) for i in train})
+    """By the question without its template (`question_key`): ZeroEval's and MMLU-Pro's wrapped GSM8K and MMLU
+    questions land on the same side as RouteLLM's and LLMRouter's plain ones, and so do their folds."""
+    keys = [question_key(it.prompt) for it in items]
+    train = [i for i, k in enumerate(keys) if not is_held_out(k)]
+    test = [i for i, k in enumerate(keys) if is_held_out(k)]
+    return Split(train, test, {i: fold_of(keys[i], folds) for i in train})
 
 
 def out_of_fold_histories(

@@ -61,6 +61,30 @@ def prompt_key(text: str) -> str:
     return hashlib.sha256(normalize_prompt(text).encode("utf-8")).hexdigest()[:16]
 
 
+# Templates that wrap a benchmark question (ZeroEval, MMLU-Pro, LLMRouter's GSM8K, RouteLLM's MMLU): the same
+# GSM8K or MMLU question appears in several sources under different ones.
+_SUFFIXES = ("\nAfter careful thought, put you final answer in \\boxed{...}.",)
+
+
+def question_text(text: str) -> str:
+    """The question without the template around it, so one question has one identity across sources."""
+    if "## Question:" in text and "## Instruction" in text:
+        return text.split("## Question:", 1)[1].split("## Instruction", 1)[0]
+    if text.startswith("Question:\n") and "\nOptions:\n" in text:
+        return text[len("Question:\n") :].split("\nOptions:\n", 1)[0]
+    if text.rstrip().endswith("Answer:") and text.count("\nA. ") == 1:
+        return text.split("\nA. ", 1)[0]
+    for suffix in _SUFFIXES:
+        if text.endswith(suffix):
+            return text[: -len(suffix)]
+    return text
+
+
+def question_key(text: str) -> str:
+    """`prompt_key` of the question without its template: what the train/test split is decided on."""
+    return prompt_key(question_text(text))
+
+
 def find_long_files(data_dir: Path) -> list[Path]:
     """Every `*_long.csv.gz` under `data_dir`, in a stable order."""
     return sorted(Path(data_dir).rglob("*_long.csv.gz"))

@@ -169,16 +169,39 @@ def _length_metrics(t: td.Table, pred_log: np.ndarray) -> dict[str, float]:
     }
 
 
+# An export that is wrong (feature order, objective, a dropped tree) moves most rows; float32 thresholds move a
+# row only where one of its features sits between a threshold and its float32 rounding: rare, and valid.
+EXPORT_TOLERANCE = {"p": 1e-3, "log_tokens": 1e-2}
+MAX_DISAGREEING_SHARE = 0.01
+
+
 def _check_export(out: Path, corr: Any, length: Any, t: td.Table) -> None:
-    """The ONNX graphs must reproduce the LightGBM predictions (float32 thresholds: tiny differences)."""
+    """The ONNX graphs must reproduce the LightGBM predictions on the inputs they see (float32)."""
     scorer = OnnxScorer.load(out, t.names)
-    x = t.x[:500]
+    x = t.x[:2000].astype(np.float32).astype(np.float64)
     got_p, got_l = scorer.predict_raw(x)
     want_p, want_l = corr.model.predict_proba(x)[:, 1], length.predict(x)
-    dp, dl = float(np.max(np.abs(want_p - got_p))), float(np.max(np.abs(want_l - got_l)))
-    log.info("ONNX vs LightGBM on %d rows: max |dP| %.2e, max |d log tokens| %.2e", len(x), dp, dl)
-    if dp > 1e-3 or dl > 1e-2:
-        raise TrainingError(f"ONNX export disagrees with LightGBM (dP {dp}, dlog {dl})")
+    problem = export_disagreement({"p": (want_p, got_p), "log_tokens": (want_l, got_l)})
+    if problem is not None:
+        raise TrainingError(f"ONNX export disagrees with LightGBM: {problem}")
+
+
+def export_disagreement(outputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | None:
+    """Why an export does not reproduce its model (each output: LightGBM's values, ONNX's), or None when it does:
+    no more than `MAX_DISAGREEING_SHARE` of the rows may differ by more than the output's tolerance."""
+    for name, (want, got) in outputs.items():
+        diff = np.abs(want - got)
+        share = float(np.mean(diff > EXPORT_TOLERANCE[name]))
+        log.info(
+            "ONNX vs LightGBM %s on %d rows: max diff %.2e, %.2f%% beyond tolerance",
+            name,
+            len(diff),
+            float(diff.max(initial=0.0)),
+            100 * share,
+        )
+        if share > MAX_DISAGREEING_SHARE:
+            return f"{name} differs by more than {EXPORT_TOLERANCE[name]} on {share:.1%} of {len(diff)} rows"
+    return None
 
 
 def _rel(path: Path) -> str:
