@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from proxy import jsonio
 from proxy.errors import ProxyError, ServiceUnavailable
@@ -75,6 +75,35 @@ class StreamAnswer:
     finish: Callable[[], Awaitable[None]]
 
 
+class StreamWriter(Protocol):
+    """How a chat stream is written for the client: OpenAI's chat chunks by default (`ChatWriter`); the other
+    dialects (legacy completions, Anthropic Messages, the Responses API) write their own events from the same
+    chunks. One writer per call: it may keep state across chunks. Every chunk is shown, usage chunks included."""
+
+    def chunk(self, chunk: StreamChunk) -> bytes | None: ...
+
+    def done(self) -> bytes: ...
+
+    def failed(self, error: ProxyError) -> bytes: ...
+
+
+class ChatWriter:
+    """OpenAI chat-completion chunks, relayed as the upstream sent them where nothing needs to change."""
+
+    def __init__(self, include_usage: bool) -> None:
+        self.include_usage = include_usage
+
+    def chunk(self, chunk: StreamChunk) -> bytes | None:
+        return _event_for_client(chunk, self.include_usage)
+
+    def done(self) -> bytes:
+        return b"data: [DONE]\n\n"
+
+    def failed(self, error: ProxyError) -> bytes:
+        # Headers are gone already: the error travels as an SSE event, which the OpenAI SDKs raise.
+        return _sse(error.body())
+
+
 class Pipeline:
     def __init__(
         self,
@@ -118,14 +147,16 @@ class Pipeline:
 
         return Answer(done.body, backend, self._headers(ctx, decision, backend, attempts), record)
 
-    async def stream(self, request: ChatRequest, ctx: CallContext) -> StreamAnswer:
+    async def stream(self, request: ChatRequest, ctx: CallContext, writer: StreamWriter | None = None) -> StreamAnswer:
+        """Serve a streamed call; `writer` writes its events (default: OpenAI chat chunks)."""
         decision, attempts, upstream, backend = await self._start(request, ctx, self.forwarder.open_stream)
         started = False
+        out = writer or ChatWriter(request.include_usage)
 
         async def events() -> AsyncIterator[bytes]:
             nonlocal started
             started = True
-            async for event in self._relay(upstream, request, ctx, decision, backend, attempts):
+            async for event in self._relay(upstream, request, ctx, decision, backend, attempts, out):
                 yield event
 
         async def finish() -> None:
@@ -230,6 +261,7 @@ class Pipeline:
         decision: Decision,
         backend: Backend,
         attempts: list[dict[str, Any]],
+        writer: StreamWriter,
     ) -> AsyncIterator[bytes]:
         text = _Transcript()
         error: ProxyError | None = None
@@ -237,18 +269,17 @@ class Pipeline:
         try:
             for chunk in _prepend(upstream.first):
                 text.add(chunk.data)
-                if (event := _event_for_client(chunk, request.include_usage)) is not None:
+                if (event := writer.chunk(chunk)) is not None:
                     yield event
             async for chunk in upstream:
                 text.add(chunk.data)
-                if (event := _event_for_client(chunk, request.include_usage)) is not None:
+                if (event := writer.chunk(chunk)) is not None:
                     yield event
-            yield b"data: [DONE]\n\n"
+            yield writer.done()
             self.conversations.answered(request.messages, text.first_answer(), backend.name)
         except ProxyError as exc:
-            # Headers are gone already: the error travels as an SSE event, which the OpenAI SDKs raise.
             error, status = exc, exc.status
-            yield _sse(exc.body())
+            yield writer.failed(exc)
         except (asyncio.CancelledError, GeneratorExit):
             status = CLIENT_GONE  # the client went away; the upstream call is closed below
             error = _client_gone()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -23,6 +24,7 @@ from tests.test_errors import logged_row
 TEAM_KEY = "sk-team-a-0123456789abcdef"
 LIMITED_KEY = "sk-limited-0123456789abcdef"
 ADMIN_KEY = "sk-admin-0123456789abcdef"
+TINY_DIALECTS_KEY = "sk-tiny-dialects-0123456789"
 RPM_KEY = "sk-rpm-0123456789abcdef"
 HI = [{"role": "user", "content": "Hello"}]
 
@@ -41,6 +43,7 @@ def gateway(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "rpm": 3,
         },
         {"id": "tiny-budget", "key_env": "TINY_KEY", "budget_usd": 1e-9},
+        {"id": "tiny-dialects", "key_env": "TINY_DIALECTS_KEY", "budget_usd": 1e-9},
         {
             "id": "thrifty",
             "key_env": "THRIFTY_KEY",
@@ -57,6 +60,7 @@ def gateway(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "TEAM_KEY": TEAM_KEY,
         "ADMIN_KEY": ADMIN_KEY,
         "TINY_KEY": "sk-tiny-0123456789",
+        "TINY_DIALECTS_KEY": TINY_DIALECTS_KEY,
         "THRIFTY_KEY": "sk-thrifty-0123456789",
         "FEW_TOKENS_KEY": "sk-few-0123456789",
         "RPM_KEY": RPM_KEY,
@@ -118,6 +122,17 @@ def test_models_lists_only_what_the_key_may_use(
     assert httpx.get(f"{gateway[0]}/v1/models").status_code == 401
 
 
+def test_models_retrieve_honours_the_keys_model_list(
+    gateway: tuple[str, Path], client: Callable[[str, str], openai.OpenAI]
+) -> None:
+    limited = client(gateway[0], LIMITED_KEY)
+    assert limited.models.retrieve("cheap").id == "cheap"
+    with pytest.raises(openai.NotFoundError):
+        limited.models.retrieve("strong")  # exists, but not for this key: as absent as in models.list()
+    assert client(gateway[0], TEAM_KEY).models.retrieve("strong").id == "strong"
+    assert httpx.get(f"{gateway[0]}/v1/models/cheap").status_code == 401
+
+
 def test_requests_per_minute(gateway: tuple[str, Path], sim: Sim, client: Callable[[str, str], openai.OpenAI]) -> None:
     c = client(gateway[0], RPM_KEY)
     c.embeddings.create(model="embed", input="one")  # embeddings count too
@@ -168,7 +183,8 @@ def test_admin_status_needs_the_admin_key(gateway: tuple[str, Path]) -> None:
     status = httpx.get(url, headers={"authorization": f"Bearer {ADMIN_KEY}"})
     assert status.status_code == 200
     body = status.json()
-    assert set(body["keys"]) == {"team-a", "limited", "tiny-budget", "thrifty", "few-tokens", "three-a-minute"}
+    keys = {"team-a", "limited", "tiny-budget", "tiny-dialects", "thrifty", "few-tokens", "three-a-minute"}
+    assert set(body["keys"]) == keys
     assert ADMIN_KEY not in json.dumps(body) and TEAM_KEY not in json.dumps(body)
 
 
@@ -180,3 +196,33 @@ def test_missing_key_env_is_a_config_error() -> None:
     raw = {"backend": [{"name": "a", "model": "m"}], "key": [{"id": "k", "key_env": "NOT_SET_ANYWHERE"}]}
     with pytest.raises(config_mod.ConfigError, match="key\\[0\\].key_env: environment variable 'NOT_SET_ANYWHERE'"):
         config_mod.parse(raw, environ={})
+
+
+def test_anthropic_clients_key_arrives_as_x_api_key(gateway: tuple[str, Path], sim: Sim) -> None:
+    hi: Any = [{"role": "user", "content": "Hello"}]
+    with anthropic.Anthropic(base_url=gateway[0], api_key=TEAM_KEY, max_retries=0) as claude:
+        assert claude.messages.create(model="cheap", max_tokens=20, messages=hi).content
+    with anthropic.Anthropic(base_url=gateway[0], api_key="sk-nope", max_retries=0) as claude:
+        with pytest.raises(anthropic.AuthenticationError):
+            claude.messages.create(model="cheap", max_tokens=20, messages=hi)
+    with anthropic.Anthropic(base_url=gateway[0], api_key=LIMITED_KEY, max_retries=0) as claude:
+        with pytest.raises(anthropic.PermissionDeniedError):
+            claude.messages.create(model="router", max_tokens=20, messages=hi)
+
+
+def test_every_dialect_spends_from_and_is_held_to_the_keys_budget(
+    gateway: tuple[str, Path], sim: Sim, client: Callable[[str, str], openai.OpenAI]
+) -> None:
+    hi: Any = [{"role": "user", "content": "Hello"}]
+    with anthropic.Anthropic(base_url=gateway[0], api_key=TINY_DIALECTS_KEY, max_retries=0) as claude:
+        with claude.messages.stream(model="cheap", max_tokens=20, messages=hi) as stream:
+            stream.get_final_message()  # a streamed Messages call spends more than the 1e-9 USD budget
+        seen = len(sim.requests())
+        with pytest.raises(anthropic.RateLimitError):
+            claude.messages.create(model="cheap", max_tokens=20, messages=hi)
+    c = client(gateway[0], TINY_DIALECTS_KEY)
+    with pytest.raises(openai.RateLimitError):
+        c.responses.create(model="cheap", input="Hello")
+    with pytest.raises(openai.RateLimitError):
+        c.completions.create(model="cheap", prompt="Hello")
+    assert len(sim.requests()) == seen

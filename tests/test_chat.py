@@ -251,6 +251,14 @@ def test_models_lists_backends_aliases_and_embeddings(client: openai.OpenAI) -> 
     assert {"strong", "cheap", "weak", "no-tools", "router", "strict", "embed"} <= ids
 
 
+def test_models_retrieve_gives_one_card(client: openai.OpenAI) -> None:
+    assert client.models.retrieve("router").model_dump()["switchyard"]["kind"] == "router"
+    assert client.models.retrieve("cheap").model_dump()["switchyard"]["prices"]
+    with pytest.raises(openai.NotFoundError) as info:
+        client.models.retrieve("no-such-model")
+    assert info.value.body["code"] == "model_not_found"  # type: ignore[index]
+
+
 def test_a_follow_up_turn_stays_with_the_backend_that_answered(client: openai.OpenAI) -> None:
     first = [{"role": "user", "content": "Plan a three-day trip to Lisbon."}]
     raw = client.chat.completions.with_raw_response.create(

@@ -107,6 +107,15 @@ def test_unknown_path_and_wrong_method_are_openai_shaped(proxy_url: str) -> None
     assert_openai_error(httpx.get(f"{proxy_url}/v1/chat/completions"), 405)
 
 
+def test_unknown_path_names_the_path_and_the_endpoints_served(proxy_url: str) -> None:
+    """A bare "Not Found" made clients say the *model* does not exist; the message says what is wrong."""
+    message = httpx.post(f"{proxy_url}/v1/nothing-here", json={}).json()["error"]["message"]
+    assert "POST /v1/nothing-here" in message
+    assert "POST /v1/chat/completions" in message and "GET /v1/models/{model}," in message
+    assert "POST /v1/responses" in message and "POST /v1/messages" in message and "POST /v1/completions" in message
+    assert "/admin" not in message and "/ui" not in message  # the client API only
+
+
 def test_upstream_rejecting_our_key_is_a_bad_gateway_not_the_clients_auth_error(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIStatusError) as info:
         client.chat.completions.create(model="badkey", messages=HI)

@@ -54,7 +54,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_readme_python_example_runs_against_the_demo(demo: str) -> None:
-    (example,) = [block for block in code_blocks("python") if "OpenAI(" in block]
+    (example,) = [block for block in code_blocks("python") if "OpenAI(" in block and OTHER_APIS not in block]
     out = subprocess.run([sys.executable, "-c", example], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -62,6 +62,19 @@ def test_readme_python_example_runs_against_the_demo(demo: str) -> None:
     assert routed_model in httpx.get(f"{demo}/v1/models").text
     assert 0 <= float(p_acceptable) <= 1 and float(cost) > 0
     assert "tokens:" in out.stdout
+
+
+OTHER_APIS = "# Other APIs"
+
+
+def test_readme_other_apis_example_runs_against_the_demo(demo: str) -> None:
+    (example,) = [block for block in code_blocks("python") if block.startswith(OTHER_APIS)]
+    out = subprocess.run([sys.executable, "-c", example], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(":", 1) for line in out.stdout.splitlines())
+    assert lines["responses"].split()[0] == "completed" and len(lines["responses"].split()) > 1
+    assert lines["completions"].split()[0] in ("stop", "length")
+    assert lines["messages"].split()[0] == "end_turn"
 
 
 def test_readme_curl_example_runs_against_the_demo(demo: str) -> None:

@@ -90,6 +90,20 @@ def test_log_load_throughput_smoke() -> None:
     assert report["median_on"] > 0 and report["median_off"] > 0 and report["on_over_off"] > 0
 
 
+def test_bench_dialects_smoke(tmp_path: Path) -> None:
+    """Every dialect, streamed and not, answered through a real proxy process; the verdict itself needs a
+    full run on a quiet machine, so a short run may go either way."""
+    report_path = tmp_path / "dialects.json"
+    out = run_script("scripts.bench_dialects", "--seconds", "0.3", "--rounds", "1", "--json", str(report_path))
+    assert out.returncode in (0, 1), out.stdout + out.stderr
+    rows = json.loads(report_path.read_text())["rows"]
+    assert {(r["dialect"], r["stream"]) for r in rows} == {
+        (d, s) for d in ("chat", "completions", "messages", "responses") for s in (False, True)
+    }
+    assert all(r["cpu_ms_per_request"] > 0 for r in rows)
+    assert "within 0.5 ms of chat's CPU" in out.stdout
+
+
 def test_latency_agreement_smoke() -> None:
     # Built-in prompts, simulated latency at a tenth: enough calls to give every backend of the line-up two.
     out = run_script("scripts.latency_agreement", "--requests", "22", "--speed", "0.1", "--data-dir", "/nonexistent")

@@ -1,9 +1,13 @@
 """The app's wiring: open the heavy resources in the lifespan, mount the endpoints, map errors. Nothing else.
 
     POST /v1/chat/completions   chat, routed (model = an alias) or named (model = a backend)      v1.py
+    POST /v1/completions        legacy text completions, served as chat                           completions.py
+    POST /v1/messages           Anthropic's Messages API, served as chat (+ /count_tokens)        messages.py
+    POST /v1/responses          OpenAI's Responses API, served as chat (+ GET /v1/responses/{id})  responses_api.py
     POST /v1/route              the routing decision for a chat body, without calling any LLM     v1.py
     POST /v1/embeddings         forwarded to a configured embedding backend (no routing)          v1.py
     GET  /v1/models             every backend (with its current prices) and routing alias         v1.py
+    GET  /v1/models/{id}        one of them                                                       v1.py
     POST /v1/feedback           a person's label for a logged call                                v1.py
     GET  /health                liveness                                                          ops.py
     GET  /ready                 scorer and log store loaded                                       ops.py
@@ -30,8 +34,9 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from proxy import config as config_mod
+from proxy.dialects.response_store import ResponseStore
 from proxy.errors import ProxyError
-from proxy.http import dashboard, ops, responses, v1
+from proxy.http import completions, dashboard, messages, ops, responses, responses_api, v1
 from proxy.http.auth import KeyRing
 from proxy.limits.inflight import InFlightLimit
 from proxy.limits.meter import period_start
@@ -111,9 +116,15 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", v1.chat_completions, methods=["POST"]),
+            Route("/v1/completions", completions.create, methods=["POST"]),
+            Route("/v1/messages", messages.create, methods=["POST"]),
+            Route("/v1/messages/count_tokens", messages.count_tokens, methods=["POST"]),
+            Route("/v1/responses", responses_api.create, methods=["POST"]),
+            Route("/v1/responses/{response_id}", responses_api.retrieve, methods=["GET"]),
             Route("/v1/route", v1.route, methods=["POST"]),
             Route("/v1/embeddings", v1.embeddings, methods=["POST"]),
             Route("/v1/models", v1.models, methods=["GET"]),
+            Route("/v1/models/{model:path}", v1.model, methods=["GET"]),
             Route("/v1/feedback", v1.feedback, methods=["POST"]),
             Route("/health", ops.health, methods=["GET"]),
             Route("/ready", ops.ready, methods=["GET"]),
@@ -134,6 +145,7 @@ def create_app(
     )
     app.state.config = config
     app.state.keyring = KeyRing(config.auth)
+    app.state.response_store = ResponseStore()
     app.state.metrics = Metrics()
     return app
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from proxy import jsonio
@@ -73,8 +75,29 @@ async def proxy_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     kind = "not_found" if exc.status_code == 404 else "method_not_allowed" if exc.status_code == 405 else None
-    body = {"error": {"message": str(exc.detail), "type": "invalid_request_error", "param": None, "code": kind}}
+    message = str(exc.detail)
+    if kind is not None:
+        # Clients (LangChain, pydantic-ai) turn a bare "Not Found" into "your model does not exist": say
+        # which path was missed and what is served, so the user sees their base URL or endpoint is wrong.
+        message = (
+            f"{message}: {request.method} {request.url.path}. This gateway serves: {', '.join(_endpoints(request))}."
+        )
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": kind}}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+_CONVERTOR = re.compile(r":\w+}")
+
+
+def _endpoints(request: Request) -> list[str]:
+    """The client API's endpoints, read from the app's own routes so the list cannot drift."""
+    served = []
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.path.startswith("/v1/"):
+            methods = sorted((route.methods or set()) - {"HEAD"})
+            path = _CONVERTOR.sub("}", route.path)  # /v1/models/{model:path} -> /v1/models/{model}
+            served += [f"{m} {path}" for m in methods]
+    return served
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +18,7 @@ from proxy.limits.budget import cheaper_when_low, worst_case_cost
 from proxy.log.feedback import parse_feedback
 from proxy.log.records import LogStore
 from proxy.logconfig import request_id
-from proxy.pipeline import CLIENT_GONE, CallContext, Pipeline
+from proxy.pipeline import CLIENT_GONE, Answer, CallContext, Pipeline, StreamWriter
 from proxy.request import ChatRequest, parse_chat, parse_json
 from proxy.settings import ApiKey, Config
 from proxy.upstream.prices import PriceBook
@@ -30,39 +31,73 @@ def _caller(request: Request) -> ApiKey | None:
     return key
 
 
-async def _chat_body(request: Request) -> ChatRequest:
-    """The request's chat body, within the input limits, naming only models its key may use (400/403/408/413)."""
-    limits = request.app.state.config.limits
-    chat = parse_chat(parse_json(await read_body(request), limits), limits)
+async def read_json(request: Request) -> Any:
+    """The request's JSON body, within the input limits (400/408/413)."""
+    return parse_json(await read_body(request), request.app.state.config.limits)
+
+
+def chat_request(request: Request, body: Any) -> ChatRequest:
+    """A chat body (the client's, or a dialect's translation), within the input limits, naming only models
+    its key may use (400/403)."""
+    chat = parse_chat(body, request.app.state.config.limits)
     KeyRing.check_request(_caller(request), chat)
     return chat
 
 
+async def _chat_body(request: Request) -> ChatRequest:
+    return chat_request(request, await read_json(request))
+
+
 async def chat_completions(request: Request) -> Response:
-    pipeline: Pipeline = request.app.state.pipeline
+    ctx = new_call(request)
+    chat = await _chat_body(request)
+    return await serve_chat(request, ctx, chat)
+
+
+def new_call(request: Request) -> CallContext:
+    """The call's context, its request id set where error responses and log lines find it."""
     ctx = CallContext(request_id=new_id())
     request.state.request_id = ctx.request_id
     request_id.set(ctx.request_id)
+    return ctx
+
+
+async def serve_chat(
+    request: Request,
+    ctx: CallContext,
+    chat: ChatRequest,
+    *,
+    writer: StreamWriter | None = None,
+    render: Callable[[Answer], dict[str, Any]] | None = None,
+) -> Response:
+    """Serve a chat request: every dialect ends here. `writer` writes a streamed answer's events and `render`
+    a non-streamed answer's body in the client's dialect (default: OpenAI chat)."""
+    pipeline: Pipeline = request.app.state.pipeline
     ctx.api_key = _caller(request)
-    chat = await _chat_body(request)
     chat = cheaper_when_low(pipeline.meter, ctx.api_key, chat)
     ctx.explain = request.headers.get("x-router-explain") == "1"
     worst = worst_case_cost(pipeline.config, pipeline.router.prices.table(), chat)
     ctx.reservation = pipeline.meter.reserve(ctx.api_key, worst)
     try:
         if chat.stream:
-            answer = await unless_client_leaves(request, pipeline.stream(chat, ctx))
+            answer = await unless_client_leaves(request, pipeline.stream(chat, ctx, writer))
             if answer is None:
                 return Response(status_code=CLIENT_GONE)  # nobody reads it; the pipeline logged the call
             return SSE(answer)
         done = await unless_client_leaves(request, pipeline.complete(chat, ctx))
         if done is None:
             return Response(status_code=CLIENT_GONE)
-        return Answered(done)
     except BaseException:  # refused before any upstream call (an unknown model): nothing was recorded
         if ctx.reservation is not None:
             ctx.reservation.settle()
         raise
+    if render is not None:
+        try:
+            done = replace(done, body=render(done))
+        except BaseException:
+            done.record()  # the call happened and is paid for, whatever becomes of its rendering
+            raise
+    return Answered(done)
 
 
 async def route(request: Request) -> Response:
@@ -122,6 +157,20 @@ async def feedback(request: Request) -> Response:
 
 
 async def models(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": _model_cards(request)})
+
+
+async def model(request: Request) -> Response:
+    """One model card (`client.models.retrieve`); a model the key may not use is as absent as an unknown one."""
+    wanted = request.path_params["model"]
+    for card in _model_cards(request):
+        if card["id"] == wanted:
+            return JSONResponse(card)
+    raise NotFound(f"The model '{wanted}' does not exist.", param="model", code="model_not_found")
+
+
+def _model_cards(request: Request) -> list[dict[str, Any]]:
+    """Every backend (with its current prices), routing alias and embedding model the caller's key may use."""
     config: Config = request.app.state.config
     key = _caller(request)
     prices: PriceBook = request.app.state.pipeline.router.prices
@@ -160,4 +209,4 @@ async def models(request: Request) -> Response:
     ]
     if key is not None and key.models is not None:
         data = [m for m in data if m["id"] in key.models]
-    return JSONResponse({"object": "list", "data": data})
+    return data

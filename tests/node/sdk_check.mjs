@@ -42,6 +42,23 @@ const withTool = await client.chat.completions.create({ model: "cheap", messages
 const args = JSON.parse(withTool.choices[0].message.tool_calls[0].function.arguments);
 assert.ok(Array.isArray(args.filters));
 
+// The Responses API (issue #17): plain, streamed, and with a function tool.
+const created = await client.responses.create({ model: "router", instructions: "Be brief.", input: "Say hello" });
+assert.equal(created.status, "completed");
+assert.ok(created.output_text.length > 0);
+let streamed = "";
+let completed = null;
+for await (const event of await client.responses.create({ model: "cheap", input: "Say hello", stream: true })) {
+  if (event.type === "response.output_text.delta") streamed += event.delta;
+  if (event.type === "response.completed") completed = event.response;
+}
+assert.ok(streamed.length > 0);
+assert.ok(completed && completed.usage.output_tokens > 0);
+const fnTool = { type: "function", name: "lookup", parameters: tool.function.parameters, strict: false };
+const called = await client.responses.create({ model: "router", input: "Look something up", tools: [fnTool] });
+assert.equal(called.output[0].type, "function_call");
+assert.ok(Array.isArray(JSON.parse(called.output[0].arguments).filters));
+
 await assert.rejects(client.chat.completions.create({ model: "no-such-model", messages }), OpenAI.NotFoundError);
 await assert.rejects(client.chat.completions.create({ model: "cheap", messages, temperature: 9 }), OpenAI.BadRequestError);
 console.log("ok");
