@@ -22,6 +22,11 @@ def test_chaos_smoke() -> None:
     assert report["log"]["ids_missing_from_log"] == 0 and report["log"]["ids_logged_more_than_once"] == 0
     assert report["log"]["rows_recording_fallbacks"] > 0  # the dead backend was passed over
     assert "dead" not in report["log"]["answered_by"]
+    assert "dead 502" in report["log"]["failed_or_skipped_attempts"]  # its connections were refused
+    # Whatever failed before the first byte was fallen back from; only streams can be cut after it.
+    assert report["avoidable_failures"] == 0 and report["non_streamed"] == {"calls": 140, "success_rate": 1.0}
+    assert report["unavoidable_failures"] == report["streamed"]["cut_after_first_byte"]
+    assert len(report["faults"]["kinds"]) == 7
 
 
 def test_soak_smoke() -> None:

@@ -498,6 +498,20 @@ def test_fault_disconnect_mid_stream_surfaces_as_error(client: openai.OpenAI, ur
         httpx.post(f"{url}/v1/chat/completions", json=body)
 
 
+def test_fault_malformed_event_mid_stream_then_the_rest(url: str) -> None:
+    body = {"model": MODEL, "messages": HELLO, "stream": True, "sim_fault": {"malformed_after_chunks": 2}}
+    events = sse_events(url, body)
+    assert [json.loads(e) for e in events[:2]]  # two good chunks first
+    with pytest.raises(ValueError):
+        json.loads(events[2])
+    assert all(json.loads(e) for e in events[3:-1]) and events[-1] == "[DONE]"
+    whole = {"model": MODEL, "messages": HELLO, "sim_fault": {"malformed_after_chunks": 0}}
+    response = httpx.post(f"{url}/v1/chat/completions", json=whole)
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        response.json()
+
+
 def test_queued_faults_hit_the_next_requests_then_clear(client: openai.OpenAI, url: str) -> None:
     queued = httpx.post(
         f"{url}/_sim/faults", json={"model": MODEL, "count": 2, "fault": {"status": 500, "message": "boom"}}

@@ -7,6 +7,6 @@
 
 Each module is pure: a request body in, a chat body out (or a 400 naming the field); a chat completion in,
 the dialect's response out; and a stream writer that turns chat chunks into the dialect's events
-(`proxy.pipeline.StreamWriter`). The chat body then takes the chat path unchanged (routing, retries,
+(`proxy.dialects.chat_stream.StreamWriter`). The chat body then takes the chat path unchanged (routing, retries,
 fallbacks, limits, budgets, the log row), so every dialect behaves as chat does.
 """

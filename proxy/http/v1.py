@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from proxy.dialects.chat_stream import StreamWriter
 from proxy.errors import BadRequest, NotFound
 from proxy.http.auth import KeyRing
 from proxy.http.body import read_body, unless_client_leaves
@@ -18,7 +19,7 @@ from proxy.limits.budget import cheaper_when_low, worst_case_cost
 from proxy.log.feedback import parse_feedback
 from proxy.log.records import LogStore
 from proxy.logconfig import request_id
-from proxy.pipeline import CLIENT_GONE, Answer, CallContext, Pipeline, StreamWriter
+from proxy.pipeline import CLIENT_GONE, Answer, CallContext, Pipeline
 from proxy.request import ChatRequest, parse_chat, parse_json
 from proxy.settings import ApiKey, Config
 from proxy.upstream.prices import PriceBook

@@ -22,6 +22,9 @@ from proxy.simulator.state import received_json, sim_state
 from proxy.simulator.streaming import CutShortResponse, DropConnection, EventStream
 from proxy.simulator.words import count_tokens
 
+# What a broken upstream writes instead of a JSON object: the start of one, never closed.
+MALFORMED = b'{"id": "chatcmpl-malformed", "choices": [{"delta": {"content": "'
+
 # Sleeps shorter than this are batched with the next one: asyncio timers are not that precise.
 _MIN_SLEEP_S = 0.005
 
@@ -67,6 +70,8 @@ async def chat_completions(request: Request) -> Response:
     payload = completion_body(env, choices, n_prompt, sim_field)
     if fault.disconnect_after_chunks is not None:
         return CutShortResponse(json.dumps(payload).encode("utf-8"), 200, headers)
+    if fault.malformed_after_chunks is not None:
+        return Response(MALFORMED, 200, headers, media_type="application/json")
     return JSONResponse(payload, headers=headers)
 
 
@@ -107,5 +112,7 @@ async def _paced(
         wait = start + due - loop.time()
         if wait > _MIN_SLEEP_S:
             await asyncio.sleep(wait)
+        if sent == fault.malformed_after_chunks:
+            yield b"data: " + MALFORMED + b"\n\n"
         yield b"data: " + json.dumps(frame.chunk, separators=(",", ":")).encode("utf-8") + b"\n\n"
     yield b"data: [DONE]\n\n"

@@ -7,6 +7,8 @@ A fault is a JSON object with any of these keys (all optional, all wall-clock se
   ttft_s                        time to the first token instead of the simulated one
   disconnect_after_chunks       drop the connection after this many SSE chunks (non-stream: mid-body)
   stall_after_chunks, stall_s   stream: go silent for stall_s seconds after this many chunks
+  malformed_after_chunks        stream: send an event that is not JSON after this many chunks, then carry on
+                                (non-stream: a complete 200 whose body is not JSON)
   slowdown                      multiply the simulated time to first token and time per token (5 = five times slower)
 
 It arrives either in the request body as `sim_fault`, or queued with POST /_sim/faults for the next
@@ -38,6 +40,7 @@ class Fault:
     disconnect_after_chunks: int | None = None
     stall_after_chunks: int | None = None
     stall_s: float = 0.0
+    malformed_after_chunks: int | None = None
     slowdown: float = 1.0
 
     def error(self) -> SimError | None:
@@ -73,7 +76,7 @@ def parse_fault(raw: object, param: str) -> Fault:
     slowdown = raw.get("slowdown", 1.0)
     if not _is_number(slowdown) or slowdown <= 0:
         raise bad_request(f"{param}.slowdown must be a number > 0", f"{param}.slowdown")
-    for key in ("disconnect_after_chunks", "stall_after_chunks"):
+    for key in ("disconnect_after_chunks", "stall_after_chunks", "malformed_after_chunks"):
         value = raw.get(key)
         if value is not None and (not _is_int(value) or value < 0):
             raise bad_request(f"{param}.{key} must be an integer >= 0", f"{param}.{key}")
@@ -88,6 +91,7 @@ def parse_fault(raw: object, param: str) -> Fault:
         disconnect_after_chunks=raw.get("disconnect_after_chunks"),
         stall_after_chunks=raw.get("stall_after_chunks"),
         stall_s=float(raw.get("stall_s") or 0.0),
+        malformed_after_chunks=raw.get("malformed_after_chunks"),
         slowdown=float(slowdown),
     )
 
