@@ -50,6 +50,9 @@ class CallContext:
     api_key: ApiKey | None = None
     explain: bool = False  # the client asked for the routing explanation (x-router-explain: 1)
     reservation: Reservation | None = None  # the call's worst-case cost held against its key's budget
+    # Set by the HTTP layer when the client disconnects mid-response; a stream cancelled without it was cut by
+    # the server's shutdown grace.
+    client_left: bool = False
 
 
 @dataclass
@@ -132,10 +135,11 @@ class Pipeline:
 
         async def finish() -> None:
             nonlocal started
-            if not started:  # the client left before the first byte went out: the relay never ran
+            if not started:  # the response ended before the first byte went out: the relay never ran
                 started = True
                 await upstream.aclose()
-                self._record(ctx, request, decision, backend, attempts, error=_client_gone(), status=CLIENT_GONE)
+                error, status = _cut(ctx)
+                self._record(ctx, request, decision, backend, attempts, error=error, status=status)
 
         return StreamAnswer(events(), backend, self._headers(ctx, decision, backend, attempts), finish)
 
@@ -252,8 +256,7 @@ class Pipeline:
             error, status = exc, exc.status
             yield writer.failed(exc)
         except (asyncio.CancelledError, GeneratorExit):
-            status = CLIENT_GONE  # the client went away; the upstream call is closed below
-            error = _client_gone()
+            error, status = _cut(ctx)  # the client went away, or the shutdown grace ran out; closed below
             raise
         finally:
             await upstream.aclose()
@@ -431,12 +434,22 @@ def _client_gone() -> ProxyError:
     return ProxyError(CLIENT_LEFT, code="client_cancelled")
 
 
+def _cut(ctx: CallContext) -> tuple[ProxyError, int]:
+    """Why a stream already answering stopped: its client left (the HTTP layer saw the disconnect), or else the
+    server cut it at the end of its shutdown grace."""
+    return (_client_gone(), CLIENT_GONE) if ctx.client_left else _shutdown()
+
+
+def _shutdown() -> tuple[ProxyError, int]:
+    return ProxyError("server shutting down: cut at the end of the shutdown grace", code="shutdown"), SHUTDOWN
+
+
 def _cancelled(exc: asyncio.CancelledError) -> tuple[ProxyError, int]:
     """Why a call was cancelled, and the status it is logged with: its client left (the HTTP layer cancels
     with `CLIENT_LEFT`), or else the server cut it at the end of its shutdown grace."""
     if CLIENT_LEFT in exc.args:
         return _client_gone(), CLIENT_GONE
-    return ProxyError("server shutting down: cut at the end of the shutdown grace", code="shutdown"), SHUTDOWN
+    return _shutdown()
 
 
 def _attempt(backend: Backend, t: float, error: ProxyError | None) -> dict[str, Any]:

@@ -239,6 +239,43 @@ def test_a_call_cut_by_the_shutdown_grace_gets_a_503_and_is_logged_as_a_shutdown
     assert status == 503 and "shutdown" in error  # not 499 "client disconnected"
 
 
+def test_a_stream_cut_by_the_shutdown_grace_is_logged_as_a_shutdown(sim_url: str, tmp_path: Path) -> None:
+    """A stream already answering has sent its 200: the cut cannot change that, but the log must not call it
+    a client that left (499)."""
+    raw = make_config_dict(sim_url, tmp_path / "calls.db")
+    raw["backend"][1]["idle_timeout_s"] = 30.0  # the stall must outlast the grace, not the backend's idle limit
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config_mod.parse(raw), environ=ENVIRON),
+            port=port,
+            log_level="critical",
+            timeout_graceful_shutdown=1,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    stalls = {"stall_after_chunks": 2, "stall_s": 10}  # two chunks, then silence past the 1 s grace
+    body = {"model": "cheap", "stream": True, "messages": HI, "sim_fault": stalls}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        with http.stream("POST", "/v1/chat/completions", json=body) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            assert next(lines).startswith("data: ")  # the stream is answering
+            server.should_exit = True  # what SIGTERM does
+            with pytest.raises(httpx.HTTPError):
+                for _ in lines:  # the server cuts the stream at the end of its grace
+                    pass
+    thread.join(timeout=30)
+    with sqlite3.connect(tmp_path / "calls.db") as db:
+        rows = db.execute("SELECT status, error FROM calls").fetchall()
+    assert len(rows) == 1
+    status, error = rows[0]
+    assert status == 503 and "shutdown" in error, rows  # not 499 "client disconnected"
+
+
 def to_toml(raw: dict[str, Any]) -> str:
     """Just enough TOML for the test config: tables, arrays of tables, scalars and lists."""
 

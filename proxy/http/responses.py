@@ -7,14 +7,14 @@ import re
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from proxy import jsonio
 from proxy.errors import InternalError, ProxyError
-from proxy.pipeline import Answer, StreamAnswer
+from proxy.pipeline import Answer, CallContext, StreamAnswer
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +44,30 @@ class Answered(FastJSONResponse):
 
 
 class SSE(StreamingResponse):
-    """The SSE response of a streamed call; however it ends, the call is closed and logged."""
+    """The SSE response of a streamed call; however it ends, the call is closed and logged. A disconnect the
+    client sends is noted on the call's context first, so the log tells it from a cut by the shutdown grace."""
 
-    def __init__(self, answer: StreamAnswer) -> None:
+    def __init__(self, answer: StreamAnswer, ctx: CallContext) -> None:
         super().__init__(
             answer.events,
             media_type="text/event-stream",
             headers={**answer.headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
         )
         self.answer = answer
+        self.ctx = ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def noting_disconnect() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.ctx.client_left = True
+            return message
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, noting_disconnect, send)
+        except ClientDisconnect:  # ASGI 2.4 servers report a departed client as a failed write instead
+            self.ctx.client_left = True
+            raise
         finally:
             await self.answer.finish()
 

@@ -84,7 +84,7 @@ async def serve_chat(
             answer = await unless_client_leaves(request, pipeline.stream(chat, ctx, writer))
             if answer is None:
                 return Response(status_code=CLIENT_GONE)  # nobody reads it; the pipeline logged the call
-            return SSE(answer)
+            return SSE(answer, ctx)
         done = await unless_client_leaves(request, pipeline.complete(chat, ctx))
         if done is None:
             return Response(status_code=CLIENT_GONE)
