@@ -13,6 +13,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from proxy import config as config_mod
 from proxy.http.app import create_app
+from proxy.http.wire import JsonErrorHttpTools
 from proxy.logconfig import configure
 
 CONFIG_ENV, LOG_LEVEL_ENV = "SWITCHYARD_WORKER_CONFIG", "SWITCHYARD_WORKER_LOG_LEVEL"
@@ -40,6 +41,7 @@ def serve(config_path: str, host: str | None, port: int | None, log_level: str, 
         host=host or config.server.host,
         port=port if port is not None else config.server.port,
         log_level=log_level,
+        http=JsonErrorHttpTools,  # an unparsable request gets a JSON 400, like every other error
         # JSON: uvicorn's loggers go through ours, and proxy.access (one line per call, with its request id)
         # replaces uvicorn's access line, which knows no request id and would log every probe.
         log_config=None if json_logs else LOGGING_CONFIG,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -325,3 +326,39 @@ def test_a_client_that_leaves_before_the_answer_cancels_the_call_and_it_is_logge
     assert (status, error) == (499, "client disconnected")
     assert latency_s < 2.5  # cancelled when the client left, not when the upstream answered
     assert json.loads(attempts)[-1]["status"] == 499
+
+
+def test_a_request_that_cannot_be_parsed_gets_a_json_400_from_the_served_proxy(sim_url: str, tmp_path: Path) -> None:
+    """`python -m proxy` serves with the JSON-error wire protocol: uvicorn's own 400 was plain text."""
+    port = free_port()
+    raw = make_config_dict(sim_url, tmp_path / "calls.db")
+    raw["server"]["port"] = port
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(to_toml(raw))
+    env = {"PATH": "/usr/bin:/bin", "LITELLM_LOCAL_MODEL_COST_MAP": "True", **ENVIRON}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "proxy", "--config", str(config_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head.lower(), head
+        assert json.loads(body)["error"]["code"] == "malformed_http"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
