@@ -342,14 +342,18 @@ def _validate_params(p: Mapping[str, Any]) -> None:
 
 
 def _tools(tools: Any, choice: Any) -> None:
+    """Validate what the gateway must understand (function tools it filters candidates by, and a tool_choice
+    naming one); newer shapes (`custom` tools, `allowed_tools` choices) pass through for the upstream to judge."""
     names: set[str] = set()
     if tools is not None:
         if not isinstance(tools, list):
             raise BadRequest("'tools' must be an array.", param="tools")
         for i, tool in enumerate(tools):
             where = f"tools[{i}]"
-            if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-                raise BadRequest(f"'{where}' must be an object with type 'function'.", param=where)
+            if not isinstance(tool, dict) or not isinstance(tool.get("type", "function"), str):
+                raise BadRequest(f"'{where}' must be an object with a 'type'.", param=where)
+            if tool.get("type", "function") != "function":
+                continue
             fn = tool.get("function")
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
                 raise BadRequest(f"'{where}.function.name' is required.", param=f"{where}.function.name")
@@ -364,10 +368,14 @@ def _tools(tools: Any, choice: Any) -> None:
     if isinstance(choice, str):
         if choice not in ("none", "auto", "required"):
             raise BadRequest("'tool_choice' must be 'none', 'auto', 'required' or an object.", param="tool_choice")
-        if choice == "required" and not names:
+        if choice == "required" and not tools:
             raise BadRequest("'tool_choice' is 'required' but no 'tools' were given.", param="tool_choice")
         return
-    fn = choice.get("function") if isinstance(choice, dict) else None
+    if not isinstance(choice, dict) or not isinstance(choice.get("type", "function"), str):
+        raise BadRequest("'tool_choice' must be 'none', 'auto', 'required' or an object.", param="tool_choice")
+    if choice.get("type", "function") != "function":
+        return
+    fn = choice.get("function")
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
         raise BadRequest("'tool_choice' object must be {type: 'function', function: {name}}.", param="tool_choice")
     if fn["name"] not in names:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -275,3 +276,14 @@ def test_a_follow_up_turn_stays_with_the_backend_that_answered(client: openai.Op
     # A new conversation with the same last message has no history: plain best utility.
     fresh = client.chat.completions.with_raw_response.create(model="sticky", messages=follow_up[-1:])
     assert fresh.headers["x-router-model"] == "cheap"
+
+
+def test_current_tool_shapes_reach_the_upstream_untouched(proxy_url: str, sim: Sim) -> None:
+    """A custom (free-form) tool and an allowed_tools choice are the upstream's to judge: the gateway used to
+    refuse them with a 400 before any upstream saw them."""
+    tools = [NESTED_TOOL, {"type": "custom", "custom": {"name": "sql", "description": "A SQL query"}}]
+    choice = {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [{"type": "custom", "name": "sql"}]}}
+    body = {"model": "cheap", "messages": [{"role": "user", "content": "hi"}], "tools": tools, "tool_choice": choice}
+    httpx.post(f"{proxy_url}/v1/chat/completions", json=body, timeout=30)
+    sent = sim.last_body()
+    assert sent["tools"] == tools and sent["tool_choice"] == choice
