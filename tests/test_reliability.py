@@ -163,7 +163,8 @@ async def test_past_the_in_flight_limit_requests_get_a_fast_503(sim_url: str, tm
             assert [r.status_code for r in await asyncio.gather(*busy)] == [200, 200]
 
 
-def test_sigterm_finishes_in_flight_calls_and_drains_the_log(sim_url: str, tmp_path: Path) -> None:
+def _served(sim_url: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m proxy` on the test config, as an operator runs it, once it answers /ready."""
     port = free_port()
     raw = make_config_dict(sim_url, tmp_path / "calls.db")
     raw["server"]["port"] = port
@@ -178,14 +179,19 @@ def test_sigterm_finishes_in_flight_calls_and_drains_the_log(sim_url: str, tmp_p
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return proc, base
+
+
+def test_sigterm_finishes_in_flight_calls_and_drains_the_log(sim_url: str, tmp_path: Path) -> None:
+    proc, base = _served(sim_url, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         slow = {"model": "cheap", "messages": HI, "sim_fault": {"delay_s": 2}}
         with httpx.Client(base_url=base, timeout=30) as http:
             pending = http.build_request("POST", "/v1/chat/completions", json=slow)
@@ -330,27 +336,9 @@ def test_a_client_that_leaves_before_the_answer_cancels_the_call_and_it_is_logge
 
 def test_a_request_that_cannot_be_parsed_gets_a_json_400_from_the_served_proxy(sim_url: str, tmp_path: Path) -> None:
     """`python -m proxy` serves with the JSON-error wire protocol: uvicorn's own 400 was plain text."""
-    port = free_port()
-    raw = make_config_dict(sim_url, tmp_path / "calls.db")
-    raw["server"]["port"] = port
-    config_path = tmp_path / "config.toml"
-    config_path.write_text(to_toml(raw))
-    env = {"PATH": "/usr/bin:/bin", "LITELLM_LOCAL_MODEL_COST_MAP": "True", **ENVIRON}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "--config", str(config_path)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, base = _served(sim_url, tmp_path)
+    port = int(base.rsplit(":", 1)[1])
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n")
             reply = b""
