@@ -157,6 +157,12 @@ def test_the_train_command_writes_what_train_writes_and_evaluate_reads_it(
     out = capsys.readouterr().out
     assert "== synthetic: 12 held-out prompts" in out and f"report: {report}" in out
 
+    # --candidates restricts the pool, by the data's model names.
+    pair = ",".join(MODELS[:2])
+    assert main([*argv, "--no-baselines", "--max-prompts", "12", "--candidates", pair]) == 0
+    assert json.loads(report.read_text())["sources"]["synthetic"]["candidates"] == list(MODELS[:2])
+    capsys.readouterr()
+
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as failed:
         main(["train", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "none")])

@@ -181,6 +181,11 @@ def _add_evaluate(commands: Commands) -> None:
     p.add_argument("--max-prompts", type=int, help="at most this many held-out prompts per source")
     p.add_argument("--no-baselines", action="store_true", help="only the trained models, no baseline routers")
     p.add_argument(
+        "--candidates",
+        help="comma-separated model names, as the data spells them: the candidate pool of every source (a "
+        "prompt counts when all its source's candidates in the pool answered it)",
+    )
+    p.add_argument(
         "--knowledge",
         choices=("train", "catalog"),
         default="train",
@@ -204,7 +209,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     _progress()
     files = [Path(f) for f in args.data] if args.data else find_long_files(Path(args.data_dir))
     models = args.models or DEFAULT_MODELS_DIR
-    report = evaluate(files, models, args.max_prompts, not args.no_baselines, args.knowledge)
+    only = frozenset(n.strip() for n in args.candidates.split(",") if n.strip()) if args.candidates else None
+    report = evaluate(files, models, args.max_prompts, not args.no_baselines, args.knowledge, only)
     report["command"] = " ".join(["switchyard", *args.argv])
     args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     sys.stdout.write(format_report(report) + "\n")

@@ -121,8 +121,10 @@ def evaluate(
     max_prompts: int | None = None,
     baselines: bool = True,
     knowledge: str = "train",
+    only: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """`knowledge`: "train" builds profiles and History from the training prompts (the honest replay);
+    """`only`: the candidate pool, by the data's model names (default: every model of each source).
+    `knowledge`: "train" builds profiles and History from the training prompts (the honest replay);
     "catalog" uses what the proxy uses (catalog profiles, `History.from_catalog`), whose measured counts
     include held-out prompts: only for checking that the proxy and this script agree on a prompt."""
     started = time.perf_counter()
@@ -152,7 +154,7 @@ def evaluate(
         "sources": {},
     }
     for source, models in sorted(ds.source_models.items()):
-        candidates = tuple(m for m in models if m in profiles)
+        candidates = tuple(m for m in models if m in profiles and (only is None or m in only))
         held = [ds.items[i] for i in sp.test if _in(ds, ds.items[i].key, source)]
         if max_prompts is not None:
             held = held[:max_prompts]
