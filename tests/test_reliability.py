@@ -211,21 +211,31 @@ def test_sigterm_finishes_in_flight_calls_and_drains_the_log(sim_url: str, tmp_p
             proc.kill()
 
 
-def test_a_call_cut_by_the_shutdown_grace_gets_a_503_and_is_logged_as_a_shutdown(sim_url: str, tmp_path: Path) -> None:
-    raw = make_config_dict(sim_url, tmp_path / "calls.db")
+def _graced(raw: dict[str, Any]) -> tuple[uvicorn.Server, threading.Thread, int]:
+    """The app under a real uvicorn with a 1 s shutdown grace (what `python -m proxy` sets from
+    server.shutdown_grace_s), started in a thread; stop it with `server.should_exit = True`, as SIGTERM does."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config_mod.parse(raw), environ=ENVIRON),
-            port=port,
-            log_level="critical",
-            timeout_graceful_shutdown=1,  # what `python -m proxy` sets from server.shutdown_grace_s
-        )
+    config = uvicorn.Config(
+        create_app(config_mod.parse(raw), environ=ENVIRON), port=port, log_level="critical", timeout_graceful_shutdown=1
     )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.01)
+    return server, thread, port
+
+
+def _only_row(db_path: Path) -> tuple[Any, ...]:
+    """(status, error) of the log's one call."""
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT status, error FROM calls").fetchall()
+    assert len(rows) == 1, rows
+    return tuple(rows[0])
+
+
+def test_a_call_cut_by_the_shutdown_grace_gets_a_503_and_is_logged_as_a_shutdown(sim_url: str, tmp_path: Path) -> None:
+    server, thread, port = _graced(make_config_dict(sim_url, tmp_path / "calls.db"))
     slow = {"model": "cheap", "messages": HI, "sim_fault": {"delay_s": 10}}  # outlasts the 1 s grace
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         pending = http.build_request("POST", "/v1/chat/completions", json=slow)
@@ -239,10 +249,7 @@ def test_a_call_cut_by_the_shutdown_grace_gets_a_503_and_is_logged_as_a_shutdown
     cut = result["r"]
     assert cut.status_code == 503, cut.text  # not uvicorn's plain-text 500
     assert cut.json()["error"]["code"] == "shutting_down"
-    with sqlite3.connect(tmp_path / "calls.db") as db:
-        rows = db.execute("SELECT status, error FROM calls").fetchall()
-    assert len(rows) == 1
-    status, error = rows[0]
+    status, error = _only_row(tmp_path / "calls.db")
     assert status == 503 and "shutdown" in error  # not 499 "client disconnected"
 
 
@@ -251,19 +258,7 @@ def test_a_stream_cut_by_the_shutdown_grace_is_logged_as_a_shutdown(sim_url: str
     a client that left (499)."""
     raw = make_config_dict(sim_url, tmp_path / "calls.db")
     raw["backend"][1]["idle_timeout_s"] = 30.0  # the stall must outlast the grace, not the backend's idle limit
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config_mod.parse(raw), environ=ENVIRON),
-            port=port,
-            log_level="critical",
-            timeout_graceful_shutdown=1,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    server, thread, port = _graced(raw)
     stalls = {"stall_after_chunks": 2, "stall_s": 10}  # two chunks, then silence past the 1 s grace
     body = {"model": "cheap", "stream": True, "messages": HI, "sim_fault": stalls}
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
@@ -276,11 +271,8 @@ def test_a_stream_cut_by_the_shutdown_grace_is_logged_as_a_shutdown(sim_url: str
                 for _ in lines:  # the server cuts the stream at the end of its grace
                     pass
     thread.join(timeout=30)
-    with sqlite3.connect(tmp_path / "calls.db") as db:
-        rows = db.execute("SELECT status, error FROM calls").fetchall()
-    assert len(rows) == 1
-    status, error = rows[0]
-    assert status == 503 and "shutdown" in error, rows  # not 499 "client disconnected"
+    status, error = _only_row(tmp_path / "calls.db")
+    assert status == 503 and "shutdown" in error, (status, error)  # not 499 "client disconnected"
 
 
 def to_toml(raw: dict[str, Any]) -> str:
