@@ -1,7 +1,7 @@
 """Where everyday prompts go: the easy ones should go cheap, the hard ones to a dearer candidate.
 
 Usage:
-  .venv/bin/python -m scripts.everyday [--config config.example.toml] [--models DIR] [--prompts FILE] [--verbose]
+  .venv/bin/python -m scripts.everyday [--config config.example.toml] [--prompts FILE] [--verbose]
 
 Sends each prompt of `tests/fixtures/everyday_prompts.json` (marked easy or hard) through `/v1/route` of an
 in-process app (no LLM is called) and compares the chosen candidate's predicted cost with the dearest kept
