@@ -25,15 +25,7 @@ from proxy.route.features import Features, History, Resources, compute_features,
 from proxy.route.learned import KnowledgeError, Learned
 from proxy.route.learned import load as load_learned
 from proxy.route.profile import LLMProfile
-from proxy.route.scoring import (
-    DEFAULT_TOKENS_PER_S,
-    DEFAULT_TTFT_S,
-    ModelError,
-    OnnxScorer,
-    Scorer,
-    Scores,
-    load_scorer,
-)
+from proxy.route.scoring import ModelError, OnnxScorer, Scorer, Scores, load_scorer, prior_speed
 from proxy.route.speed import LiveSpeed
 from proxy.settings import Alias, Backend, Config
 from proxy.upstream.breaker import CircuitBreakers
@@ -154,10 +146,11 @@ class Router:
         profile = self.knowledge.profiles.get(backend)
         if profile is None:
             return
+        ttft, tokens_per_s = prior_speed(profile)
         self.speed.observe(
             backend,
-            prior_ttft_s=profile.ttft_s if profile.ttft_s is not None else DEFAULT_TTFT_S,
-            prior_tokens_per_s=profile.tokens_per_s or DEFAULT_TOKENS_PER_S,
+            prior_ttft_s=ttft,
+            prior_tokens_per_s=tokens_per_s,
             total_s=total_s,
             output_tokens=output_tokens,
             ttft_s=ttft_s,
@@ -171,9 +164,10 @@ class Router:
             speed, profile = speeds.get(name), self.knowledge.profiles.get(name)
             if speed is None or profile is None:
                 continue
+            ttft, tokens_per_s = prior_speed(profile)
             out[name] = {
-                "ttft_s": round(speed.ttft_s(profile.ttft_s if profile.ttft_s is not None else DEFAULT_TTFT_S), 4),
-                "tokens_per_s": round(speed.tokens_per_s(profile.tokens_per_s or DEFAULT_TOKENS_PER_S), 2),
+                "ttft_s": round(speed.ttft_s(ttft), 4),
+                "tokens_per_s": round(speed.tokens_per_s(tokens_per_s), 2),
                 "evidence": round(speed.evidence, 2),
             }
         return out
