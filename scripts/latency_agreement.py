@@ -9,7 +9,11 @@ examples. Call i names the routing alias with `candidates` = the i-th backend in
 floor), so every backend is measured whatever the router would prefer; the prediction is still the router's.
 Per backend it reports the median over calls of observed / predicted total latency (the proxy's logged
 wall time against `x-router-predicted-latency-s`) and of observed / predicted cost (the logged cost from
-usage x prices against `x-router-predicted-cost-usd`), and whether both lie in [--low, --high]. Two more
+usage x prices against `x-router-predicted-cost-usd`), each with a 90% bootstrap interval over its calls, and
+whether both medians lie in [--low, --high]. Both sides read the measured tables one way
+(`proxy.route.measured`): the simulator draws TTFT and rate from the p10/p50/p90 the router predicts the
+median with, and answers at lengths the data measured (its own answer, else other models' answers to the
+prompt times its verbosity), counted at the characters per token the length model was trained on. Two more
 columns say where a gap comes from: observed / predicted output tokens (the length model against the
 answers' real lengths), and observed latency over the latency table's own prediction for the tokens the
 answer really had (TTFT + tokens / tokens-per-second with the router's numbers: ~1 when the simulator and
@@ -22,6 +26,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import random
 import sqlite3
 import statistics
 import sys
@@ -152,6 +157,16 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
+def _interval(values: list[float], resamples: int = 1000) -> list[float] | None:
+    """A 90% bootstrap interval of the median (seeded): with ~27 calls a backend and a wide measured spread, a
+    median a little outside the band may be the draws' luck rather than a biased prediction."""
+    if len(values) < 2:
+        return None
+    rand = random.Random(0)
+    medians = sorted(statistics.median(rand.choices(values, k=len(values))) for _ in range(resamples))
+    return [round(medians[int(0.05 * resamples)], 3), round(medians[int(0.95 * resamples) - 1], 3)]
+
+
 def report(sent: list[Sent], seen: dict[str, Seen], low: float, high: float) -> dict[str, Any]:
     ratios: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for s in sent:
@@ -169,6 +184,8 @@ def report(sent: list[Sent], seen: dict[str, Seen], low: float, high: float) -> 
             "calls": len(ratios[name]["latency"]),
             "latency_observed_over_predicted_p50": lat,
             "cost_observed_over_predicted_p50": cost,
+            "latency_p50_interval_90": _interval(ratios[name]["latency"]),
+            "cost_p50_interval_90": _interval(ratios[name]["cost"]),
             "within_band": lat is not None and cost is not None and low <= lat <= high and low <= cost <= high,
             "output_tokens_observed_over_predicted_p50": _median(ratios[name]["tokens"]),
             "latency_observed_over_table_at_real_tokens_p50": _median(ratios[name]["table"]),

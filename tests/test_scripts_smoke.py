@@ -119,3 +119,5 @@ def test_latency_agreement_smoke() -> None:
     for backend in report["backends"].values():
         assert backend["latency_observed_over_predicted_p50"] > 0
         assert backend["cost_observed_over_predicted_p50"] > 0
+        low, high = backend["latency_p50_interval_90"]
+        assert low <= high and backend["cost_p50_interval_90"][0] <= backend["cost_p50_interval_90"][1]
