@@ -1,6 +1,7 @@
 """Does the router predict the latency and cost the simulated demo backends deliver?
 
     .venv/bin/python -m scripts.latency_agreement [--requests 300] [--concurrency 32] [--config config.example.toml]
+        [--seed 0]
 
 Starts the simulator at measured speed (`--speed 1`) and the proxy with the demo line-up's backends
 (scripts/harness.py, free ports), then sends routed calls of mixed prompts: prompts of the data's labelled
@@ -205,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=ROOT / "config.example.toml", help="the line-up to check")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated latency scale (1 = measured)")
+    parser.add_argument("--seed", type=int, default=0, help="the simulator's seed: other draws, same tables")
     parser.add_argument("--low", type=float, default=0.75)
     parser.add_argument("--high", type=float, default=1.33)
     args = parser.parse_args(argv)
@@ -214,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     prompts = data_prompts(args.data_dir, args.requests) if with_data else []
     prompts = (prompts or list(EXAMPLES)) * (args.requests // max(1, len(prompts) or len(EXAMPLES)) + 1)
     prompts = prompts[: args.requests]
-    sim_args = ["--data-dir", str(args.data_dir)] if with_data else []
+    sim_args = ["--seed", str(args.seed), *(["--data-dir", str(args.data_dir)] if with_data else [])]
     with tempfile.TemporaryDirectory(prefix="switchyard-agreement-") as tmp:
         with stack(make_config(lineup), sim_speed=args.speed, sim_args=sim_args, workdir=Path(tmp)) as s:
             sent = asyncio.run(send_all(s.proxy_url, prompts, backends, args.concurrency))
@@ -222,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         result = report(sent, observed(s.db_path), args.low, args.high)
     result["prompts"] = "data" if with_data else "built-in examples"
     result["config"] = str(args.config)
+    result["seed"] = args.seed
     json.dump(result, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0 if result["all_within_band"] else 1
