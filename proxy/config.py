@@ -176,8 +176,30 @@ def _backend(t: _Table, catalog: Catalog) -> Backend:
     )
     # Only the keys the config sets replace what the catalog (or litellm's cost map) says of the model.
     given = {key: value for key, read in _DESCRIPTIVE.items() if key in t.raw and (value := read(t)) is not None}
+    stand_in = t.optional_str("speed_as")
+    if stand_in is not None:
+        given = {**_stand_in_speed(stand_in, catalog, t), **given}
+    elif "ttft_s" in given or "tokens_per_s" in given:
+        # A speed of the config's own: the catalog's spread was measured around another median.
+        given.update(speed_source="config: ttft_s / tokens_per_s", ttft_s_p10_p90=None, tokens_per_s_p10_p90=None)
     t.done()
     return replace(backend, profile=replace(with_prices(listing.profile, prices), **given))
+
+
+def _stand_in_speed(name: str, catalog: Catalog, t: _Table) -> dict[str, Any]:
+    """`speed_as`: a model nobody measured predicts with another catalog model's measured speed, and says so,
+    as the simulator's profile of it does (its `measured_as`)."""
+    other = catalog.find(name)
+    if other is None or other.ttft_s is None or other.tokens_per_s is None:
+        raise ConfigError(f"{t._key('speed_as')}: {name!r} is no catalog model with a measured speed")
+    source = f"stand-in: {other.catalog_id}'s measured speed (this model was not measured)"
+    return {
+        "ttft_s": other.ttft_s,
+        "tokens_per_s": other.tokens_per_s,
+        "ttft_s_p10_p90": other.ttft_s_p10_p90,
+        "tokens_per_s_p10_p90": other.tokens_per_s_p10_p90,
+        "speed_source": source,
+    }
 
 
 # A backend's descriptive keys: each names the `LLMProfile` field it sets, read (and checked) this way.

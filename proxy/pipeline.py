@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from proxy.log.records import LogStore, Observation
 from proxy.metrics import Metrics
 from proxy.request import ChatRequest
 from proxy.route.choice import estimate_cost
+from proxy.route.measured import tokens_for_chars
 from proxy.route.router import Decision, Router
 from proxy.settings import ApiKey, Backend
 from proxy.upstream.forward import Forwarder, UpstreamStream
@@ -383,7 +383,7 @@ class Pipeline:
             total = float(attempt.get("seconds") or 0.0)
         else:
             total = latency - ((ctx.decided_at or ctx.t0) - ctx.t0)
-        self.router.observe_speed(backend.name, total, usage.completion_tokens, ttft_s)
+        self.router.observe_speed(backend.name, total, usage.completion_tokens, ttft_s, usage.prompt_tokens)
 
 
 def _access_line(obs: Observation, decision: Decision) -> None:
@@ -421,12 +421,12 @@ def _round(value: Any) -> Any:
 
 
 def _estimated_usage(request: ChatRequest, decision: Decision, text: Transcript) -> Usage:
-    """Tokens of a stream that ended before the upstream reported usage (about 4 characters a token)."""
+    """Tokens of a stream that ended before the upstream reported usage (`measured.CHARS_PER_TOKEN`)."""
     if decision.features is not None:
         prompt = decision.features.prompt.tokens
     else:
-        prompt = math.ceil(sum(len(m.text) for m in request.messages) / 4)
-    return Usage(prompt_tokens=prompt, completion_tokens=math.ceil(text.characters() / 4))
+        prompt = tokens_for_chars(sum(len(m.text) for m in request.messages))
+    return Usage(prompt_tokens=prompt, completion_tokens=tokens_for_chars(text.characters()))
 
 
 def _client_gone() -> ProxyError:

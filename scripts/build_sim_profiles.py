@@ -60,7 +60,7 @@ README_NAMES = {
 
 # Latency for a model the latency files never measured: the catalog model whose measurements stand in,
 # and why. The router's catalog has no latency for these models; a backend that plays one in a demo
-# states the stand-in's speed in its config (config.example.toml does).
+# names the same stand-in in its config (`speed_as`, as config.example.toml does), so both predict and play it.
 FALLBACK: dict[str, tuple[str, str]] = {
     "claude-v1": ("claude-2.1", "claude-1 not measured: Anthropic claude-2.1"),
     "claude-v2": ("claude-2.1", "claude-2.0 not measured: its successor claude-2.1"),

@@ -1,6 +1,7 @@
 """Does the router predict the latency and cost the simulated demo backends deliver?
 
     .venv/bin/python -m scripts.latency_agreement [--requests 300] [--concurrency 32] [--config config.example.toml]
+        [--seed 0]
 
 Starts the simulator at measured speed (`--speed 1`) and the proxy with the demo line-up's backends
 (scripts/harness.py, free ports), then sends routed calls of mixed prompts: prompts of the data's labelled
@@ -9,7 +10,11 @@ examples. Call i names the routing alias with `candidates` = the i-th backend in
 floor), so every backend is measured whatever the router would prefer; the prediction is still the router's.
 Per backend it reports the median over calls of observed / predicted total latency (the proxy's logged
 wall time against `x-router-predicted-latency-s`) and of observed / predicted cost (the logged cost from
-usage x prices against `x-router-predicted-cost-usd`), and whether both lie in [--low, --high]. Two more
+usage x prices against `x-router-predicted-cost-usd`), each with a 90% bootstrap interval over its calls, and
+whether both medians lie in [--low, --high]. Both sides read the measured tables one way
+(`proxy.route.measured`): the simulator draws TTFT and rate from the p10/p50/p90 the router predicts the
+median with, and answers at lengths the data measured (its own answer, else other models' answers to the
+prompt times its verbosity), counted at the characters per token the length model was trained on. Two more
 columns say where a gap comes from: observed / predicted output tokens (the length model against the
 answers' real lengths), and observed latency over the latency table's own prediction for the tokens the
 answer really had (TTFT + tokens / tokens-per-second with the router's numbers: ~1 when the simulator and
@@ -22,6 +27,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import random
 import sqlite3
 import statistics
 import sys
@@ -152,6 +158,16 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
+def _interval(values: list[float], resamples: int = 1000) -> list[float] | None:
+    """A 90% bootstrap interval of the median (seeded): with ~27 calls a backend and a wide measured spread, a
+    median a little outside the band may be the draws' luck rather than a biased prediction."""
+    if len(values) < 2:
+        return None
+    rand = random.Random(0)
+    medians = sorted(statistics.median(rand.choices(values, k=len(values))) for _ in range(resamples))
+    return [round(medians[int(0.05 * resamples)], 3), round(medians[int(0.95 * resamples) - 1], 3)]
+
+
 def report(sent: list[Sent], seen: dict[str, Seen], low: float, high: float) -> dict[str, Any]:
     ratios: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for s in sent:
@@ -169,6 +185,8 @@ def report(sent: list[Sent], seen: dict[str, Seen], low: float, high: float) -> 
             "calls": len(ratios[name]["latency"]),
             "latency_observed_over_predicted_p50": lat,
             "cost_observed_over_predicted_p50": cost,
+            "latency_p50_interval_90": _interval(ratios[name]["latency"]),
+            "cost_p50_interval_90": _interval(ratios[name]["cost"]),
             "within_band": lat is not None and cost is not None and low <= lat <= high and low <= cost <= high,
             "output_tokens_observed_over_predicted_p50": _median(ratios[name]["tokens"]),
             "latency_observed_over_table_at_real_tokens_p50": _median(ratios[name]["table"]),
@@ -188,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=ROOT / "config.example.toml", help="the line-up to check")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated latency scale (1 = measured)")
+    parser.add_argument("--seed", type=int, default=0, help="the simulator's seed: other draws, same tables")
     parser.add_argument("--low", type=float, default=0.75)
     parser.add_argument("--high", type=float, default=1.33)
     args = parser.parse_args(argv)
@@ -197,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     prompts = data_prompts(args.data_dir, args.requests) if with_data else []
     prompts = (prompts or list(EXAMPLES)) * (args.requests // max(1, len(prompts) or len(EXAMPLES)) + 1)
     prompts = prompts[: args.requests]
-    sim_args = ["--data-dir", str(args.data_dir)] if with_data else []
+    sim_args = ["--seed", str(args.seed), *(["--data-dir", str(args.data_dir)] if with_data else [])]
     with tempfile.TemporaryDirectory(prefix="switchyard-agreement-") as tmp:
         with stack(make_config(lineup), sim_speed=args.speed, sim_args=sim_args, workdir=Path(tmp)) as s:
             sent = asyncio.run(send_all(s.proxy_url, prompts, backends, args.concurrency))
@@ -205,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         result = report(sent, observed(s.db_path), args.low, args.high)
     result["prompts"] = "data" if with_data else "built-in examples"
     result["config"] = str(args.config)
+    result["seed"] = args.seed
     json.dump(result, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0 if result["all_within_band"] else 1

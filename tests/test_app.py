@@ -69,6 +69,10 @@ def test_route_ranks_without_calling_any_llm(proxy_url: str, sim_url: str) -> No
     assert {c["name"] for c in ranking["candidates"]} == {"strong", "cheap", "weak", "no-tools"}
     for c in ranking["candidates"]:
         assert 0 <= c["p_acceptable"] <= 1 and c["latency_s"] > 0 and c["cost_usd"] > 0
+    # Each candidate's speed says where it comes from: measured, a named stand-in's, the config's, or defaults.
+    sources = ranking["speed_sources"]
+    assert set(sources) == {"strong", "cheap", "weak", "no-tools"}
+    assert all(s.split(":")[0] in ("measured", "stand-in", "config", "default") for s in sources.values())
     assert httpx.get(f"{sim_url}/_sim/requests").json() == []
 
 

@@ -57,17 +57,23 @@ def test_2024_lineup_spans_the_price_range_under_catalog_names() -> None:
 
 def test_2024_lineup_repeats_nothing_the_catalog_holds() -> None:
     raw = tomllib.loads(LINEUP_2024.read_text(encoding="utf-8"))
+    cfg = config.load(LINEUP_2024)
     catalog, profiles = load_catalog(), load_profiles()
     for spec in raw["backend"]:
         assert not CATALOG_KEYS & set(spec), spec["name"]
         entry, played = catalog.find(spec["name"]), profiles.get(spec["name"])
         assert entry is not None and played is not None
-        if "ttft_s" in spec or "tokens_per_s" in spec:
-            # Only for a model nobody measured, and then the speed the simulator plays for it.
+        backend = next(b for b in cfg.backends if b.name == spec["name"])
+        if "speed_as" in spec:
+            # Only for a model nobody measured, and then the stand-in the simulator plays, named on both sides.
             assert entry.ttft_s is None and entry.tokens_per_s is None, spec["name"]
-            assert (spec["ttft_s"], spec["tokens_per_s"]) == (
+            assert spec["speed_as"] == played.latency.stand_in, spec["name"]
+            assert (backend.profile.ttft_s, backend.profile.tokens_per_s) == (
                 played.latency.ttft_s_p50,
                 played.latency.tokens_per_s_p50,
             ), spec["name"]
+            assert backend.profile.speed_source.startswith(f"stand-in: {spec['speed_as']}'s"), spec["name"]
         else:
-            assert entry.ttft_s is not None, f"{spec['name']}: unmeasured, the config must state its stand-in speed"
+            assert entry.ttft_s is not None, f"{spec['name']}: unmeasured, the config must name its stand-in"
+            assert backend.profile.speed_source.startswith("measured:"), spec["name"]
+            assert played.latency.stand_in is None, spec["name"]

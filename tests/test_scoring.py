@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from proxy.route import measured
 from proxy.route.catalog import load_catalog
 from proxy.route.features import VERSION, compute_features, feature_names, load_resources
 from proxy.route.features.examples import request_from_prompt
-from proxy.route.scoring import ModelError, OnnxScorer, PriorScorer, load_scorer
+from proxy.route.scoring import ModelError, OnnxScorer, PriorScorer, load_scorer, prior_latency_s
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -51,9 +52,11 @@ def test_shipped_models_score_every_candidate_in_one_call() -> None:
     assert scores.model_version == scorer.version != PriorScorer.version
     assert ((scores.p_acceptable >= 0) & (scores.p_acceptable <= 1)).all()
     assert (scores.output_tokens >= 1).all()
-    assert np.allclose(
-        scores.latency_s, scores.ttft_s + scores.output_tokens / [p.tokens_per_s or 50.0 for p in profiles]
-    )
+    # Latency: the median of TTFT (plus prefill) + tokens / rate under each profile's measured spread.
+    tokens = features.prompt.tokens
+    assert np.allclose(scores.ttft_s, [measured.ttft_s(p.ttft_s or 0.6, tokens) for p in profiles])
+    expected = [prior_latency_s(p, tokens, n) for p, n in zip(profiles, scores.output_tokens, strict=True)]
+    assert np.allclose(scores.latency_s, expected)
     # The calibrated probability is the isotonic map of the model's raw output.
     raw, _ = scorer.predict_raw(features.rows)
     knots = scorer.manifest["correctness"]["calibration"]

@@ -111,11 +111,15 @@ def test_bench_dialects_smoke(tmp_path: Path) -> None:
 
 def test_latency_agreement_smoke() -> None:
     # Built-in prompts, simulated latency at a tenth: enough calls to give every backend of the line-up two.
-    out = run_script("scripts.latency_agreement", "--requests", "22", "--speed", "0.1", "--data-dir", "/nonexistent")
+    out = run_script(
+        "scripts.latency_agreement", "--requests", "22", "--speed", "0.1", "--seed", "3", "--data-dir", "/nonexistent"
+    )
     report = json.loads(out.stdout)
     assert out.returncode in (0, 1), out.stderr  # 1 = a backend outside the band; the report still stands
-    assert report["calls"] == 22 and report["prompts"] == "built-in examples"
+    assert report["calls"] == 22 and report["prompts"] == "built-in examples" and report["seed"] == 3
     assert len(report["backends"]) == 11 and all(b["calls"] == 2 for b in report["backends"].values())
     for backend in report["backends"].values():
         assert backend["latency_observed_over_predicted_p50"] > 0
         assert backend["cost_observed_over_predicted_p50"] > 0
+        low, high = backend["latency_p50_interval_90"]
+        assert low <= high and backend["cost_p50_interval_90"][0] <= backend["cost_p50_interval_90"][1]

@@ -147,7 +147,10 @@ def test_non_stream_completion_has_openai_shape_and_verdict(client: openai.OpenA
         "acceptable": raw.headers["x-sim-acceptable"] == "1",
         "label_source": "profile",
         "task_family": raw.headers["x-sim-task-family"],
+        "length_source": "profile",
+        "speed_source": raw.headers["x-sim-speed-source"],
     }
+    assert raw.headers["x-sim-length-source"] == "profile"
     assert completion.id.startswith("chatcmpl-") and completion.object == "chat.completion"
     assert completion.model == MODEL
     choice = completion.choices[0]

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from proxy.route.profile import MAKERS, LLMProfile
+from proxy.route.profile import DEFAULT_SPEED, MAKERS, LLMProfile
 from proxy.settings import Prices
 from proxy.upstream import costmap
 from proxy.upstream.prices import list_prices
@@ -189,10 +189,18 @@ def _entry(
         reasoning=bool(spec.get("reasoning", known.get("supports_reasoning", False))),
         ttft_s=_opt_float(latency.get("ttft_s")),
         tokens_per_s=_opt_float(latency.get("tokens_per_s")),
+        speed_source=f"measured: {latency.get('n', 0)} latency rows of this model" if latency else DEFAULT_SPEED,
+        ttft_s_p10_p90=_spread(latency, "ttft_s"),
+        tokens_per_s_p10_p90=_spread(latency, "tokens_per_s"),
         accuracy=overall[0] / overall[1] if overall and overall[1] else None,
         measured=MappingProxyType(accuracy),
     )
     return with_prices(profile, prices), prices
+
+
+def _spread(latency: Mapping[str, Any], key: str) -> tuple[float, float] | None:
+    low, high = _opt_float(latency.get(f"{key}_p10")), _opt_float(latency.get(f"{key}_p90"))
+    return (low, high) if low is not None and high is not None else None
 
 
 def _opt_float(v: Any) -> float | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+DEFAULT_SPEED = "default: not measured"  # the speed_source of a model with no measured or configured speed
 MAKERS = ("openai", "anthropic", "google", "meta", "mistral", "alibaba", "nvidia", "other")
 
 
@@ -39,6 +40,12 @@ class LLMProfile:
     output_per_token: float | None = None
     ttft_s: float | None = None
     tokens_per_s: float | None = None
+    # Where ttft_s and tokens_per_s come from: the model's own measurements, a stand-in's the config names, or
+    # none (the scorer's defaults). `/v1/route` shows it; the simulator's profile says the same of its speed.
+    speed_source: str = DEFAULT_SPEED
+    # The measured spread around them, (p10, p90); None: none known, the medians alone predict.
+    ttft_s_p10_p90: tuple[float, float] | None = None
+    tokens_per_s_p10_p90: tuple[float, float] | None = None
     accuracy: float | None = None
     # Per-task success counts measured on the data: "all" or a task type -> (sum of labels, n).
     measured: Mapping[str, tuple[float, int]] = field(default_factory=dict, compare=False)

@@ -25,7 +25,15 @@ from proxy.route.features import Features, History, Resources, compute_features,
 from proxy.route.learned import KnowledgeError, Learned
 from proxy.route.learned import load as load_learned
 from proxy.route.profile import LLMProfile
-from proxy.route.scoring import ModelError, OnnxScorer, Scorer, Scores, load_scorer, prior_speed
+from proxy.route.scoring import (
+    ModelError,
+    OnnxScorer,
+    Scorer,
+    Scores,
+    load_scorer,
+    prior_latency_s,
+    prior_speed,
+)
 from proxy.route.speed import LiveSpeed
 from proxy.settings import Alias, Backend, Config
 from proxy.upstream.breaker import CircuitBreakers
@@ -44,6 +52,7 @@ class Decision:
     exploration: bool = False
     selection_probability: float | None = None  # None for a request that named its backend
     live_speed: Mapping[str, Mapping[str, float]] | None = None  # candidates' live speed, where there is evidence
+    speed_sources: Mapping[str, str] | None = None  # candidate -> where its prior speed comes from (measured or not)
 
     def predictions(self, backend: str) -> dict[str, float] | None:
         if self.choice is None:
@@ -66,6 +75,7 @@ class Decision:
             "feature_version": self.features.version if self.features else None,
             "task": self.features.prompt.task if self.features else None,
             "live_speed": self.live_speed or None,
+            "speed_sources": self.speed_sources,
             # Serving order first (chosen, then fallbacks), then the dropped ones with the reason.
             # Shallow dicts of scalars; asdict() deep-copies, a tenth of a routed call's CPU at low load.
             "candidates": [
@@ -141,12 +151,15 @@ class Router:
         """Put new models and their knowledge in use (no await between the two: decisions see both or neither)."""
         self.scorer, self.knowledge = scorer, knowledge
 
-    def observe_speed(self, backend: str, total_s: float, output_tokens: int, ttft_s: float | None) -> None:
-        """A call that `backend` answered at its first try: live speed evidence against the backend's prior."""
+    def observe_speed(
+        self, backend: str, total_s: float, output_tokens: int, ttft_s: float | None, prompt_tokens: int = 0
+    ) -> None:
+        """A call that `backend` answered at its first try: live speed evidence against the backend's prior (for a
+        prompt of `prompt_tokens`, whose prefill the prior's TTFT includes, as the prediction's did)."""
         profile = self.knowledge.profiles.get(backend)
         if profile is None:
             return
-        ttft, tokens_per_s = prior_speed(profile)
+        ttft, tokens_per_s = prior_speed(profile, prompt_tokens)
         self.speed.observe(
             backend,
             prior_ttft_s=ttft,
@@ -154,6 +167,7 @@ class Router:
             total_s=total_s,
             output_tokens=output_tokens,
             ttft_s=ttft_s,
+            prior_total_s=prior_latency_s(profile, prompt_tokens, output_tokens),
         )
 
     def live_speeds(self, names: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
@@ -229,4 +243,5 @@ class Router:
             exploration=explored,
             selection_probability=probability,
             live_speed=live,
+            speed_sources={p.name: p.speed_source for p in profiles},
         )

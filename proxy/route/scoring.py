@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from proxy.route import measured
 from proxy.route.features import VERSION, Features, feature_names
 from proxy.route.profile import LLMProfile
 
@@ -55,11 +56,11 @@ class Scorer(Protocol):
     def score(self, features: Features, candidates: Sequence[LLMProfile], max_output_tokens: int | None) -> Scores: ...
 
 
-def prior_speed(profile: LLMProfile) -> tuple[float, float]:
-    """The profile's measured (TTFT in seconds, output tokens per second), or the defaults where unmeasured:
-    the prior of every latency prediction, which live speed (`speed.py`) then shifts."""
+def prior_speed(profile: LLMProfile, prompt_tokens: float = 0.0) -> tuple[float, float]:
+    """The profile's measured (TTFT in seconds for a prompt of `prompt_tokens`, output tokens per second), or
+    the defaults where unmeasured: the prior of every latency prediction, which live speed (`speed.py`) shifts."""
     ttft = profile.ttft_s if profile.ttft_s is not None else DEFAULT_TTFT_S
-    return ttft, profile.tokens_per_s or DEFAULT_TOKENS_PER_S
+    return measured.ttft_s(ttft, prompt_tokens), profile.tokens_per_s or DEFAULT_TOKENS_PER_S
 
 
 def _scores(
@@ -70,23 +71,37 @@ def _scores(
     max_output_tokens: int | None,
     version: str,
 ) -> Scores:
-    """Both scorers' shared tail: cap the output length, then latency = TTFT + tokens / measured speed."""
+    """Both scorers' shared tail: cap the output length, then latency = the median of TTFT + tokens / speed under
+    the measured spread, read as `proxy.route.measured` says (the simulator draws from the same numbers)."""
     limits = np.array([float(c.max_output_tokens or np.inf) for c in candidates])
     if max_output_tokens is not None:
         limits = np.minimum(limits, float(max_output_tokens))
     out = np.minimum(output_tokens, limits)
     # prior_speed's rule, written inline: this runs on every decision, and a call per candidate showed in
     # scripts/bench_decision (p50 +0.02 ms in two alternations).
-    ttft = np.array([c.ttft_s if c.ttft_s is not None else DEFAULT_TTFT_S for c in candidates])
-    tps = np.array([c.tokens_per_s or DEFAULT_TOKENS_PER_S for c in candidates])
+    ttft_q = [_quantiles(c.ttft_s if c.ttft_s is not None else DEFAULT_TTFT_S, c.ttft_s_p10_p90) for c in candidates]
+    tps_q = [_quantiles(c.tokens_per_s or DEFAULT_TOKENS_PER_S, c.tokens_per_s_p10_p90) for c in candidates]
+    ttft = measured.ttft_s(np.array([q[1] for q in ttft_q]), features.prompt.tokens)
     return Scores(
         candidates=features.candidates,
         p_acceptable=p_acceptable,
         ttft_s=ttft,
-        latency_s=ttft + out / tps,
+        latency_s=measured.median_latency_s(ttft_q, tps_q, features.prompt.tokens, out),
         output_tokens=out,
         model_version=version,
     )
+
+
+def prior_latency_s(profile: LLMProfile, prompt_tokens: float, output_tokens: float) -> float:
+    """The prior's prediction of a call's total time (as `_scores` makes it): what live speed compares a
+    non-streamed call's time with."""
+    ttft = _quantiles(profile.ttft_s if profile.ttft_s is not None else DEFAULT_TTFT_S, profile.ttft_s_p10_p90)
+    tps = _quantiles(profile.tokens_per_s or DEFAULT_TOKENS_PER_S, profile.tokens_per_s_p10_p90)
+    return float(measured.median_latency_s([ttft], [tps], prompt_tokens, np.array([output_tokens]))[0])
+
+
+def _quantiles(median: float, spread: tuple[float, float] | None) -> tuple[float, float, float]:
+    return (spread[0], median, spread[1]) if spread is not None else (median, median, median)
 
 
 class PriorScorer:

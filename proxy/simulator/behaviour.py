@@ -12,9 +12,10 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from proxy.route import measured
 from proxy.simulator.chat_request import SimChatRequest
-from proxy.simulator.draws import normal, split_lognormal, unit
-from proxy.simulator.labels import KnownPrompts
+from proxy.simulator.draws import normal, unit
+from proxy.simulator.labels import KnownOutcome, KnownPrompts
 from proxy.simulator.profiles import ModelProfile, Profiles
 from proxy.simulator.tasks import guess_family
 
@@ -22,8 +23,6 @@ from proxy.simulator.tasks import guess_family
 DIFFICULTY_SHARE = 0.5
 # Spread of answer lengths around the family median when the data has no length for the prompt.
 LENGTH_SIGMA = 0.4
-# Prefill speed added to the measured TTFT for long prompts (assumed; the latency data used short prompts).
-PREFILL_TOKENS_PER_S = 4000.0
 
 _STANDARD = NormalDist()
 
@@ -35,6 +34,7 @@ class Plan:
     p_acceptable: float
     family: str
     target_chars: int
+    length_source: str  # "data": its real answer; "prompt": other models' answers x its verbosity; "profile"
     ttft_s: float  # simulated seconds, before --speed
     tokens_per_s: float
 
@@ -60,14 +60,10 @@ def plan(
         own = math.sqrt(1 - DIFFICULTY_SHARE) * normal(seed, "verdict", model, key)
         acceptable = _STANDARD.cdf(shared + own) < p
         source = "profile"
-    if outcome is not None and outcome.response_chars is not None:
-        chars = outcome.response_chars
-    else:
-        typical = profiles.typical_chars(profile, family)
-        chars = round(typical * math.exp(LENGTH_SIGMA * normal(seed, "length", model, key)))
+    chars, length_source = _length(request, profile, profiles, known, outcome, family, seed)
     lat = profile.latency
-    ttft = split_lognormal(normal(seed, "ttft", model, key), lat.ttft_s_p10, lat.ttft_s_p50, lat.ttft_s_p90)
-    tps = split_lognormal(
+    ttft = measured.split_lognormal(normal(seed, "ttft", model, key), lat.ttft_s_p10, lat.ttft_s_p50, lat.ttft_s_p90)
+    tps = measured.split_lognormal(
         normal(seed, "tps", model, key), lat.tokens_per_s_p10, lat.tokens_per_s_p50, lat.tokens_per_s_p90
     )
     return Plan(
@@ -76,6 +72,27 @@ def plan(
         p_acceptable=round(p, 4),
         family=family,
         target_chars=max(1, chars),
-        ttft_s=ttft + prompt_tokens / PREFILL_TOKENS_PER_S,
+        length_source=length_source,
+        ttft_s=measured.ttft_s(ttft, prompt_tokens),
         tokens_per_s=max(1.0, tps),
     )
+
+
+def _length(
+    request: SimChatRequest,
+    profile: ModelProfile,
+    profiles: Profiles,
+    known: KnownPrompts | None,
+    outcome: KnownOutcome | None,
+    family: str,
+    seed: int,
+) -> tuple[int, str]:
+    """The answer's length in characters, and where it comes from (see labels.py for the middle case)."""
+    if outcome is not None and outcome.response_chars is not None:
+        return outcome.response_chars, "data"
+    z = normal(seed, "length", profile.name, request.prompt_key)
+    others = known.prompt_chars(request.lookup_keys()) if known is not None else None
+    if known is not None and others is not None:
+        verbosity = known.verbosity(profile.name)
+        return round(others * verbosity.factor * math.exp(verbosity.log_sigma * z)), "prompt"
+    return round(profiles.typical_chars(profile, family) * math.exp(LENGTH_SIGMA * z)), "profile"

@@ -16,6 +16,7 @@ from proxy.simulator.behaviour import Plan, plan
 from proxy.simulator.chat_request import SimChatRequest, parse_chat
 from proxy.simulator.faults import Fault
 from proxy.simulator.judge import JUDGE_MODEL, judge_reply
+from proxy.simulator.profiles import ModelProfile
 from proxy.simulator.recorder import StreamOutcome
 from proxy.simulator.render import Envelope, Frame, completion_body, stream_frames
 from proxy.simulator.state import received_json, sim_state
@@ -49,7 +50,7 @@ async def chat_completions(request: Request) -> Response:
         for i in range(chat.n)
     ]
     env = Envelope(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), chat.model)
-    headers = _sim_headers(behaviour)
+    headers = _sim_headers(behaviour, profile)
     ttft_wall = fault.ttft_s if fault.ttft_s is not None else behaviour.ttft_s * speed * fault.slowdown
     seconds_per_token = speed * fault.slowdown / behaviour.tokens_per_s
     if chat.stream:
@@ -66,6 +67,8 @@ async def chat_completions(request: Request) -> Response:
         "acceptable": behaviour.acceptable,
         "label_source": behaviour.label_source,
         "task_family": behaviour.family,
+        "length_source": behaviour.length_source,
+        "speed_source": profile.latency.measured_as,
     }
     payload = completion_body(env, choices, n_prompt, sim_field)
     if fault.disconnect_after_chunks is not None:
@@ -87,11 +90,13 @@ def _judge(chat: SimChatRequest, seed: int) -> Response:
     return JSONResponse(completion_body(env, [choice], n_prompt, {"judge": True}))
 
 
-def _sim_headers(behaviour: Plan) -> dict[str, str]:
+def _sim_headers(behaviour: Plan, profile: ModelProfile) -> dict[str, str]:
     return {
+        "x-sim-speed-source": profile.latency.measured_as,
         "x-sim-acceptable": "1" if behaviour.acceptable else "0",
         "x-sim-label-source": behaviour.label_source,
         "x-sim-task-family": behaviour.family,
+        "x-sim-length-source": behaviour.length_source,
     }
 
 

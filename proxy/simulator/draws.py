@@ -7,7 +7,6 @@ server seed and the request's identity, so a repeated request gets the same answ
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 from statistics import NormalDist
 
@@ -28,16 +27,3 @@ def normal(*parts: object) -> float:
 def rng(*parts: object) -> random.Random:
     """A `random.Random` seeded by `parts`, for generating many values (filler words, JSON)."""
     return random.Random(int(unit(*parts) * 2**53))
-
-
-def split_lognormal(z: float, p10: float, p50: float, p90: float) -> float:
-    """Value at standard-normal quantile z of a two-piece lognormal through (p10, p50, p90).
-
-    Two pieces because pooled provider measurements are skewed: one spread below the median, one above.
-    """
-    z90 = _STANDARD.inv_cdf(0.9)
-    if p50 <= 0:
-        return 0.0
-    low = math.log(p50 / p10) / z90 if 0 < p10 < p50 else 0.0
-    high = math.log(p90 / p50) / z90 if p90 > p50 else 0.0
-    return p50 * math.exp(z * (high if z > 0 else low))

@@ -27,6 +27,7 @@ class GroupStats:
 @dataclass(frozen=True)
 class LatencyProfile:
     measured_as: str  # whose measurements these are: the model's own, or a named stand-in's
+    stand_in: str | None  # the catalog model whose measurements these are, when not the model's own
     n: int
     ttft_s_p10: float
     ttft_s_p50: float
@@ -134,6 +135,7 @@ def _model(name: str, spec: Mapping[str, Any]) -> ModelProfile:
         by_task={k: _group(v) for k, v in spec["by_task"].items()},
         latency=LatencyProfile(
             measured_as=str(latency["measured_as"]),
+            stand_in=None if latency.get("stand_in") is None else str(latency["stand_in"]),
             n=int(latency["n"]),
             ttft_s_p10=float(latency["ttft_s_p10"]),
             ttft_s_p50=float(latency["ttft_s_p50"]),

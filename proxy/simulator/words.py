@@ -1,9 +1,15 @@
-"""Filler text and the simulator's tokenizer (about four characters per token, like BPE on English)."""
+"""Filler text and the simulator's tokenizer: a token is `measured.CHARS_PER_TOKEN` characters.
+
+The data measures answers in characters, and the router's length model learned tokens as characters / 4
+(`proxy.route.measured`); a simulated answer of the data's length must then have the tokens the router
+predicts for it, so the simulator cuts text into pieces of exactly that many characters.
+"""
 
 from __future__ import annotations
 
 import random
-import re
+
+from proxy.route.measured import CHARS_PER_TOKEN, tokens_for_chars
 
 WORDS = tuple(
     """
@@ -16,16 +22,16 @@ WORDS = tuple(
     those there here would should could will may must makes gives uses takes
     """.split()
 )
-_TOKEN = re.compile(r"\s*\S{1,4}|\s+")
+_WIDTH = int(CHARS_PER_TOKEN)
 
 
 def tokens(text: str) -> list[str]:
     """Split text into token-sized pieces whose concatenation is the text."""
-    return _TOKEN.findall(text)
+    return [text[i : i + _WIDTH] for i in range(0, len(text), _WIDTH)]
 
 
 def count_tokens(text: str) -> int:
-    return len(_TOKEN.findall(text))
+    return tokens_for_chars(len(text))
 
 
 def filler(rand: random.Random, chars: int) -> str:

@@ -26,6 +26,7 @@ from proxy.errors import BadRequest
 from proxy.request import ChatRequest
 from proxy.route.features import History, Resources, compute_features
 from proxy.route.features.examples import LabelledPrompt, group_rows, request_from_prompt
+from proxy.route.measured import CHARS_PER_TOKEN
 from proxy.route.profile import LLMProfile
 from proxy.training.dataset import LongRow, iter_rows, prompt_key, question_key
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 
 HELD_OUT_FRACTION = 0.2
 FOLDS = 5
-CHARS_PER_TOKEN = 4.0  # response_chars -> output tokens (English text and code average about 4)
 
 
 def _unit(salt: str, key: str) -> float:

@@ -16,9 +16,9 @@ import numpy as np
 
 from proxy.route.catalog import Catalog
 from proxy.route.features.examples import LabelledPrompt
+from proxy.route.measured import CHARS_PER_TOKEN
 from proxy.route.profile import LLMProfile
 from proxy.settings import Backend
-from proxy.training.data import CHARS_PER_TOKEN
 
 
 @dataclass(frozen=True)

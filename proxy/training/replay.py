@@ -35,10 +35,11 @@ from proxy.route.choice import choose
 from proxy.route.features import Features, History, Resources, compute_features
 from proxy.route.features.examples import LabelledPrompt
 from proxy.route.features.llm import NEUTRAL_PRICE_PER_M
+from proxy.route.measured import CHARS_PER_TOKEN
 from proxy.route.profile import LLMProfile
 from proxy.route.scoring import Scorer, Scores
 from proxy.settings import Alias, Backend, Prices
-from proxy.training.data import CHARS_PER_TOKEN, request_of
+from proxy.training.data import request_of
 
 
 @dataclass(frozen=True)

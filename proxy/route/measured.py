@@ -1,0 +1,85 @@
+"""How the measured tables are read: one rule for the router's predictions and the simulator's answers.
+
+The router predicts a call's time as time to first token plus output tokens at the measured rate; the
+simulator plays the same model by drawing TTFT and rate from the same measurements (p10/p50/p90, the
+measured spread) and answering at a length the data measured. They agree only if both read those
+numbers the same way, so the three rules they share live here and nowhere else:
+
+- answer lengths are measured in characters (`response_chars`); a token is `CHARS_PER_TOKEN` of them, in
+  training (the length model's label), in the simulator's token count and in the proxy's usage estimate;
+- the measured TTFT is for short prompts, and a long prompt adds its prefill at `PREFILL_TOKENS_PER_S`
+  (assumed: the latency data has no prompt-length sweep), on both sides;
+- a measurement is three quantiles (p10, p50, p90) of TTFT and of tokens per second, and a call's value is
+  a two-piece lognormal through them (`split_lognormal`): the simulator draws from it, and the router
+  predicts the median of TTFT + tokens / rate under it (`median_latency_s`). That median is not the sum of
+  the medians: two right-skewed parts add up to more than their medians do (with Llama-3-70B's pooled
+  spread, 15 to 357 tokens/s, about a fifth more), and the median is what the demo's check compares.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import cache
+from statistics import NormalDist
+from typing import TypeVar
+
+import numpy as np
+
+CHARS_PER_TOKEN = 4.0  # English text and code average about 4 characters a token
+PREFILL_TOKENS_PER_S = 4000.0
+# The median of the sum is taken over this many equally likely values of each part (GRID^2 sums).
+GRID = 16
+
+_STANDARD = NormalDist()
+_Z90 = _STANDARD.inv_cdf(0.9)
+_GRID_Z = tuple(_STANDARD.inv_cdf((i + 0.5) / GRID) for i in range(GRID))
+
+T = TypeVar("T", float, np.ndarray)
+
+
+def tokens_for_chars(chars: int) -> int:
+    """Tokens of a text of `chars` characters (at least one for a non-empty text)."""
+    return math.ceil(chars / CHARS_PER_TOKEN)
+
+
+def ttft_s(measured_ttft_s: T, prompt_tokens: float) -> T:
+    """Time to first token of a prompt of `prompt_tokens`: the measured (short-prompt) TTFT plus its prefill."""
+    return measured_ttft_s + prompt_tokens / PREFILL_TOKENS_PER_S
+
+
+def latency_s(ttft: T, output_tokens: T, tokens_per_s: T) -> T:
+    """Total time of a call: its time to first token plus its output tokens at the rate."""
+    return ttft + output_tokens / tokens_per_s
+
+
+def split_lognormal(z: float, p10: float, p50: float, p90: float) -> float:
+    """Value at standard-normal quantile z of a two-piece lognormal through (p10, p50, p90).
+
+    Two pieces because pooled provider measurements are skewed: one spread below the median, one above.
+    """
+    if p50 <= 0:
+        return 0.0
+    low = math.log(p50 / p10) / _Z90 if 0 < p10 < p50 else 0.0
+    high = math.log(p90 / p50) / _Z90 if p90 > p50 else 0.0
+    return p50 * math.exp(z * (high if z > 0 else low))
+
+
+@cache
+def _quantiles(p10: float, p50: float, p90: float) -> np.ndarray:
+    return np.array([split_lognormal(z, p10, p50, p90) for z in _GRID_Z])
+
+
+def median_latency_s(
+    ttft: Sequence[tuple[float, float, float]],
+    tokens_per_s: Sequence[tuple[float, float, float]],
+    prompt_tokens: float,
+    output_tokens: np.ndarray,
+) -> np.ndarray:
+    """Per candidate, the median total time of a call under its measured spread: TTFT (p10, p50, p90) plus
+    its prefill, plus `output_tokens` at tokens/s (p10, p50, p90). With no spread (p10 = p50 = p90) it is
+    `latency_s` of the medians."""
+    first = np.stack([_quantiles(*q) for q in ttft]) + prompt_tokens / PREFILL_TOKENS_PER_S
+    per_token = 1.0 / np.maximum(np.stack([_quantiles(*q) for q in tokens_per_s]), 1.0)
+    sums = first[:, :, None] + np.asarray(output_tokens, dtype=np.float64)[:, None, None] * per_token[:, None, :]
+    return np.asarray(np.median(sums.reshape(len(ttft), -1), axis=1))
