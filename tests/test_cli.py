@@ -119,3 +119,16 @@ def test_train_libraries_are_imported_only_by_the_training_modules_that_need_the
                 if name.partition(".")[0] in TRAIN_EXTRA:
                     found.setdefault(str(path.relative_to(ROOT)), set()).add(name)
     assert found and set(found) <= allowed, found
+
+
+def test_invalid_data_exits_2_naming_file_line_and_reason_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "mine.csv"
+    bad.write_text("prompt,model,correct\nWhat is 2+2?,gpt-4o-mini,1\nWhat is 3+3?,gpt-4o-mini,yes\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--data", str(bad), "--out", str(tmp_path / "models")])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert f"switchyard train: invalid data: {bad}:3: correct='yes' is not a number" in err
+    assert "Traceback" not in err and not (tmp_path / "models").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.training.dataset import COLUMNS, LongRow, find_long_files, iter_rows, normalize_prompt, prompt_key
+from proxy.training.dataset import COLUMNS, DataError, LongRow, find_long_files, iter_rows, normalize_prompt, prompt_key
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -79,9 +79,29 @@ def test_reads_typed_rows_from_csv_and_gzip(tmp_path: Path, name: str) -> None:
     assert second.correct is None and second.cost_usd is None and second.response_chars is None
 
 
-def test_missing_column_names_the_file(tmp_path: Path) -> None:
+def test_missing_required_column_names_the_file_and_what_is_required(tmp_path: Path) -> None:
     path = write(tmp_path / "x_long.csv", ROWS, tuple(c for c in COLUMNS if c != "correct"))
-    with pytest.raises(ValueError, match=r"x_long\.csv: missing column\(s\) correct"):
+    with pytest.raises(DataError, match=r"x_long\.csv: missing column\(s\) correct .*required: prompt, model, correct"):
+        list(iter_rows(path))
+
+
+def test_a_file_with_only_prompt_model_and_label_reads_with_its_name_as_source(tmp_path: Path) -> None:
+    path = write(tmp_path / "mine.csv", ROWS, ("prompt", "model", "correct"))
+    first, second = iter_rows(path)
+    assert (first.source, first.model, first.correct, first.cost_usd, first.task) == (
+        "mine",
+        "gpt-4-1106-preview",
+        1.0,
+        None,
+        "",
+    )
+    assert second.correct is None
+
+
+def test_undecodable_text_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"prompt,model,correct\ncaf\xe9,m,1\n")
+    with pytest.raises(DataError, match=r"latin1\.csv:.*unreadable"):
         list(iter_rows(path))
 
 

@@ -15,6 +15,7 @@ import sys
 
 from proxy.cli import offline, serving
 from proxy.cli.common import NEEDS_TRAIN, MissingTrainExtra
+from proxy.training.dataset import DataError
 
 PROG = "switchyard"
 
@@ -41,3 +42,5 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     except MissingTrainExtra as exc:
         parser.exit(2, f"{PROG} {args.command}: {NEEDS_TRAIN} ({exc} is not installed)\n")
+    except DataError as exc:
+        parser.exit(2, f"{PROG} {args.command}: invalid data: {exc}\n")

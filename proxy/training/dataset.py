@@ -31,6 +31,13 @@ COLUMNS = (
     "score_raw",
     "response_chars",
 )
+# A file must name these; any other column may be left out of the header and reads as empty. A missing
+# `source` reads as the file's name, so a user's own file needs only a prompt, a model and a label.
+REQUIRED = ("prompt", "model", "correct")
+
+
+class DataError(ValueError):
+    """Invalid routing data, with the file, line and column it is about: the CLI shows it without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -93,20 +100,34 @@ def find_long_files(data_dir: Path) -> list[Path]:
 def iter_rows(path: Path) -> Iterator[LongRow]:
     """Yield the rows of a long-format `.csv` or `.csv.gz` file.
 
-    Raises ValueError naming the file and line for a missing column or a malformed value.
+    Raises DataError naming the file and line for a missing required column or a malformed value.
     """
     path = Path(path)
     with _open_text(path) as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)} in the header")
-        for record in reader:
-            try:
-                yield _parse(record)
-            except ValueError as exc:
-                # line_num counts physical lines, so it points at the end of a multi-line record.
-                raise ValueError(f"{path}:{reader.line_num}: {exc}") from None
+        try:
+            yield from _records(path, reader)
+        except (csv.Error, UnicodeDecodeError, EOFError, OSError) as exc:
+            raise DataError(f"{path}:{reader.line_num}: unreadable ({exc})") from None
+
+
+def _records(path: Path, reader: csv.DictReader[str]) -> Iterator[LongRow]:
+    header = tuple(reader.fieldnames or ())
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)} in the header "
+            f"(required: {', '.join(REQUIRED)}; optional: {', '.join(c for c in COLUMNS if c not in REQUIRED)})"
+        )
+    absent: dict[str | None, str | list[str] | None] = {c: "" for c in COLUMNS if c not in header}
+    if "source" in absent:
+        absent["source"] = path.name.split(".", 1)[0]
+    for record in reader:
+        try:
+            yield _parse({**absent, **record} if absent else record)
+        except ValueError as exc:
+            # line_num counts physical lines, so it points at the end of a multi-line record.
+            raise DataError(f"{path}:{reader.line_num}: {exc}") from None
 
 
 def _open_text(path: Path) -> io.TextIOWrapper:
