@@ -322,6 +322,10 @@ class MessagesWriter:
     def failed(self, error: ProxyError) -> bytes:
         return sse.named("error", error_body(error))
 
+    def relay(self) -> sse.Relay:
+        """The writer of a passed-through stream: Anthropic's own events, as its upstream sent them."""
+        return sse.Relay(self.failed)
+
     def _message_start(self, data: dict[str, Any]) -> bytes:
         self._started = True
         message: dict[str, Any] = {
