@@ -42,9 +42,11 @@ def proxy(sim_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
             {"name": "claude", "model": f"anthropic/{CLAUDE}", "api_base": sim_url, "accuracy": 0.9, **key},
             {"name": "claude-chat", "model": f"anthropic/{CLAUDE}", "api_base": sim_url, "api": "chat", **key},
             {"name": "gpt-native", "model": "openai/gpt-4o", "api_base": f"{sim_url}/v1", "api": "responses", **key},
-            {"name": "cheap", "model": "openai/mixtral-8x7b", "api_base": f"{sim_url}/v1", "accuracy": 0.8, **key},
+            # Dearer and weaker than claude: the alias tries claude first.
+            {"name": "mixtral", "model": "openai/mixtral-8x7b", "api_base": f"{sim_url}/v1", "accuracy": 0.75, **key}
+            | {"input_cost_per_token": 1e-5, "output_cost_per_token": 5e-5},
         ],
-        "alias": [{"name": "pair", "candidates": ["claude", "cheap"]}],
+        "alias": [{"name": "pair", "candidates": ["claude", "mixtral"]}],
     }
     with serve_app(create_app(config_mod.parse(raw, environ=ENVIRON), environ=ENVIRON)) as url:
         yield url, db
@@ -174,13 +176,35 @@ def test_upstream_errors_keep_anthropic_s_shape(claude: anthropic.Anthropic, sim
 def test_a_failing_native_backend_falls_back_to_a_translated_one(claude: anthropic.Anthropic, sim: Sim) -> None:
     sim.fault(CLAUDE, {"status": 529, "message": "overloaded"})
     raw = claude.messages.with_raw_response.create(
-        model="pair", max_tokens=50, messages=HI, extra_body={"router": {"candidates": ["claude", "cheap"]}}
+        model="pair", max_tokens=50, messages=HI, extra_body={"router": {"candidates": ["claude", "mixtral"]}}
     )
-    assert raw.headers["x-router-fallbacks"] == "claude" and raw.headers["x-router-model"] == "cheap"
+    assert raw.headers["x-router-fallbacks"] == "claude" and raw.headers["x-router-model"] == "mixtral"
     message = raw.parse()
-    assert message.type == "message" and message.content[0].type == "text" and message.model == "cheap"
+    assert message.type == "message" and message.content[0].type == "text" and message.model == "mixtral"
     paths = [r["path"] for r in sim.requests()]
     assert paths == ["/v1/messages", "/v1/chat/completions"]  # the fallback got the chat translation
+
+
+def test_a_native_stream_failing_before_its_first_event_falls_back(claude: anthropic.Anthropic, sim: Sim) -> None:
+    sim.fault(CLAUDE, {"status": 500, "message": "internal"})
+    router: Any = {"router": {"candidates": ["claude", "mixtral"]}}
+    with claude.messages.stream(model="pair", max_tokens=50, messages=HI, extra_body=router) as stream:
+        text = "".join(stream.text_stream)
+        assert stream.response.headers["x-router-fallbacks"] == "claude"
+    assert text and stream.get_final_message().model == "mixtral"
+
+
+def test_a_native_stream_cut_mid_way_ends_with_anthropic_s_error_event(
+    claude: anthropic.Anthropic, sim: Sim, proxy: tuple[str, Path]
+) -> None:
+    sim.fault(CLAUDE, {"disconnect_after_chunks": 4})
+    with pytest.raises(anthropic.APIStatusError) as cut:  # noqa: PT012  # the error arrives while reading
+        with claude.messages.stream(model="claude", max_tokens=200, messages=HI) as stream:
+            request_id = stream.response.headers["x-router-request-id"]
+            "".join(stream.text_stream)
+    assert "mid-stream" in str(cut.value)
+    status, error = logged_row(proxy[1], request_id, "status, error")
+    assert status == 502 and "mid-stream" in error
 
 
 def test_responses_pass_through_keeps_items_and_settings(oai: openai.OpenAI, sim: Sim, proxy: tuple[str, Path]) -> None:
@@ -230,10 +254,10 @@ def test_the_log_row_names_the_dialect(
     oai: openai.OpenAI, claude: anthropic.Anthropic, proxy: tuple[str, Path]
 ) -> None:
     ids = {
-        "chat": oai.chat.completions.with_raw_response.create(model="cheap", messages=HI),
-        "completions": oai.completions.with_raw_response.create(model="cheap", prompt="Say hello."),
-        "messages": claude.messages.with_raw_response.create(model="cheap", max_tokens=20, messages=HI),
-        "responses": oai.responses.with_raw_response.create(model="cheap", input="Say hello."),
+        "chat": oai.chat.completions.with_raw_response.create(model="mixtral", messages=HI),
+        "completions": oai.completions.with_raw_response.create(model="mixtral", prompt="Say hello."),
+        "messages": claude.messages.with_raw_response.create(model="mixtral", max_tokens=20, messages=HI),
+        "responses": oai.responses.with_raw_response.create(model="mixtral", input="Say hello."),
     }
     for dialect, raw in ids.items():
         assert logged_row(proxy[1], raw.headers["x-router-request-id"], "dialect") == (dialect,)

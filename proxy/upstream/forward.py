@@ -106,7 +106,8 @@ class Forwarder:
         route = self._route(backend)
         native = route.native_for(request)
         transport: Transport | NativeTransport = native or route.transport
-        await route.transport.ready()  # a first call may wait for litellm's import, not on the clock
+        if native is None:
+            await route.transport.ready()  # a first call may wait for litellm's import, not on the clock
         waited = await _take_slot(route, timeout_s)
         limit = _limit(backend.timeout_s, timeout_s, waited)
         try:
@@ -133,7 +134,8 @@ class Forwarder:
         route = self._route(backend)
         native = route.native_for(request)
         transport: Transport | NativeTransport = native or route.transport
-        await route.transport.ready()
+        if native is None:
+            await route.transport.ready()
         waited = await _take_slot(route, timeout_s)
         acquired = time.monotonic()
         total = _limit(backend.timeout_s, timeout_s, waited)
