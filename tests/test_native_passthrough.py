@@ -21,6 +21,7 @@ import pytest
 
 from proxy import config as config_mod
 from proxy.http.app import create_app
+from proxy.upstream import native
 from tests.conftest import ENVIRON, SIM_KEY, Sim, logged_row
 from tests.servers import serve_app
 
@@ -263,3 +264,17 @@ def test_the_log_row_names_the_dialect(
         assert logged_row(proxy[1], raw.headers["x-router-request-id"], "dialect") == (dialect,)
     detail = httpx.get(f"{proxy[0]}/ui/api/calls/{ids['messages'].headers['x-router-request-id']}", timeout=10)
     assert detail.json()["dialect"] == "messages"  # shown on the dashboard's call detail
+
+
+def test_where_each_api_lives() -> None:
+    assert native.url("anthropic", None) == "https://api.anthropic.com/v1/messages"
+    for base in ("http://h:1", "http://h:1/", "http://h:1/v1", "http://h:1/v1/messages"):
+        assert native.url("anthropic", base) == "http://h:1/v1/messages"  # however litellm's users spell it
+    assert native.url("responses", None) == "https://api.openai.com/v1/responses"
+    assert native.url("responses", "http://h:1/v1/") == "http://h:1/v1/responses"
+
+
+def test_a_backend_s_api_is_checked() -> None:
+    backend = {"name": "x", "model": "openai/gpt-4o", "api": "messages"}
+    with pytest.raises(config_mod.ConfigError, match="api"):
+        config_mod.parse({"backend": [backend]}, environ=ENVIRON)

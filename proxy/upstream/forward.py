@@ -48,8 +48,8 @@ class _Route:
 
     def native_for(self, request: ChatRequest) -> NativeTransport | None:
         """The way out that passes this request through, if it came in the API the backend speaks."""
-        if request.native is None or self.native is None or not self.native.serves(request):
-            return None
+        if request.native is None or self.native is None or request.native.api != self.native.api:
+            return None  # the chat path's one check: request.native is None
         return self.native
 
 
@@ -161,8 +161,8 @@ class Forwarder:
             if not isinstance(exc, Exception):
                 raise  # cancelled: the client left
             raise _unexpected(exc, backend) from None
-        kind = UpstreamStream if native is None else NativeStream
-        stream = kind(backend, chunks, iterator, route.slots, time.monotonic() - started, acquired + total)
+        relayed = UpstreamStream if native is None else NativeStream
+        stream = relayed(backend, chunks, iterator, route.slots, time.monotonic() - started, acquired + total)
         stream.first = stream.observe(first)
         return stream
 

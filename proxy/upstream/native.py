@@ -139,9 +139,6 @@ class NativeTransport:
         self._timeout = aiohttp.ClientTimeout(sock_connect=backend.connect_timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
-    def serves(self, request: ChatRequest) -> bool:
-        return request.native is not None and request.native.api == self.api
-
     def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0)  # the forwarder caps the calls in flight
         self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
