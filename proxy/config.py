@@ -172,6 +172,7 @@ def _backend(t: _Table, catalog: Catalog) -> Backend:
         ttft_timeout_s=t.optional_float("ttft_timeout_s", lo=0.001),
         idle_timeout_s=t.number("idle_timeout_s", 60.0, lo=0.001),
         transport=t.choice("transport", "auto", ("auto", "direct", "litellm")),
+        api=t.choice("api", "auto", ("auto", "chat", "anthropic", "responses")),
         max_connections=t.integer("max_connections", DEFAULT_MAX_CONNECTIONS, lo=1),
     )
     # Only the keys the config sets replace what the catalog (or litellm's cost map) says of the model.

@@ -53,6 +53,7 @@ class CallContext:
     # Set by the HTTP layer when the client disconnects mid-response; a stream cancelled without it was cut by
     # the server's shutdown grace.
     client_left: bool = False
+    dialect: str = "chat"  # the client's API: chat, completions, messages or responses (the log's `dialect`)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Answer:
     backend: Backend
     headers: dict[str, str]
     record: Callable[[], None]
+    native: str | None = None  # the API of a passed-through body ("anthropic", "responses"); None: a chat completion
 
 
 @dataclass
@@ -117,15 +119,16 @@ class Pipeline:
                 response=done.body,
                 upstream_model=done.upstream_model,
             )
-            self.conversations.answered(request.messages, _first_answer(done.body), backend.name)
+            text = done.text if done.text is not None else _first_answer(done.body)
+            self.conversations.answered(request.messages, text, backend.name)
 
-        return Answer(done.body, backend, self._headers(ctx, decision, backend, attempts), record)
+        return Answer(done.body, backend, self._headers(ctx, decision, backend, attempts), record, done.native)
 
     async def stream(self, request: ChatRequest, ctx: CallContext, writer: StreamWriter | None = None) -> StreamAnswer:
         """Serve a streamed call; `writer` writes its events (default: OpenAI chat chunks)."""
         decision, attempts, upstream, backend = await self._start(request, ctx, self.forwarder.open_stream)
         started = False
-        out = writer or ChatWriter(request.include_usage)
+        out = upstream.writer(writer or ChatWriter(request.include_usage))
 
         async def events() -> AsyncIterator[bytes]:
             nonlocal started
@@ -238,7 +241,7 @@ class Pipeline:
         attempts: list[dict[str, Any]],
         writer: StreamWriter,
     ) -> AsyncIterator[bytes]:
-        text = Transcript()
+        text = upstream.transcript()
         error: ProxyError | None = None
         status = 200
         try:
@@ -363,6 +366,7 @@ class Pipeline:
                 usage_source=usage_source or ("upstream" if usage else None),
                 exploration=decision.exploration,
                 selection_probability=decision.selection_probability,
+                dialect=ctx.dialect,
             )
         )
         self.metrics.observe(observation, decision, ctx.decided_at - ctx.t0 if ctx.decided_at else None)

@@ -147,6 +147,17 @@ class RouteControls:
 
 
 @dataclass(frozen=True)
+class NativeBody:
+    """A request that came in another API than chat (Anthropic Messages, OpenAI Responses), as the client sent
+    it: a backend speaking that API gets this body, its model replaced (proxy/upstream/native.py), instead of
+    the chat translation that routing reads, so nothing is lost in translation."""
+
+    api: str  # "anthropic" or "responses"
+    body: Mapping[str, Any]
+    headers: Mapping[str, str]  # the client's headers the upstream should see (anthropic-version, -beta)
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     model: str
     messages: tuple[Message, ...]
@@ -156,6 +167,7 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False  # what the client asked for; usage is always requested upstream
     controls: RouteControls = field(default_factory=RouteControls)
+    native: NativeBody | None = None  # set by the Messages and Responses endpoints only
 
     @property
     def needs_tools(self) -> bool:

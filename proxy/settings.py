@@ -52,6 +52,9 @@ class Backend:
     # "auto": OpenAI-compatible upstreams ("openai/...") directly, others through litellm
     # (proxy/upstream/transport.py)
     transport: str = "auto"
+    # The API the upstream speaks: "auto" (Anthropic's for "anthropic/..." models, else chat), "chat",
+    # "anthropic" or "responses"; requests in that API are passed through to it (proxy/upstream/native.py)
+    api: str = "auto"
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # calls in flight at once; more wait for a free connection
     profile: LLMProfile = _UNKNOWN
 

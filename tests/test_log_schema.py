@@ -135,22 +135,33 @@ def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Db, Db
         pg.drop_schema(server, schema)
 
 
+# The migrations released after the old DDL, each adding to what it built.
+LATER = ["004_dialect"]
+
+
+def _today(db: Db) -> Migrations:
+    return (logstore if db.dialect == "sqlite" else logstore_pg).MIGRATIONS
+
+
 async def test_the_ddl_builds_what_the_old_ddl_built(dbs: tuple[Db, Db]) -> None:
     made_by_old, made_by_new = dbs
     assert await made_by_old.migrate(made_by_old.old) == [name for name, _ in made_by_old.old]
-    assert await made_by_new.migrate() == [name for name, _ in made_by_new.old]  # the same names
+    released = _today(made_by_new)[: len(made_by_new.old)]
+    assert await made_by_new.migrate(released) == [name for name, _ in made_by_new.old]  # the same names
     assert await made_by_new.shape() == await made_by_old.shape()
+    assert [name for name, _ in _today(made_by_new)[len(made_by_new.old) :]] == LATER
 
 
 async def test_a_database_the_old_code_left_part_way_is_upgraded_to_the_same_schema(dbs: tuple[Db, Db]) -> None:
     part_way, made_by_old = dbs
     await part_way.migrate(part_way.old[:1])
-    assert await part_way.migrate() == [name for name, _ in part_way.old[1:]]
+    assert await part_way.migrate() == [name for name, _ in part_way.old[1:]] + LATER
     await made_by_old.migrate(made_by_old.old)
+    assert await made_by_old.migrate() == LATER  # today's code upgrades what the old code made
     assert await part_way.shape() == await made_by_old.shape()
 
 
-async def test_a_database_made_by_the_old_code_opens_unchanged_and_reads_and_writes(dbs: tuple[Db, Db]) -> None:
+async def test_an_old_database_gets_only_the_later_migrations_and_reads_and_writes(dbs: tuple[Db, Db]) -> None:
     db, _ = dbs
     await db.migrate(db.old)
     await db.rows(
@@ -168,9 +179,12 @@ async def test_a_database_made_by_the_old_code_opens_unchanged_and_reads_and_wri
                                  latency_s=0.1, api_key_id="team", cost_usd=0.5, exploration=True))  # fmt: skip
         store.record_label(Label(call_id="new", score=0.0, source="judge:x", created_at=4.0, comment="no"))
         await store.flush()
-        assert await db.rows("SELECT name, applied_at FROM _migrations ORDER BY name") == migrations
+        after = await db.rows("SELECT name, applied_at FROM _migrations ORDER BY name")
+        assert [row for row in after if row in migrations] == migrations  # applied once, never again
+        assert [name for name, _ in after if name not in dict(migrations)] == LATER
         newest, oldest = await store.read_calls()  # type: ignore[attr-defined]
         assert (newest.id, newest.stream, newest.exploration, oldest.id, oldest.attempts) == ("new", 1, 1, "old", [])
+        assert (newest.dialect, oldest.dialect) == ("chat", None)  # a row from before the column: no dialect
         assert [x.source for x in newest.labels + oldest.labels] == ["judge:x", "human"]
         assert await store.has_call("old") and await store.has_call("new")  # type: ignore[attr-defined]
         assert await store.spend_since("team", 0.0) == 0.75  # type: ignore[attr-defined]

@@ -90,7 +90,7 @@ def kind(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sqlite | Po
 
 def test_both_stores_have_the_same_named_migrations() -> None:
     shared = [name for name, _ in logstore.MIGRATIONS]
-    assert [name for name, _ in logstore_pg.MIGRATIONS][: len(shared)] == shared
+    assert [name for name, _ in logstore_pg.MIGRATIONS if name in shared] == shared  # in the same order
     assert set(logstore_pg.TYPES) == set(logstore.COLUMNS)
 
 

@@ -4,7 +4,8 @@ Translated: `system`, text and image blocks (base64 or URL), `tool_use` / `tool_
 tools and `tool_choice` (with `disable_parallel_tool_use`), `stop_sequences`, `temperature`, `top_p`,
 `max_tokens`, `metadata.user_id`, `output_config.format` (structured output) and `stream`.
 Dropped, because an OpenAI-style backend has no such thing: `top_k`, `thinking` (and thinking blocks in
-the history), `output_config.effort`, `cache_control`, `service_tier` and any other Anthropic-only field.
+the history), `output_config.effort`, `cache_control`, `service_tier` and any other Anthropic-only field
+(a backend that speaks Anthropic's API gets the body itself, all of them kept: proxy/upstream/native.py).
 Refused with a 400 naming the field: server tools (web search, bash, ...) and `document` blocks, which the
 gateway cannot serve through chat.
 
@@ -321,6 +322,10 @@ class MessagesWriter:
 
     def failed(self, error: ProxyError) -> bytes:
         return sse.named("error", error_body(error))
+
+    def relay(self) -> sse.Relay:
+        """The writer of a passed-through stream: Anthropic's own events, as its upstream sent them."""
+        return sse.Relay(self.failed)
 
     def _message_start(self, data: dict[str, Any]) -> bytes:
         self._started = True

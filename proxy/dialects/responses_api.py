@@ -6,7 +6,8 @@ input_image and output_text parts), `instructions` (a system message, not carrie
 and json_object, as `response_format`), `max_output_tokens`, `temperature`, `top_p`,
 `parallel_tool_calls`, `reasoning.effort` (as `reasoning_effort`), `user` / `safety_identifier`, `stream`.
 Ignored, because a chat backend has no such thing: `metadata` (echoed back only), `include`,
-`truncation`, `prompt_cache_key`, reasoning items in the input. Refused with a 400 naming the field:
+`truncation`, `prompt_cache_key`, reasoning items in the input (a backend that speaks the Responses API gets
+the body itself, all of them kept: proxy/upstream/native.py). Refused with a 400 naming the field:
 built-in tools (web search, file search, computer use, ...), file inputs, item references,
 `background`, `conversation` and prompt templates.
 

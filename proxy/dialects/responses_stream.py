@@ -103,6 +103,21 @@ class ResponsesWriter:
         self._seq += 1
         return error_event(error, self._seq - 1)
 
+    def relay(self) -> sse.Relay:
+        """The writer of a passed-through stream: the upstream's own events, its Response under the gateway's
+        id (as a translated one is), the final one handed to `on_done`."""
+
+        def edit(event: dict[str, Any]) -> bool:
+            response = event.get("response")
+            if not isinstance(response, dict):
+                return False
+            response["id"] = self.response_id
+            if self.on_done is not None and event.get("type") in ("response.completed", "response.incomplete"):
+                self.on_done(response)
+            return True
+
+        return sse.Relay(self.failed, edit)
+
     def _start(self, data: dict[str, Any]) -> list[bytes]:
         self._started = True
         self._model = data.get("model")

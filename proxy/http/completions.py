@@ -13,7 +13,7 @@ from proxy.pipeline import Answer
 
 
 async def create(request: Request) -> Response:
-    ctx = new_call(request)
+    ctx = new_call(request, "completions")
     legacy = completions.to_chat(await read_json(request))
     chat = chat_request(request, legacy.chat)
 

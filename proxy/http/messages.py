@@ -1,11 +1,13 @@
 """POST /v1/messages (and /v1/messages/count_tokens): Anthropic's Messages API, served as chat completions
-(proxy/dialects/anthropic.py). Errors go out in Anthropic's shape, so its SDKs raise their usual classes;
-the client's key may come as `x-api-key`, as Anthropic's clients send it (proxy/http/auth.py). Refusals made
-before the handler runs (a missing key, a rate limit: limits/inflight.py) keep the OpenAI shape; Anthropic's
-SDKs still raise the right class, which they choose by status."""
+(proxy/dialects/anthropic.py), or passed through as sent to a backend that speaks it (proxy/upstream/native.py).
+Errors go out in Anthropic's shape, so its SDKs raise their usual classes; the client's key may come as
+`x-api-key`, as Anthropic's clients send it (proxy/http/auth.py). Refusals made before the handler runs (a
+missing key, a rate limit: limits/inflight.py) keep the OpenAI shape; Anthropic's SDKs still raise the right
+class, which they choose by status."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -16,17 +18,23 @@ from proxy.dialects import anthropic
 from proxy.errors import ProxyError
 from proxy.http.v1 import chat_request, new_call, read_json, serve_chat
 from proxy.pipeline import Answer, Pipeline
+from proxy.request import NativeBody
 from proxy.route.features.text import words
 from proxy.route.features.tokens import text_counts
+from proxy.upstream.native import PASSED_HEADERS
 
 
 async def create(request: Request) -> Response:
-    ctx = new_call(request)
+    ctx = new_call(request, "messages")
     try:
-        chat = chat_request(request, anthropic.to_chat(await read_json(request)))
+        body = await read_json(request)
+        chat = chat_request(request, anthropic.to_chat(body))
+        # Routing reads the translation; a backend that speaks Anthropic's API gets the body itself.
+        passed = {k: v for k in PASSED_HEADERS if (v := request.headers.get(k)) is not None}
+        chat = replace(chat, native=NativeBody("anthropic", body, passed))
 
         def render(answer: Answer) -> dict[str, Any]:
-            return anthropic.from_chat(answer.body)
+            return answer.body if answer.native else anthropic.from_chat(answer.body)
 
         return await serve_chat(request, ctx, chat, writer=anthropic.MessagesWriter(), render=render)
     except ProxyError as exc:

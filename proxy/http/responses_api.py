@@ -1,9 +1,12 @@
 """POST /v1/responses and GET /v1/responses/{id}: OpenAI's Responses API, served as chat completions
-(proxy/dialects/responses_api.py), its responses kept for `previous_response_id` (response_store.py).
+(proxy/dialects/responses_api.py) or, to a backend that speaks it, passed through as sent (except a request
+continuing a stored response: proxy/upstream/native.py), its responses kept for `previous_response_id`
+(response_store.py).
 A response's id is the gateway's request id behind `resp_`, so it leads to the call's log row."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -14,11 +17,12 @@ from proxy.dialects.response_store import ResponseStore, Stored
 from proxy.errors import BadRequest, NotFound
 from proxy.http.v1 import chat_request, new_call, read_json, serve_chat
 from proxy.pipeline import Answer
+from proxy.request import NativeBody
 from proxy.settings import ApiKey
 
 
 async def create(request: Request) -> Response:
-    ctx = new_call(request)
+    ctx = new_call(request, "responses")
     key: ApiKey | None = request.state.api_key  # identified by admission (limits/inflight.py)
     owner = key.id if key else None
     store: ResponseStore = request.app.state.response_store
@@ -37,6 +41,8 @@ async def create(request: Request) -> Response:
         previous = stored.conversation
     translated = responses_api.to_chat(body, previous)
     chat = chat_request(request, translated.chat)
+    if previous is None:  # the gateway's stored conversation exists only as chat messages: translated then
+        chat = replace(chat, native=NativeBody("responses", body, {}))
     response_id = "resp_" + ctx.request_id
     created_at = int(ctx.started_at)
 
@@ -46,7 +52,10 @@ async def create(request: Request) -> Response:
             store.put(Stored(response, conversation, owner))
 
     def render(answer: Answer) -> dict[str, Any]:
-        response = responses_api.from_chat(answer.body, translated, response_id, created_at)
+        if answer.native:  # the upstream's own Response, under the gateway's id
+            response = {**answer.body, "id": response_id}
+        else:
+            response = responses_api.from_chat(answer.body, translated, response_id, created_at)
         keep(response)
         return response
 

@@ -55,9 +55,10 @@ async def chat_completions(request: Request) -> Response:
     return await serve_chat(request, ctx, chat)
 
 
-def new_call(request: Request) -> CallContext:
-    """The call's context, its request id set where error responses and log lines find it."""
-    ctx = CallContext(request_id=new_id())
+def new_call(request: Request, dialect: str = "chat") -> CallContext:
+    """The call's context, its request id set where error responses and log lines find it; `dialect` is the
+    client's API, as the log row records it."""
+    ctx = CallContext(request_id=new_id(), dialect=dialect)
     request.state.request_id = ctx.request_id
     request_id.set(ctx.request_id)
     return ctx

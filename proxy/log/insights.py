@@ -209,6 +209,7 @@ def call_detail(c: LoggedCall, redactor: Redactor = BY_NAME) -> dict[str, Any]:
         "object": "dashboard.call",
         "threshold": decision.get("threshold"),
         "exploration": c.exploration,
+        "dialect": c.dialect,
         "stream": c.stream,
         "ttft_s": c.ttft_s,
         "input_tokens": c.input_tokens,

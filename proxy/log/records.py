@@ -45,6 +45,7 @@ class Observation:
     usage_source: str | None = None  # "upstream", or "estimated" when a stream ended before the upstream's usage
     exploration: bool = False  # the pick was an exploration among acceptable-but-not-best candidates
     selection_probability: float | None = None  # P(this backend was picked) under the policy, for off-policy estimates
+    dialect: str = "chat"  # the client's API: chat, completions, messages or responses
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class LoggedCall:
     api_key_id: str | None = None
     stream: bool = False
     exploration: bool = False
+    dialect: str | None = None  # None on rows logged before the column existed
     decision: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     labels: tuple[Label, ...] = ()

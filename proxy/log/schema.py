@@ -154,6 +154,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             "    WHERE api_key_id IS NOT NULL AND cost_usd IS NOT NULL GROUP BY 1, 2"
         ),
     ), dialects=frozenset({"postgres"})),
+    Migration("004_dialect", (
+        AddColumn("calls", Column("dialect", TEXT, "the client's API: chat, completions, messages or responses")),
+    )),
 )
 # fmt: on
 

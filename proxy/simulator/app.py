@@ -1,9 +1,11 @@
 """The simulator's HTTP app: OpenAI-compatible endpoints plus /_sim control endpoints for tests.
 
 POST /v1/chat/completions   chat.py
+POST /v1/messages           messages.py: Anthropic's Messages API
+POST /v1/responses          responses.py: OpenAI's Responses API
 POST /v1/embeddings         hashed unit vectors
 GET  /v1/models, GET /health
-GET|DELETE /_sim/requests   the last received chat/embedding requests (method, path, headers, body)
+GET|DELETE /_sim/requests   the last received requests, every endpoint's (method, path, headers, body)
 GET|POST|DELETE /_sim/faults  queue faults for the next requests (see faults.py)
 """
 
@@ -25,8 +27,10 @@ from proxy.simulator.chat import chat_completions
 from proxy.simulator.errors import SimError, bad_request
 from proxy.simulator.faults import Fault, FaultQueue, parse_fault
 from proxy.simulator.labels import KnownPrompts, load_known_prompts
+from proxy.simulator.messages import create_message
 from proxy.simulator.profiles import load_profiles
 from proxy.simulator.recorder import RequestLog, StreamLog
+from proxy.simulator.responses import create_response
 from proxy.simulator.settings import SimSettings
 from proxy.simulator.state import SimState, check_api_key, received_json, sim_state
 from proxy.simulator.words import count_tokens
@@ -58,6 +62,8 @@ def create_app(settings: SimSettings) -> Starlette:
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/messages", create_message, methods=["POST"]),
+        Route("/v1/responses", create_response, methods=["POST"]),
         Route("/v1/embeddings", create_embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

@@ -59,7 +59,9 @@ async def received_json(request: Request, sim: SimState) -> Any:
 
 
 def check_api_key(request: Request, sim: SimState) -> None:
-    """401 unless the request presents the configured key; the presented key is never echoed."""
+    """401 unless the request presents the configured key, as OpenAI's clients send it (a bearer token) or as
+    Anthropic's do (`x-api-key`); the presented key is never echoed."""
     key = sim.settings.api_key
-    if key is not None and request.headers.get("authorization") != f"Bearer {key}":
+    headers = request.headers
+    if key is not None and headers.get("authorization") != f"Bearer {key}" and headers.get("x-api-key") != key:
         raise SimError(401, "Incorrect API key provided.", code="invalid_api_key")

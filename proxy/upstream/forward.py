@@ -24,23 +24,33 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.dialects.chat_stream import StreamWriter, Transcript
 from proxy.errors import BadGateway, GatewayTimeout, ProxyError
 from proxy.request import ChatRequest
 from proxy.settings import DEFAULT_MAX_CONNECTIONS, Backend, EmbeddingBackend
 from proxy.upstream.direct import DirectTransport
 from proxy.upstream.litellm_transport import LazyLiteLLM, LiteLLMTransport
-from proxy.upstream.transport import Chunks, Completion, StreamChunk, Transport, Usage, kind
+from proxy.upstream.native import NativeTranscript, NativeTransport, envelope, native_usage
+from proxy.upstream.transport import Chunks, Completion, StreamChunk, Transport, Usage, kind, native_api
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class _Route:
-    """A backend's way out: its transport and its slots for calls in flight."""
+    """A backend's way out: its transport, the way out for requests in its own API if it speaks one besides
+    chat (native.py), and its slots for calls in flight (shared by both)."""
 
     backend: Backend | EmbeddingBackend
     transport: Transport
     slots: asyncio.Semaphore
+    native: NativeTransport | None = None
+
+    def native_for(self, request: ChatRequest) -> NativeTransport | None:
+        """The way out that passes this request through, if it came in the API the backend speaks."""
+        if request.native is None or self.native is None or request.native.api != self.native.api:
+            return None  # the chat path's one check: request.native is None
+        return self.native
 
 
 class Forwarder:
@@ -49,7 +59,8 @@ class Forwarder:
         self._secrets = [k for k in self._keys.values() if k]
         self._litellm = LazyLiteLLM()
         self._routes: dict[str, _Route] = {}
-        self._retired: list[Transport] = []  # replaced by a changed backend of the same name; closed at the end
+        # Replaced by a changed backend of the same name; closed at the end.
+        self._retired: list[Transport | NativeTransport] = []
 
     async def start(self, backends: Iterable[Backend | EmbeddingBackend] = ()) -> None:
         """Open each backend's transport now (litellm's import starts in the background if one needs it);
@@ -58,7 +69,9 @@ class Forwarder:
             self._route(backend)
 
     async def aclose(self) -> None:
-        transports = [r.transport for r in self._routes.values()] + self._retired
+        transports: list[Transport | NativeTransport] = [r.transport for r in self._routes.values()]
+        transports += self._retired
+        transports += [r.native for r in self._routes.values() if r.native is not None]
         self._routes, self._retired = {}, []
         for transport in transports:
             await transport.aclose()
@@ -70,6 +83,8 @@ class Forwarder:
             return route
         if route is not None:
             self._retired.append(route.transport)
+            if route.native is not None:
+                self._retired.append(route.native)
         key = self._keys.get(backend.name)
         transport: Transport
         if kind(backend) == "direct":
@@ -77,19 +92,27 @@ class Forwarder:
         else:
             transport = LiteLLMTransport(backend, key, self._secrets, self._litellm)
         transport.start()
+        native: NativeTransport | None = None
+        api = native_api(backend)
+        if isinstance(backend, Backend) and api != "chat":
+            native = NativeTransport(backend, api, key, self._secrets)
+            native.start()
         size = getattr(backend, "max_connections", DEFAULT_MAX_CONNECTIONS)
-        route = self._routes[backend.name] = _Route(backend, transport, asyncio.Semaphore(size))
+        route = self._routes[backend.name] = _Route(backend, transport, asyncio.Semaphore(size), native)
         return route
 
     async def complete(self, backend: Backend, request: ChatRequest, *, timeout_s: float | None = None) -> Completion:
         """One upstream call; `timeout_s` caps the backend's own total timeout (the request's deadline)."""
         route = self._route(backend)
-        await route.transport.ready()  # a first call may wait for litellm's import, not on the clock
+        native = route.native_for(request)
+        transport: Transport | NativeTransport = native or route.transport
+        if native is None:
+            await route.transport.ready()  # a first call may wait for litellm's import, not on the clock
         waited = await _take_slot(route, timeout_s)
         limit = _limit(backend.timeout_s, timeout_s, waited)
         try:
             async with asyncio.timeout(limit):
-                body = await route.transport.complete(request)
+                body = await transport.complete(request)
         except TimeoutError:
             message = f"Upstream {backend.name} did not answer within {limit:.3g}s."
             raise GatewayTimeout(message, backend=backend.name) from None
@@ -99,6 +122,8 @@ class Forwarder:
             route.slots.release()
         upstream_model = body.get("model")
         body["model"] = backend.name
+        if native is not None:
+            return native.completion(body, upstream_model)
         return Completion(body=body, usage=Usage.from_openai(body.get("usage")), upstream_model=upstream_model)
 
     async def open_stream(
@@ -107,7 +132,10 @@ class Forwarder:
         """Open a stream and wait for its first chunk, within the time-to-first-token limit."""
         started = time.monotonic()
         route = self._route(backend)
-        await route.transport.ready()
+        native = route.native_for(request)
+        transport: Transport | NativeTransport = native or route.transport
+        if native is None:
+            await route.transport.ready()
         waited = await _take_slot(route, timeout_s)
         acquired = time.monotonic()
         total = _limit(backend.timeout_s, timeout_s, waited)
@@ -115,7 +143,7 @@ class Forwarder:
         chunks: Chunks | None = None
         try:
             async with asyncio.timeout(ttft_limit):
-                chunks = await route.transport.open_stream(request)
+                chunks = await transport.open_stream(request)
                 iterator = chunks.__aiter__()
                 first = await iterator.__anext__()
         except BaseException as exc:
@@ -133,7 +161,8 @@ class Forwarder:
             if not isinstance(exc, Exception):
                 raise  # cancelled: the client left
             raise _unexpected(exc, backend) from None
-        stream = UpstreamStream(backend, chunks, iterator, route.slots, time.monotonic() - started, acquired + total)
+        relayed = UpstreamStream if native is None else NativeStream
+        stream = relayed(backend, chunks, iterator, route.slots, time.monotonic() - started, acquired + total)
         stream.first = stream.observe(first)
         return stream
 
@@ -205,6 +234,14 @@ class UpstreamStream:
         data["model"] = self._backend.name
         return StreamChunk(data)
 
+    def transcript(self) -> Transcript:
+        """What reassembles this stream's answer for the log."""
+        return Transcript()
+
+    def writer(self, writer: StreamWriter) -> StreamWriter:
+        """What writes this stream for the client: `writer`, the client's dialect written from chat chunks."""
+        return writer
+
     async def __aiter__(self) -> AsyncIterator[StreamChunk]:
         backend = self._backend
         while True:
@@ -235,6 +272,34 @@ class UpstreamStream:
             await self._chunks.aclose()
         finally:
             self._slots.release()
+
+
+class NativeStream(UpstreamStream):
+    """A passed-through stream (native.py): the upstream's own events, relayed by the client dialect's relay
+    writer; usage and model read from the events' message or response, where each API puts them."""
+
+    def observe(self, chunk: StreamChunk) -> StreamChunk:
+        data = chunk.data
+        self.usage = native_usage(data.get("usage"), self.usage)  # Anthropic's message_delta
+        found = envelope(data)
+        if found is None:
+            return chunk
+        self.usage = native_usage(found.get("usage"), self.usage)
+        model = found.get("model")
+        if model is None or model == self._backend.name:
+            return chunk
+        self.upstream_model = model
+        found["model"] = self._backend.name
+        return StreamChunk(data)
+
+    def transcript(self) -> Transcript:
+        return NativeTranscript()
+
+    def writer(self, writer: StreamWriter) -> StreamWriter:
+        relay = getattr(writer, "relay", None)  # the Messages and Responses writers: only they send native requests
+        assert relay is not None, f"{type(writer).__name__} cannot relay a native stream"
+        relayed: StreamWriter = relay()
+        return relayed
 
 
 async def _take_slot(route: _Route, wait_s: float | None) -> float:

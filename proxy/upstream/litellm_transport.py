@@ -64,9 +64,18 @@ class LazyLiteLLM:
         return self._module
 
     async def aclose(self) -> None:
-        if self._importing is not None:
-            with contextlib.suppress(Exception):
-                await self._importing
+        if self._importing is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._importing
+        if self._importing.cancelled() or self._importing.exception() is not None:
+            return
+        llm = self._importing.result()
+        # litellm caches HTTP clients process-wide, and some calls open theirs outside the transport's shared
+        # session (its streamed calls to Anthropic do): close them with the event loop they were opened on,
+        # and forget them, so no later loop is handed a closed client.
+        await llm.close_litellm_async_clients()
+        llm.in_memory_llm_clients_cache.flush_cache()
 
 
 class LiteLLMTransport:

@@ -33,6 +33,20 @@ def kind(backend: Backend | EmbeddingBackend) -> Kind:
     return "litellm"
 
 
+NativeApi = Literal["chat", "anthropic", "responses"]
+ANTHROPIC_PREFIX = "anthropic/"
+
+
+def native_api(backend: Backend | EmbeddingBackend) -> NativeApi:
+    """The API a backend's upstream speaks besides being reachable for chat: its `api` setting, or for "auto"
+    (the default) Anthropic's Messages API on "anthropic/..." models, else chat only. A Messages or Responses
+    request the router sends to a backend speaking its API is passed through (native.py), not translated."""
+    setting = getattr(backend, "api", "auto")
+    if setting == "anthropic" or (setting == "auto" and backend.model.startswith(ANTHROPIC_PREFIX)):
+        return "anthropic"
+    return "responses" if setting == "responses" else "chat"
+
+
 @dataclass
 class Usage:
     prompt_tokens: int = 0
@@ -50,6 +64,8 @@ class Completion:
     body: dict[str, Any]
     usage: Usage | None
     upstream_model: str | None  # the upstream's own name for the model, as its answer gave it
+    native: str | None = None  # the API of a passed-through answer ("anthropic", "responses"); None: chat
+    text: str | None = None  # a passed-through answer's text (a chat answer's is in `body`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,6 +207,7 @@ async function showCall(id) {
     document.getElementById("call-detail-h").textContent = "Call " + c.id;
     const facts = [
       ["started_at", "Started (UTC)", fmt.time(c.started_at)], ["requested_model", "Asked for", c.requested_model],
+      ["dialect", "Client API", c.dialect || "—"],
       ["backend", "Answered by", c.backend || "—"], ["reason", "Why", c.reason || "named its backend"],
       ["task", "Task", c.task], ["model_version", "Router models", c.model_version || "—"],
       ["threshold", "Acceptability threshold", fmt.p(c.threshold)], ["status", "Status", fmt.n(c.status)],
