@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -50,6 +51,13 @@ def to_toml(raw: dict[str, Any]) -> str:
 def backend(name: str, model: str, sim_url: str, **fields: Any) -> dict[str, Any]:
     """A [[backend]] entry served by the simulator."""
     return {"name": name, "model": f"openai/{model}", "api_base": f"{sim_url}/v1", "api_key_env": "SIM_KEY", **fields}
+
+
+def on_simulator(entry: dict[str, Any], sim_url: str, **fields: Any) -> dict[str, Any]:
+    """A config's [[backend]] entry moved onto the simulator at `sim_url`: its api_base keeps its own path
+    (an OpenAI base ends in /v1, an Anthropic one is the bare host), with the simulator's key."""
+    path = urlsplit(entry.get("api_base", "")).path.rstrip("/") if "api_base" in entry else "/v1"
+    return {**entry, "api_base": f"{sim_url}{path}", "api_key_env": "SIM_KEY", **fields}
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 
 from proxy.training.dataset import find_long_files, iter_rows
-from scripts.harness import ROOT, stack
+from scripts.harness import ROOT, on_simulator, stack
 
 # Used when the data is absent: one of each kind the router tells apart (and the simulator lengthens).
 EXAMPLES = (
@@ -81,9 +81,7 @@ def data_prompts(data_dir: Path, n: int) -> list[str]:
 
 def make_config(lineup: dict[str, Any]) -> Any:
     def build(sim_url: str, db: Path) -> dict[str, Any]:
-        backends = [
-            {**b, "api_base": f"{sim_url}/v1", "api_key_env": "SIM_KEY", "timeout_s": 300.0} for b in lineup["backend"]
-        ]
+        backends = [on_simulator(b, sim_url, timeout_s=300.0) for b in lineup["backend"]]
         return {
             "log": {"path": str(db), "bodies": "none"},
             "reliability": {"retry_attempts": 1, "breaker_failures": 1_000_000},

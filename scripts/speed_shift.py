@@ -40,7 +40,7 @@ def make_config(source: Path, latency_weight: float) -> Any:
     raw = tomllib.loads(source.read_text(encoding="utf-8"))
 
     def build(sim_url: str, db_path: Path) -> dict[str, Any]:
-        backends = [{**b, "api_base": f"{sim_url}/v1", "api_key_env": "SIM_KEY"} for b in raw["backend"]]
+        backends = [harness.on_simulator(b, sim_url) for b in raw["backend"]]
         aliases = raw.get("alias") or [{"name": "router", "candidates": [b["name"] for b in backends]}]
         router = {**aliases[0], "latency_weight": latency_weight, "exploration_rate": 0.0}
         return {"log": {"path": str(db_path)}, "backend": backends, "alias": [router]}
