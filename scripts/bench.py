@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python -m scripts.bench [--seconds 10] [--concurrency 1,16,64] [--upstreams plain,plain50,sim]
        [--c1-runs 5] [--litellm] [--json FILE]
-       .venv/bin/python -m scripts.bench --capacity [--rates 200,400,800] [--step-seconds 5] [--litellm] [--json FILE]
+       .venv/bin/python -m scripts.bench --capacity [--rates 200,400,800] [--step-seconds 5] [--min-requests 200] [--litellm]
+       [--json FILE]
 
 Upstreams: a zero-latency plain responder (`scripts.plain_upstream`), the same with 50 ms of latency, and
 the simulated backends at speed 0. The proxy under test is pinned to CPU 1; upstreams and the load
@@ -19,7 +20,8 @@ is doing, a median of adjacent pairs much less.
 
 `--capacity` measures capacity instead (scripts/capacity.py): with the 50 ms upstream, the highest rate per
 core at which routed and named p99 added latency stays <= 10 ms, offered open-loop (scripts/openloop.py)
-at `--rates` or, without them, doubled from 50/s and then bisected. "Per core": each proxy runs as one
+at `--rates` or, without them, doubled from 50/s and then bisected; a step lasts `--step-seconds`, or
+long enough for `--min-requests` (200) at a low rate. "Per core": each proxy runs as one
 process pinned to CPU 1, so what it sustains there is what one core sustains; each step prints the CPU it
 used (busy cores), so a step that failed below one busy core shows a limit other than CPU.
 """
@@ -228,13 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rates", help="capacity: offered rates (req/s) to step through, e.g. 200,400,800")
     parser.add_argument("--step-seconds", type=float, default=5, help="capacity: seconds per offered rate")
+    parser.add_argument(
+        "--min-requests", type=int, default=200, help="capacity: a step at a low rate lasts until this many are sent"
+    )
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.concurrency.split(",")]
     os.sched_setaffinity(0, {0})  # the load generator stays off the proxy's core
     work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
     if args.capacity:
         rates = [float(x) for x in args.rates.split(",")] if args.rates else None
-        return run_capacity(work, rates, args.step_seconds, args.litellm, args.json)
+        return run_capacity(work, rates, args.step_seconds, args.min_requests, args.litellm, args.json)
     results: list[Result] = []
     paired: dict[str, dict[str, list[float]]] = {}  # target -> mode -> c=1 added p50 of each alternating round
     ready: dict[str, list[float]] = {}  # seconds from process start to ready, per target
@@ -315,7 +320,9 @@ def alternate_c1(direct_url: str, url: str, rounds: int, seconds: float) -> dict
     return added
 
 
-def run_capacity(work: Path, rates: list[float] | None, seconds: float, litellm: bool, out: Path | None) -> int:
+def run_capacity(
+    work: Path, rates: list[float] | None, seconds: float, min_requests: int, litellm: bool, out: Path | None
+) -> int:
     """Capacity of each proxy, routed and named, in front of the 50 ms upstream (scripts/capacity.py)."""
     up_port = free_port()
     up_url = f"http://127.0.0.1:{up_port}"
@@ -331,9 +338,9 @@ def run_capacity(work: Path, rates: list[float] | None, seconds: float, litellm:
                 for mode, model in (("routed", "router"), ("named", "b0")):
 
                     def step(rate: float, url: str = url, pid: int = pid, model: str = model) -> Step:
-                        direct = _offered(up_url, "plain", rate, seconds)
+                        direct = _offered(up_url, "plain", rate, seconds, min_requests)
                         cpu0, t0 = cpu_seconds(pid), time.perf_counter()
-                        run = _offered(url, model, rate, seconds)
+                        run = _offered(url, model, rate, seconds, min_requests)
                         busy = (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
                         return Step(rate, run, direct, busy, MAX_ADDED_P99_MS)
 
@@ -363,9 +370,10 @@ _CAPACITY_HEAD = (
 )
 
 
-def _offered(url: str, model: str, rate: float, seconds: float) -> OpenLoopRun:
+def _offered(url: str, model: str, rate: float, seconds: float, min_requests: int) -> OpenLoopRun:
+    """One step at `rate`: long enough for `min_requests`, so a low rate's p99 is not simply its slowest call."""
     asyncio.run(offer(url, model, rate, min(1.0, seconds / 5), seed=1))  # warm-up: connections, caches
-    return asyncio.run(offer(url, model, rate, seconds))
+    return asyncio.run(offer(url, model, rate, max(seconds, min_requests / rate)))
 
 
 def _capacity_row(name: str, mode: str, s: Step) -> str:

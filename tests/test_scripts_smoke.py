@@ -94,7 +94,16 @@ def test_bench_capacity_smoke(tmp_path: Path) -> None:
     """Capacity stepped open-loop at tiny rates: each step measured against going direct at the same rate."""
     report_path = tmp_path / "capacity.json"
     out = run_script(
-        "scripts.bench", "--capacity", "--rates", "10,20", "--step-seconds", "0.5", "--json", str(report_path)
+        "scripts.bench",
+        "--capacity",
+        "--rates",
+        "10,20",
+        "--step-seconds",
+        "0.5",
+        "--min-requests",
+        "5",
+        "--json",
+        str(report_path),
     )
     assert out.returncode == 0, out.stdout + out.stderr
     found = json.loads(report_path.read_text())["capacity"]
