@@ -2,8 +2,8 @@
 
 Usage: .venv/bin/python -m scripts.bench [--seconds 10] [--concurrency 1,16,64] [--upstreams plain,plain50,sim]
        [--c1-runs 5] [--litellm] [--json FILE]
-       .venv/bin/python -m scripts.bench --capacity [--rates 200,400,800] [--step-seconds 5] [--min-requests 200] [--litellm]
-       [--json FILE]
+       .venv/bin/python -m scripts.bench --capacity [--rates 200,400,800] [--step-seconds 5] [--min-requests 200]
+       [--litellm] [--json FILE]
 
 Upstreams: a zero-latency plain responder (`scripts.plain_upstream`), the same with 50 ms of latency, and
 the simulated backends at speed 0. The proxy under test is pinned to CPU 1; upstreams and the load
