@@ -33,25 +33,19 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
-from scripts.capacity import Capacity, Step, search
-from scripts.harness import ROOT, free_port, rss_bytes, stop, to_toml, wait_ready
-from scripts.openloop import OpenLoopRun, offer
+from scripts import capacity
+from scripts.bench_targets import children, cpu_seconds, process, start_litellm, start_switchyard
+from scripts.harness import free_port, rss_bytes
 
-LITELLM_VERSION = "1.110.2"
 MESSAGES = [{"role": "user", "content": "Give me one short sentence about the sea."}]
-CANDIDATES = [f"b{i}" for i in range(10)]
 
 
 @dataclass
@@ -68,25 +62,6 @@ class Result:
     cpu_ms_per_request: float | None = None
     rss_mb: float | None = None
     added_p50_ms: float | None = None
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (litellm's proxy may fork a worker)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for p in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-        except (FileNotFoundError, IndexError):
-            pass
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
-    kids = [int(x) for x in out.stdout.split()]
-    return kids + [g for k in kids for g in _children(k)]
 
 
 async def load(url: str, model: str, stream: bool, concurrency: int, seconds: float) -> tuple[int, list[float], int]:
@@ -139,80 +114,8 @@ def measure(
     )
     if pid:
         result.cpu_ms_per_request = (cpu_seconds(pid) - cpu0) * 1000 / max(1, total)
-        result.rss_mb = sum(rss_bytes(p) for p in [pid, *_children(pid)]) / 2**20
+        result.rss_mb = sum(rss_bytes(p) for p in [pid, *children(pid)]) / 2**20
     return result
-
-
-@contextmanager
-def process(
-    cmd: list[str],
-    ready_url: str,
-    log: Path,
-    cpu: int | None = None,
-    env: dict[str, str] | None = None,
-    timeout_s: float = 180,
-) -> Iterator[subprocess.Popen[bytes]]:
-    if cpu is not None:
-        cmd = ["taskset", "-c", str(cpu), *cmd]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})},
-        )
-    try:
-        wait_ready(ready_url, proc, timeout_s)
-        yield proc
-    finally:
-        stop(proc)
-
-
-def switchyard_config(upstream_url: str, db: Path, port: int) -> dict[str, Any]:
-    backends = [
-        {
-            "name": n,
-            "model": "openai/plain",
-            "api_base": f"{upstream_url}/v1",
-            "accuracy": 0.7 + i / 100,
-            "input_cost_per_token": 1e-7 * (i + 1),
-            "output_cost_per_token": 1e-7 * (i + 1),
-        }
-        for i, n in enumerate(CANDIDATES)
-    ]
-    return {
-        "server": {"port": port, "max_in_flight": 10_000},
-        "log": {"path": str(db)},
-        "backend": backends,
-        "alias": [{"name": "router", "candidates": CANDIDATES}],
-    }
-
-
-def litellm_config(upstream_url: str) -> str:
-    deployment = {"model": "openai/plain", "api_base": f"{upstream_url}/v1", "api_key": "none"}
-    entries = [{"model_name": n, "litellm_params": deployment} for n in CANDIDATES]
-    entries += [{"model_name": "router", "litellm_params": deployment} for _ in CANDIDATES]
-    return json.dumps({"model_list": entries})  # JSON is YAML
-
-
-# litellm[proxy] pins `litellm-proxy` (and proxy-extras) releases that a registry mirror may not carry yet:
-# then litellm itself and the proxy server's own imports are installed instead.
-_PROXY_DEPS = (
-    "fastapi uvicorn gunicorn orjson backoff pyyaml rq apscheduler fastapi-sso pyjwt python-multipart cryptography "
-    "pynacl websockets boto3 mcp>=2.3.0,<3 litellm-proxy-extras litellm-enterprise uvloop semver expression soundfile"
-).split()
-
-
-def litellm_venv(base: Path) -> Path:
-    venv = base / "litellm-venv"
-    exe = venv / "bin" / "litellm"
-    if not exe.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(venv / "bin" / "pip"), "install", "-q"]
-        if subprocess.run([*pip, f"litellm[proxy]=={LITELLM_VERSION}"]).returncode != 0:
-            subprocess.run([*pip, f"litellm=={LITELLM_VERSION}", *_PROXY_DEPS], check=True)
-    return exe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
     if args.capacity:
         rates = [float(x) for x in args.rates.split(",")] if args.rates else None
-        return run_capacity(work, rates, args.step_seconds, args.min_requests, args.litellm, args.json)
+        return capacity.run(work, rates, args.step_seconds, args.min_requests, args.litellm, args.json)
     results: list[Result] = []
     paired: dict[str, dict[str, list[float]]] = {}  # target -> mode -> c=1 added p50 of each alternating round
     ready: dict[str, list[float]] = {}  # seconds from process start to ready, per target
@@ -279,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     direct[(stream, c)] = r.p50_ms
                     results.append(r)
-            targets = [("switchyard", _switchyard(up_url, work, upstream, model_for_sim))]
+            targets = [("switchyard", start_switchyard(up_url, work, upstream, model_for_sim))]
             if args.litellm:
-                targets.append(("litellm-proxy", _litellm(up_url, work, upstream, model_for_sim)))
+                targets.append(("litellm-proxy", start_litellm(up_url, work, upstream, model_for_sim)))
             for name, starter in targets:
                 with starter as (url, pid, ready_s):
                     ready.setdefault(name, []).append(ready_s)
@@ -318,132 +221,6 @@ def alternate_c1(direct_url: str, url: str, rounds: int, seconds: float) -> dict
             proxied = measure("-", "plain", mode, url, model, False, 1, seconds, None)
             added[mode].append(proxied.p50_ms - direct.p50_ms)
     return added
-
-
-def run_capacity(
-    work: Path, rates: list[float] | None, seconds: float, min_requests: int, litellm: bool, out: Path | None
-) -> int:
-    """Capacity of each proxy, routed and named, in front of the 50 ms upstream (scripts/capacity.py)."""
-    up_port = free_port()
-    up_url = f"http://127.0.0.1:{up_port}"
-    cmd = [sys.executable, "-m", "scripts.plain_upstream", "--port", str(up_port), "--delay-ms", "50"]
-    found: dict[tuple[str, str], Capacity] = {}
-    with process(cmd, f"{up_url}/health", work / "plain50.log", cpu=0):
-        targets = [("switchyard", _switchyard(up_url, work, "capacity", False))]
-        if litellm:
-            targets.append(("litellm-proxy", _litellm(up_url, work, "capacity", False)))
-        print(_CAPACITY_HEAD, flush=True)
-        for name, starter in targets:
-            with starter as (url, pid, _):
-                for mode, model in (("routed", "router"), ("named", "b0")):
-
-                    def step(rate: float, url: str = url, pid: int = pid, model: str = model) -> Step:
-                        direct = _offered(up_url, "plain", rate, seconds, min_requests)
-                        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
-                        run = _offered(url, model, rate, seconds, min_requests)
-                        busy = (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
-                        return Step(rate, run, direct, busy, MAX_ADDED_P99_MS)
-
-                    def printed(rate: float, name: str = name, mode: str = mode, step: Any = step) -> Step:
-                        result = step(rate)
-                        print(_capacity_row(name, mode, result), flush=True)
-                        return result
-
-                    found[(name, mode)] = search(printed, rates)
-    for (name, mode), capacity in found.items():
-        print(f"{name} {mode}: capacity {capacity.rate:.0f} req/s per core at p99 added <= {MAX_ADDED_P99_MS:g} ms")
-    lines = capacity_verdicts(found)
-    print("\n".join(lines))
-    if out:
-        report = {
-            f"{name} {mode}": {"capacity_rps": c.rate, "steps": [_step_dict(s) for s in c.steps]}
-            for (name, mode), c in found.items()
-        }
-        out.write_text(json.dumps({"capacity": report}, indent=1))
-    return 0
-
-
-MAX_ADDED_P99_MS = 10.0
-_CAPACITY_HEAD = (
-    f"{'target':14} {'mode':6} {'offered':>8} {'done/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'direct99':>8} "
-    f"{'added99':>8} {'errs':>5} {'busy':>5} {'lag99':>6} verdict"
-)
-
-
-def _offered(url: str, model: str, rate: float, seconds: float, min_requests: int) -> OpenLoopRun:
-    """One step at `rate`: long enough for `min_requests`, so a low rate's p99 is not simply its slowest call."""
-    asyncio.run(offer(url, model, rate, min(1.0, seconds / 5), seed=1))  # warm-up: connections, caches
-    return asyncio.run(offer(url, model, rate, max(seconds, min_requests / rate)))
-
-
-def _capacity_row(name: str, mode: str, s: Step) -> str:
-    busy = "" if s.busy_cores is None else f"{s.busy_cores:5.2f}"
-    return (
-        f"{name:14} {mode:6} {s.rate:8.0f} {s.run.achieved_rps:8.1f} {s.run.p50_ms:8.2f} {s.run.p99_ms:8.2f} "
-        f"{s.direct.p99_ms:8.2f} {s.added_p99_ms:8.2f} {s.run.errors:5} {busy:>5} {s.run.lag_p99_ms:6.2f} "
-        f"{'pass' if s.passed else 'FAIL'}"
-    )
-
-
-def _step_dict(s: Step) -> dict[str, Any]:
-    return {
-        "offered_rps": s.rate,
-        "achieved_rps": s.run.achieved_rps,
-        "p50_ms": s.run.p50_ms,
-        "p99_ms": s.run.p99_ms,
-        "direct_p50_ms": s.direct.p50_ms,
-        "direct_p99_ms": s.direct.p99_ms,
-        "added_p99_ms": s.added_p99_ms,
-        "errors": s.run.errors,
-        "busy_cores": s.busy_cores,
-        "generator_lag_p99_ms": s.run.lag_p99_ms,
-        "passed": s.passed,
-    }
-
-
-def capacity_verdicts(found: dict[tuple[str, str], Capacity]) -> list[str]:
-    """The issue's capacity target, and the ratio to litellm's proxy where both were measured."""
-    out: list[str] = []
-    routed = found.get(("switchyard", "routed"))
-    if routed is not None:
-        ok = routed.rate >= 1200
-        out.append(f"{'MET    ' if ok else 'NOT MET'} routed capacity >= 1200 req/s per core: {routed.rate:.0f}")
-    for mode in ("routed", "named"):
-        ours, theirs = found.get(("switchyard", mode)), found.get(("litellm-proxy", mode))
-        if ours and theirs and theirs.rate > 0:
-            out.append(f"        {mode} capacity over litellm's proxy: {ours.rate / theirs.rate:.1f}x")
-    return out
-
-
-@contextmanager
-def _switchyard(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tuple[str, int, float]]:
-    port = free_port()
-    raw = switchyard_config(up_url, work / f"{upstream}-calls.db", port)
-    if sim:
-        for b in raw["backend"]:
-            b["model"] = "openai/mixtral-8x7b"
-    config = work / f"{upstream}-switchyard.toml"
-    config.write_text(to_toml(raw))
-    cmd = [sys.executable, "-m", "proxy", "--config", str(config), "--log-level", "warning"]
-    started = time.perf_counter()
-    with process(cmd, f"http://127.0.0.1:{port}/ready", work / f"{upstream}-switchyard.log", cpu=1) as proc:
-        yield f"http://127.0.0.1:{port}", proc.pid, time.perf_counter() - started
-
-
-@contextmanager
-def _litellm(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tuple[str, int, float]]:
-    exe = litellm_venv(ROOT / "var" / "bench")
-    port = free_port()
-    config = work / f"{upstream}-litellm.yaml"
-    text = litellm_config(up_url)
-    config.write_text(text.replace("openai/plain", "openai/mixtral-8x7b") if sim else text)
-    cmd = [str(exe), "--config", str(config), "--port", str(port), "--num_workers", "1"]
-    # No master key, like the Switchyard proxy under test (no client keys): litellm must be told that is meant.
-    env = {"LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true"}
-    log = work / f"{upstream}-litellm.log"
-    started = time.perf_counter()
-    with process(cmd, f"http://127.0.0.1:{port}/health/liveliness", log, cpu=1, env=env) as p:
-        yield f"http://127.0.0.1:{port}", p.pid, time.perf_counter() - started
 
 
 def verdicts(

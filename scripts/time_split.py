@@ -30,7 +30,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from scripts.bench import _switchyard, load, process
+from scripts.bench import load
+from scripts.bench_targets import process, start_switchyard
 from scripts.harness import free_port
 
 Frame = tuple[str, str]  # (function, file)
@@ -158,7 +159,7 @@ def profile(mode: str, seconds: float, concurrency: int, work: Path) -> Split:
     cmd = [sys.executable, "-m", "scripts.plain_upstream", "--port", str(up_port)]
     raw = work / f"{mode}.txt"
     upstream = process(cmd, f"{up_url}/health", work / "plain.log", cpu=0)
-    with upstream, _switchyard(up_url, work, mode, False) as (url, pid, _):
+    with upstream, start_switchyard(up_url, work, mode, False) as (url, pid, _):
         asyncio.run(load(url, model, False, concurrency, 1.0))  # warm-up
         record = [spy, "record", "--pid", str(pid), "--rate", "1000", "--nonblocking", "--threads"]
         record += ["--full-filenames", "--nolineno", "--format", "raw", "--output", str(raw)]
