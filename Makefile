@@ -43,10 +43,11 @@ unit: install $(TRAIN_STAMP) $(NODE_SDK)
 test: lint unit
 
 # The side-by-side benchmark (minutes; not part of `make test`): the proxy against going direct and against
-# litellm's own proxy, which it installs into var/bench/litellm-venv on first use.
+# litellm's own proxy, which it installs into var/bench/litellm-venv on first use; then capacity, open loop.
 bench: install
 	mkdir -p var
 	$(BIN)/python -m scripts.bench --litellm --json var/bench.json
+	$(BIN)/python -m scripts.bench --capacity --litellm --json var/capacity.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules

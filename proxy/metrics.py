@@ -129,9 +129,10 @@ class Metrics:
         )
         self.watched = Watched()
         r.register(_StateCollector(self.watched))
-        # Children looked up once per backend (and per alias/backend/status), not per call.
+        # Children looked up once per backend (per alias/backend/status, per alias/backend/reason), not per call.
         self._backends: dict[str, _BackendSeries] = {}
         self._calls: dict[tuple[str, str, int], Any] = {}
+        self._decisions: dict[tuple[str, str, str], Any] = {}
 
     def observe(self, obs: Observation, decision: Decision, overhead_s: float | None) -> None:
         """Count one finished call (every call is recorded exactly once, so it is counted exactly once)."""
@@ -154,7 +155,9 @@ class Metrics:
                     self.fallbacks.labels(before).inc()
         if decision.choice is None:
             return
-        self.decisions.labels(alias, decision.choice.chosen.name, decision.choice.reason).inc()
+        chose = (alias, decision.choice.chosen.name, decision.choice.reason)
+        chosen = self._decisions.get(chose) or self._decisions.setdefault(chose, self.decisions.labels(*chose))
+        chosen.inc()
         predicted = decision.predictions(backend)
         if obs.status != 200 or predicted is None:
             return

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from scripts.bench import _switchyard, cpu_seconds, process
+from scripts.bench_targets import cpu_seconds, process, start_switchyard
 from scripts.harness import free_port
 
 ASK = "Give me one short sentence about the sea."
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     samples: dict[tuple[str, bool], list[float]] = {(d, s): [] for s in (False, True) for d in CALLS}
     upstream = [sys.executable, "-m", "scripts.plain_upstream", "--port", str(up_port)]
     with process(upstream, f"{up_url}/health", work / "plain.log", cpu=0):
-        with _switchyard(up_url, work, "plain", False) as (url, pid, _):
+        with start_switchyard(up_url, work, "plain", False) as (url, pid, _):
             for _ in range(args.rounds):
                 for dialect, stream in samples:
                     ms = cpu_ms_per_request(url, pid, dialect, stream, args.concurrency, args.seconds)

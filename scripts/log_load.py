@@ -36,7 +36,8 @@ from typing import Any
 
 import httpx
 
-from scripts.bench import measure, process, switchyard_config
+from scripts.bench import measure
+from scripts.bench_targets import process, switchyard_config
 from scripts.harness import backend, free_port, sim_fault, stack, to_toml
 
 PROMPT = [{"role": "user", "content": "Name three prime numbers."}]

@@ -78,8 +78,9 @@ async def serve_chat(
     ctx.api_key = _caller(request)
     chat = cheaper_when_low(pipeline.meter, ctx.api_key, chat)
     ctx.explain = request.headers.get("x-router-explain") == "1"
-    worst = worst_case_cost(pipeline.config, pipeline.router.prices.table(), chat)
-    ctx.reservation = pipeline.meter.reserve(ctx.api_key, worst)
+    if ctx.api_key is not None and ctx.api_key.budget_usd is not None:  # the worst case is held against a budget
+        worst = worst_case_cost(pipeline.config, pipeline.router.prices.table(), chat)
+        ctx.reservation = pipeline.meter.reserve(ctx.api_key, worst)
     try:
         if chat.stream:
             answer = await unless_client_leaves(request, pipeline.stream(chat, ctx, writer))

@@ -13,6 +13,7 @@ before this redaction existed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,7 +44,9 @@ SECRET_NAMES = frozenset(
 SECRET_SUFFIXES = ("_api_key", "-api-key", "_secret", "_access_token", "_password", "_private_key")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: object) -> bool:
+    """Cached: the log writer asks this of every key of every body, and bodies repeat the same few keys."""
     lowered = str(name).lower()
     return lowered in SECRET_NAMES or lowered.endswith(SECRET_SUFFIXES)
 

@@ -105,37 +105,40 @@ def choose(
         scores.latency_s.tolist(),
         scores.output_tokens.tolist(),
     )
-    kept: list[Candidate] = []
+    # Candidates by index until their utility is known, so each is built once (a frozen dataclass's __init__
+    # costs more than all the arithmetic here).
+    costs: list[float] = []
+    kept: list[int] = []
     dropped: list[Candidate] = []
     for i, b in enumerate(backends):
         cost = estimate_cost(b, input_tokens, out[i], latency[i])
+        costs.append(cost)
         reason = unavailable.get(b.name) or _unfit(needs, b, latency[i], cost)
-        cand = Candidate(b.name, p_ok[i], ttft[i], latency[i], out[i], cost, dropped=reason)
-        (dropped if reason else kept).append(cand)
+        if reason:
+            dropped.append(Candidate(b.name, p_ok[i], ttft[i], latency[i], out[i], cost, dropped=reason))
+        else:
+            kept.append(i)
     if not kept:
         raise NoCandidate(dropped)
-    acceptable = [c for c in kept if c.p_acceptable >= threshold]
-    rest = sorted((c for c in kept if c.p_acceptable < threshold), key=lambda c: (-c.p_acceptable, c.cost_usd))
+
+    def candidate(i: int, utility: float | None = None) -> Candidate:
+        return Candidate(backends[i].name, p_ok[i], ttft[i], latency[i], out[i], costs[i], utility=utility)
+
+    acceptable = [i for i in kept if p_ok[i] >= threshold]
+    below = sorted((i for i in kept if p_ok[i] < threshold), key=lambda i: (-p_ok[i], costs[i]))
     reason = "best-value" if w_q > 0 else "best-utility"
     if not acceptable:
         if ctl.min_acceptability is not None:
-            return Choice(tuple(rest), tuple(dropped), "most-likely-acceptable", threshold)
-        acceptable, rest, reason = kept, [], "best-value"
+            return Choice(tuple(map(candidate, below)), tuple(dropped), "most-likely-acceptable", threshold)
+        acceptable, below, reason = kept, [], "best-value"
         w_q = max(w_q, FALLBACK_QUALITY_WEIGHT)
-    max_cost = alias.cost_unit_usd or max(c.cost_usd for c in acceptable) or 1.0
-    max_lat = max(c.latency_s for c in acceptable) or 1.0
+    max_cost = alias.cost_unit_usd or max(costs[i] for i in acceptable) or 1.0
+    max_lat = max(latency[i] for i in acceptable) or 1.0
     scored = [
-        Candidate(
-            c.name,
-            c.p_acceptable,
-            c.ttft_s,
-            c.latency_s,
-            c.output_tokens,
-            c.cost_usd,
-            utility=w_cost * c.cost_usd / max_cost + w_lat * c.latency_s / max_lat - w_q * c.p_acceptable,
-        )
-        for c in acceptable
+        candidate(i, utility=w_cost * costs[i] / max_cost + w_lat * latency[i] / max_lat - w_q * p_ok[i])
+        for i in acceptable
     ]
+    rest = [candidate(i) for i in below]
     scored.sort(key=lambda c: (c.utility, -c.p_acceptable, c.name))
     stay = next((c for c in scored if c.name == previous), None)
     if (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from proxy.errors import BadRequest, NotFound, ServiceUnavailable
 from proxy.request import ChatRequest
 from proxy.route.catalog import default_catalog
-from proxy.route.choice import Candidate, Choice, NoCandidate, choose, explore
+from proxy.route.choice import Choice, NoCandidate, choose, explore
 from proxy.route.conversations import ConversationMemory
 from proxy.route.features import Features, History, Resources, compute_features, load_resources
 from proxy.route.learned import KnowledgeError, Learned
@@ -77,14 +77,10 @@ class Decision:
             "live_speed": self.live_speed or None,
             "speed_sources": self.speed_sources,
             # Serving order first (chosen, then fallbacks), then the dropped ones with the reason.
-            # Shallow dicts of scalars; asdict() deep-copies, a tenth of a routed call's CPU at low load.
-            "candidates": [
-                {f: getattr(c, f) for f in _CANDIDATE_FIELDS} for c in self.choice.ranked + self.choice.dropped
-            ],
+            # Shallow dicts of scalars; asdict() deep-copies, a tenth of a routed call's CPU at low load. A
+            # candidate's __dict__ holds its fields in order, so a copy of it is that dict, made in C.
+            "candidates": [c.__dict__.copy() for c in self.choice.ranked + self.choice.dropped],
         }
-
-
-_CANDIDATE_FIELDS = tuple(f.name for f in fields(Candidate))
 
 
 @dataclass(frozen=True)
