@@ -80,13 +80,16 @@ def test_train_files_are_all_training_less_the_test_questions(
     write_long(test, 40, seed=3, first=1000)
     overlap = tmp_path / "overlap_long.csv.gz"
     write_long(overlap, 40, seed=3, first=1000, source="elsewhere")  # the test file's prompts, another source
-    args = ("--test", str(test), "--train", str(data), "--train", str(overlap))
+    args = ("--test", str(test), "--train", str(data), "--train", str(overlap), "--baseline-models", str(models))
     report, _ = _evaluate(capsys, models, tmp_path / "e.json", *args)
     assert report["training_prompts"] == 150  # every prompt of --train, less the 40 that are in the test file
     assert report["learned_from"] == "every prompt of the data"
     routers = report["sources"]["synthetic"]["routers"]
     assert report["sources"]["synthetic"]["prompts"] == 40 and "tfidf_logistic" in routers and "knn" in routers
     assert set(report["sources"]) == {"synthetic"}  # the sources of the test files only
+    # The previous models (here the same ones) are a router of their own, through the same replay.
+    for suffix in ("", "/qw", "/v"):
+        assert routers["previous" + suffix]["aiq"] == routers["switchyard" + suffix]["aiq"]
 
 
 def test_train_without_test_is_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
@@ -120,3 +123,27 @@ def test_apgr_is_left_out_where_the_best_model_is_also_the_cheapest(
     # The table leaves the three cells blank: the row has the router's name and its other seven numbers.
     row = next(line for line in table.splitlines() if line.strip().startswith("switchyard/v "))
     assert len(row.split()) == 1 + 7 and "APGR/CPT blank: omitted" in table
+
+
+def test_leave_one_source_out_trains_without_the_source_and_scores_its_held_out_prompts(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, models = trained
+    other = tmp_path / "beta_long.csv.gz"
+    write_long(other, 150, seed=11, first=5000, source="beta")
+    files = ("--data", str(data), "--data", str(other))
+    report, table = _evaluate(capsys, models, tmp_path / "e.json", *files, "--no-baselines", "--loso-sources", "beta")
+    loso = report["leave_one_source_out"]
+    assert set(loso) == {"beta"}  # only the source asked for: one training, on "synthetic" alone
+    beta = loso["beta"]
+    assert beta["prompts"] == report["sources"]["beta"]["prompts"]  # its held-out prompts, every one
+    assert 0.0 <= beta["ece"] <= 1.0 and 0.0 <= beta["auc"] <= 1.0
+    lo, hi = beta["interval_90"]["ece"]
+    assert lo <= beta["ece"] <= hi
+    assert "leave one source out" in table and "beta" in table.split("leave one source out")[1]
+
+    from proxy.cli import main
+
+    with pytest.raises(SystemExit) as refused:
+        main(["evaluate", *files, "--json", str(tmp_path / "x.json"), "--loso-sources", "gamma"])
+    assert refused.value.code == 2 and "no source gamma" in capsys.readouterr().err

@@ -242,6 +242,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     files = [Path(f) for f in args.data] if args.data else find_long_files(Path(args.data_dir))
     models = args.models or DEFAULT_MODELS_DIR
     only = frozenset(n.strip() for n in args.candidates.split(",") if n.strip()) if args.candidates else None
+    loso = None
+    if args.loso or args.loso_sources:  # first: a source name that is not in the data fails before any replay
+        wanted = frozenset(s.strip() for s in args.loso_sources.split(",")) if args.loso_sources else None
+        try:
+            loso = leave_one_source_out(files, wanted, args.threads)
+        except ValueError as exc:
+            args.parser.error(str(exc))
     try:
         report = evaluate(
             args.train or files,
@@ -256,9 +263,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
     except ModelError as exc:
         args.parser.exit(1, f"switchyard evaluate: {exc}\n")
-    if args.loso or args.loso_sources:
-        wanted = frozenset(s.strip() for s in args.loso_sources.split(",")) if args.loso_sources else None
-        report["leave_one_source_out"] = leave_one_source_out(files, wanted, args.threads)
+    if loso is not None:
+        report["leave_one_source_out"] = loso
     report["command"] = " ".join(["switchyard", *args.argv])
     args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     sys.stdout.write(format_report(report) + "\n")

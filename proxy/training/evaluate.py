@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +40,7 @@ POLICIES = (("threshold", ""), ("quality-weight", "/qw"), ("value", "/v"))
 
 
 MAX_BENCHMARKS = 12  # more distinct benchmarks than this in a source (MMLU-Pro's 91 categories): no breakdown
+COVERAGE = 0.9  # a model that answered fewer of a source's replayed prompts is not one of its candidates
 MIN_BENCHMARK_PROMPTS = 10  # a benchmark with fewer replayed prompts gets no numbers of its own
 
 
@@ -118,6 +120,15 @@ def benchmark_rows(benchmarks: Sequence[str]) -> dict[str, np.ndarray]:
     return {n: r for n, r in rows.items() if len(r) >= MIN_BENCHMARK_PROMPTS}
 
 
+def covering(held: Sequence[Any], pool: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+    """The models of `pool` that answered at least COVERAGE of the prompts, and the others. A prompt counts
+    only when every candidate answered it, so one model with a few answers (ZeroEval's 56 models did not all
+    answer every benchmark) would otherwise leave no prompt to replay."""
+    answered = Counter(m for it in held for m in it.correct)
+    keep = tuple(m for m in pool if answered[m] >= COVERAGE * len(held))
+    return keep, [m for m in pool if m not in keep]
+
+
 def _baseline_training(ds: td.DataSet, sp: td.Split, source: str, candidates: Sequence[str]) -> list[Any]:
     """The training prompts of the source with every candidate's label; of any source when the source has none
     (a test file of a kind the training data does not have)."""
@@ -186,10 +197,13 @@ def evaluate(
         unknown = [m for m in models if m not in profiles]
         if unknown:
             log.info("%s: %s neither in the training data nor the catalog: not a candidate", source, ", ".join(unknown))
-        candidates = tuple(m for m in models if m in profiles and (only is None or m in only))
+        pool = tuple(m for m in models if m in profiles and (only is None or m in only))
         held = [ds.items[i] for i in sp.test if _in(ds, ds.items[i].key, source)]
         if max_prompts is not None:
             held = held[:max_prompts]
+        candidates, sparse = covering(held, pool)
+        if sparse:
+            log.info("%s: %d models answered too few of its prompts: not candidates", source, len(sparse))
         prompts = replay(held, candidates, profiles, scorer, history, resources, ds.costs, mean_out)
         if len(prompts) < 2 or len(candidates) < 2:
             log.info("%s: %d usable prompts, %d candidates: skipped", source, len(prompts), len(candidates))
@@ -198,5 +212,10 @@ def evaluate(
             replay(held, candidates, profiles, previous, history, resources, ds.costs, mean_out) if previous else []
         )
         report["sources"][source] = evaluate_source(source, ds, sp, prompts, candidates, profiles, baselines, before)
+        if sparse:
+            report["sources"][source]["candidates_left_out"] = {
+                "models": sparse,
+                "reason": f"answered under {COVERAGE:.0%} of the source's replayed prompts",
+            }
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report
