@@ -130,3 +130,18 @@ def test_evaluate_replays_held_out_prompts_on_a_slice_of_the_data(tmp_path: Path
     assert v["policy"] == "value" and max(v["curve"], key=lambda pt: pt["setting"])["strong_share"] == 0.0
     lo, hi = v["interval_90"]["apgr"]
     assert lo is not None and hi is not None and lo <= hi
+
+
+def test_the_random_mix_runs_along_the_hull_of_the_single_models() -> None:
+    from proxy.training.curves import random_mix
+
+    singles = {
+        "cheap": {"quality": 0.5, "cost": 1.0},
+        "dominated": {"quality": 0.55, "cost": 5.0},  # under the chord from cheap to best
+        "best": {"quality": 0.9, "cost": 10.0},
+    }
+    cost, quality, share = random_mix(singles, "best")
+    assert len(cost) == 101 and cost.min() == 1.0 and cost.max() == 10.0
+    assert quality == pytest.approx(0.5 + (cost - 1.0) / 9.0 * 0.4)  # the one segment cheap -> best
+    assert share == pytest.approx((cost - 1.0) / 9.0)
+    assert tm.aiq(cost, quality, 1.0, 10.0) == pytest.approx(0.7)

@@ -110,14 +110,15 @@ def evaluate_source(
 
 
 def benchmark_rows(benchmarks: Sequence[str]) -> dict[str, np.ndarray]:
-    """Prompt indexes per benchmark, when the source has 2 to MAX_BENCHMARKS of them (else no breakdown);
-    only benchmarks with MIN_BENCHMARK_PROMPTS prompts or more."""
+    """Prompt indexes per benchmark with MIN_BENCHMARK_PROMPTS prompts or more, when the source has 2 to
+    MAX_BENCHMARKS benchmarks and at least two of them are that big (else no breakdown)."""
     names = sorted(set(benchmarks))
     if not 2 <= len(names) <= MAX_BENCHMARKS:
         return {}
     marks = np.array(benchmarks)
     rows = {n: np.flatnonzero(marks == n) for n in names}
-    return {n: r for n, r in rows.items() if len(r) >= MIN_BENCHMARK_PROMPTS}
+    kept = {n: r for n, r in rows.items() if len(r) >= MIN_BENCHMARK_PROMPTS}
+    return kept if len(kept) >= 2 else {}
 
 
 def covering(held: Sequence[Any], pool: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
