@@ -38,4 +38,5 @@ def test_own_data_trains_on_one_half_and_evaluates_every_prompt_of_the_other(tmp
         lo, hi = a["interval_90"]
         assert lo <= a["aiq"] <= hi, name
     assert "synthetic: trained on 80 questions, evaluated on 80 prompts, 3 candidates" in done.stdout
-    assert "the random mix" in done.stdout and "best_single_model" in done.stdout
+    assert set(r["quality_at_best_cost"]) == {"switchyard", "switchyard/qw", "switchyard/v"}
+    assert "the random mix's" in done.stdout and "at the best model's cost its quality is" in done.stdout

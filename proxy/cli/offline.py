@@ -201,8 +201,9 @@ def _add_evaluate(commands: Commands) -> None:
     p.add_argument("--no-baselines", action="store_true", help="only the trained models, no baseline routers")
     p.add_argument(
         "--candidates",
-        help="comma-separated model names, as the data spells them: the candidate pool of every source (a "
-        "prompt counts when all its source's candidates in the pool answered it)",
+        help="comma-separated model names, as the data spells them: the candidate pool of every source (of it, "
+        "a source's candidates are the models that answered 90%% of its prompts; a prompt counts when all "
+        "of them answered it)",
     )
     p.add_argument(
         "--knowledge",
