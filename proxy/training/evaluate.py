@@ -58,7 +58,9 @@ def evaluate_source(
     labels = np.vstack([r.labels for r in prompts])
     costs = np.vstack([r.costs for r in prompts])
     whole = slice_of(labels, costs, candidates, np.arange(len(prompts)))
-    benches = benchmark_rows([benchmark_of(ds.tasks.get((source, r.item.key), r.item.task)) for r in prompts])
+    # This source's own task column: a prompt shared with another source (LLMRouter's GSM8K items are
+    # RouteLLM's too) must not take that source's benchmark.
+    benches = benchmark_rows([benchmark_of(ds.tasks.get((source, r.item.key), "")) for r in prompts])
     parts = {name: slice_of(labels, costs, candidates, rows) for name, rows in benches.items()}
     backends = [backend_of(profiles[m]) for m in candidates]
     result: dict[str, Any] = {"source": source, **describe(whole), "routers": {}}
