@@ -60,7 +60,8 @@ DATA_DIR ?= ../shared/data
 models: $(TRAIN_STAMP)
 	$(BIN)/switchyard train --data-dir $(DATA_DIR) --out models
 
-# Held-out replay of the shipped models against the baselines: var/evaluation.json and .png.
+# Held-out replay of the shipped models against the baselines, every source of DATA_DIR (a source's candidates:
+# its models that answered 90% of its prompts): var/evaluation.json and .png.
 evaluate: $(TRAIN_STAMP)
 	mkdir -p var
 	$(BIN)/switchyard evaluate --data-dir $(DATA_DIR) --models models --json var/evaluation.json --plot var/evaluation.png

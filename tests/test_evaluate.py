@@ -51,13 +51,23 @@ def test_apgr_and_cpt_follow_routellm() -> None:
     assert tm.cpt(mix, q_weak + mix * (q_strong - q_weak), q_weak, q_strong, 0.8) == pytest.approx(0.8)
 
 
-def test_cost_at_quality_and_quality_at_cost_read_single_settings() -> None:
-    cost, quality = np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.8, 0.9])
+def test_cost_at_quality_and_quality_at_cost_read_the_upper_hull() -> None:
+    # Mixing the settings at cost 2 and 4 at random reaches 0.85 at cost 3; the point (3, 0.6) is under the hull.
+    cost, quality = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, 0.8, 0.6, 0.9])
     assert tm.cost_at_quality(cost, quality, 0.8) == 2.0
-    assert tm.cost_at_quality(cost, quality, 0.85) == 4.0
+    assert tm.cost_at_quality(cost, quality, 0.85) == pytest.approx(3.0)
+    assert tm.cost_at_quality(cost, quality, 0.4) == 1.0  # the cheapest point already reaches it
     assert math.isnan(tm.cost_at_quality(cost, quality, 0.95))
-    assert tm.quality_at_cost(cost, quality, 3.0) == 0.8
+    assert tm.quality_at_cost(cost, quality, 3.0) == pytest.approx(0.85)
+    assert tm.quality_at_cost(cost, quality, 9.0) == 0.9  # flat past the best point
     assert math.isnan(tm.quality_at_cost(cost, quality, 0.5))
+
+
+def test_auc_ranks_acceptable_answers_first() -> None:
+    assert tm.auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    assert tm.auc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)  # a tie counts half
+    assert tm.auc(np.array([0.2, 0.9]), np.array([0.5, 0.0])) == pytest.approx(0.0)  # 0.5 counts as acceptable
+    assert math.isnan(tm.auc(np.array([0.2, 0.9]), np.array([1, 1])))
 
 
 def test_bootstrap_intervals_redraw_the_prompts_and_keep_the_picks() -> None:
@@ -71,8 +81,10 @@ def test_bootstrap_intervals_redraw_the_prompts_and_keep_the_picks() -> None:
     assert out == intervals(labels, costs, picks, ("weak", "strong"), "strong", "weak", draws=100)  # seeded
     # Only sending everything to the strong model reaches its quality, in every draw: exactly its cost.
     assert out["cost_frac_at_equal_quality"] == [1.0, 1.0]
-    # The random 70% reaches about 88% of the strong model's quality: 95% needs all of it.
-    assert out["cost_frac_at_95pct_quality"] == [1.0, 1.0]
+    # The random 70% reaches about 88% of the strong model's quality: 95% is on the hull's segment from it
+    # to the strong model, which mixes them.
+    lo95, hi95 = out["cost_frac_at_95pct_quality"]
+    assert lo95 is not None and hi95 is not None and 0.85 < lo95 <= hi95 < 1.0
     lo, hi = out["quality_at_best_cost"]
     assert lo == hi == 1.0
     cpt_lo, cpt_hi = out["cpt50"]
@@ -118,3 +130,18 @@ def test_evaluate_replays_held_out_prompts_on_a_slice_of_the_data(tmp_path: Path
     assert v["policy"] == "value" and max(v["curve"], key=lambda pt: pt["setting"])["strong_share"] == 0.0
     lo, hi = v["interval_90"]["apgr"]
     assert lo is not None and hi is not None and lo <= hi
+
+
+def test_the_random_mix_runs_along_the_hull_of_the_single_models() -> None:
+    from proxy.training.curves import random_mix
+
+    singles = {
+        "cheap": {"quality": 0.5, "cost": 1.0},
+        "dominated": {"quality": 0.55, "cost": 5.0},  # under the chord from cheap to best
+        "best": {"quality": 0.9, "cost": 10.0},
+    }
+    cost, quality, share = random_mix(singles, "best")
+    assert len(cost) == 101 and cost.min() == 1.0 and cost.max() == 10.0
+    assert quality == pytest.approx(0.5 + (cost - 1.0) / 9.0 * 0.4)  # the one segment cheap -> best
+    assert share == pytest.approx((cost - 1.0) / 9.0)
+    assert tm.aiq(cost, quality, 1.0, 10.0) == pytest.approx(0.7)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
-import random
 from pathlib import Path
 from typing import Any
 
@@ -18,46 +15,7 @@ from proxy.route.features.examples import LabelledPrompt, request_from_prompt
 from proxy.route.scoring import OnnxScorer, load_scorer
 from proxy.training import data as td
 from proxy.training import profiles as tp
-from proxy.training.dataset import COLUMNS
-
-MODELS = ("gpt-4-1106-preview", "mistralai/mistral-7b-chat", "acme-unknown-13b")
-TOPICS = ("arithmetic", "poetry", "python code", "history", "chemistry", "translation")
-
-
-def _write_synthetic(path: Path, prompts: int = 150, seed: int = 7) -> None:
-    """Each model is good at some topics; the unknown model is the best at code and costs little."""
-    rng = random.Random(seed)
-    skill = {
-        "gpt-4-1106-preview": {t: 0.85 for t in TOPICS},
-        "mistralai/mistral-7b-chat": {t: (0.7 if t in ("poetry", "history") else 0.3) for t in TOPICS},
-        "acme-unknown-13b": {t: (0.95 if t == "python code" else 0.4) for t in TOPICS},
-    }
-    price = {"gpt-4-1106-preview": 2e-5, "mistralai/mistral-7b-chat": 2e-7, "acme-unknown-13b": 5e-7}
-    with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
-        w = csv.DictWriter(handle, fieldnames=COLUMNS)
-        w.writeheader()
-        for i in range(prompts):
-            topic = TOPICS[i % len(TOPICS)]
-            prompt = f"Question {i} about {topic}: please explain item {rng.randint(0, 10**6)} in {topic} briefly."
-            for m in MODELS:
-                label = float(rng.random() < skill[m][topic])
-                if i % 17 == 0:
-                    label = 0.5  # a judge-style partial score
-                chars = rng.randint(50, 400) * (3 if topic == "python code" else 1)
-                w.writerow(
-                    {
-                        "source": "synthetic",
-                        "prompt_id": str(i),
-                        "prompt": prompt,
-                        "model": m,
-                        "correct": label,
-                        "cost_usd": f"{price[m] * (len(prompt) + chars) / 4:.10f}",
-                        "task": topic,
-                        "response_chars": chars if i % 3 else "",
-                        **{c: "" for c in ("input_tokens", "output_tokens", "latency_s", "split", "label_type")},
-                        "score_raw": "",
-                    }
-                )
+from tests.synthetic_long import MODELS, write_long
 
 
 def test_derived_profile_comes_from_the_data() -> None:
@@ -108,7 +66,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, d
 
     tmp_path = tmp_path_factory.mktemp("tiny")
     data = tmp_path / "tiny_long.csv.gz"
-    _write_synthetic(data)
+    write_long(data)
     out = tmp_path / "models"
     return data, out, train([data], out, threads=1, folds=3)
 

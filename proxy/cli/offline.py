@@ -164,26 +164,46 @@ def _add_evaluate(commands: Commands) -> None:
     p = command(
         commands,
         "evaluate",
-        "Replay the held-out prompts through trained models and the proxy's choice; compare with baselines.",
-        "Reads: long-format files (--data; else every *_long.csv.gz under --data-dir) and a models directory.\n"
-        "Replays the prompts `train` held out through the models and the proxy's own choose(), under three\n"
-        "policies, next to baselines trained on the same training prompts (TF-IDF + logistic regression, kNN,\n"
-        "random mix, always-cheapest). Writes: --json (per source: each model's quality and cost, the oracle,\n"
-        "each router's quality-cost curve, AIQ, APGR, CPT, ECE and cost at equal quality with 90% bootstrap\n"
-        "intervals), the same as a table on stdout, and --plot (PNG). The baselines and --plot need the\n"
-        "[train] extra; --no-baselines without --plot does not.",
+        "Replay prompts the models never trained on through them and the proxy's choice; compare with baselines.",
+        "Replays either the prompts `train` held out of the data (--data, else every *_long.csv.gz under\n"
+        "--data-dir) or, with --test, every prompt of the test files (none re-split). Knowledge (profiles,\n"
+        "History) and the baselines (TF-IDF + logistic regression, kNN, random mix, always-cheapest, and\n"
+        "--baseline-models) learn from the training part of the data, or from every prompt of the --train\n"
+        "files; a training prompt whose question is in a test file is dropped. Writes: --json (per source, and\n"
+        "per benchmark for a source whose task column names a few, e.g. RouteLLM's MMLU, GSM8K, MT-Bench:\n"
+        "each model's quality and cost, the oracle, each router's quality-cost curve, AIQ, APGR, CPT, ECE, AUC\n"
+        "and cost at equal quality read off the curve's upper hull, all with 90% bootstrap intervals; APGR and\n"
+        "CPT are null where the best model is also the cheapest), the same as a table on stdout, and --plot\n"
+        "(PNG). --loso adds leave-one-source-out calibration (slow: it trains a model per source). The\n"
+        "baselines, --loso and --plot need the [train] extra; --no-baselines without them does not.",
     )
     p.add_argument("--data", action="append", help="a long-format .csv or .csv.gz file (repeatable)")
     p.add_argument("--data-dir", default="../shared/data", help="used when no --data is given")
+    p.add_argument(
+        "--test",
+        action="append",
+        type=Path,
+        help="a long-format file replayed whole, none of it re-split (repeatable); default: the held-out "
+        "part of the data",
+    )
+    p.add_argument(
+        "--train",
+        action="append",
+        type=Path,
+        help="with --test: a long-format file every prompt of which is training, in place of the training "
+        "part of --data/--data-dir (repeatable)",
+    )
     p.add_argument("--models", type=Path, help="models directory (default: the models the proxy ships)")
+    p.add_argument("--baseline-models", type=Path, help="a previous models directory, replayed as router 'previous'")
     p.add_argument("--json", type=Path, required=True, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the quality-cost curves here (PNG)")
-    p.add_argument("--max-prompts", type=int, help="at most this many held-out prompts per source")
+    p.add_argument("--max-prompts", type=int, help="at most this many replayed prompts per source")
     p.add_argument("--no-baselines", action="store_true", help="only the trained models, no baseline routers")
     p.add_argument(
         "--candidates",
-        help="comma-separated model names, as the data spells them: the candidate pool of every source (a "
-        "prompt counts when all its source's candidates in the pool answered it)",
+        help="comma-separated model names, as the data spells them: the candidate pool of every source (of it, "
+        "a source's candidates are the models that answered 90%% of its prompts; a prompt counts when all "
+        "of them answered it)",
     )
     p.add_argument(
         "--knowledge",
@@ -192,16 +212,29 @@ def _add_evaluate(commands: Commands) -> None:
         help="profiles and History from the training prompts (default), or the proxy's catalog ones "
         "(they count held-out labels: only to compare with the running proxy)",
     )
-    p.set_defaults(run=_evaluate)
+    p.add_argument(
+        "--loso",
+        action="store_true",
+        help="leave one source out: per source, train the shipped model type on the other sources and report "
+        "ECE and AUC on its held-out prompts (slow: one training per source; progress on stderr)",
+    )
+    p.add_argument("--loso-sources", help="comma-separated source names: --loso for these only")
+    p.add_argument("--threads", type=int, default=1, help="--loso: LightGBM threads")
+    p.set_defaults(run=_evaluate, parser=p)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.train and not args.test:
+        args.parser.error("--train names training files for --test: give --test too")
     with train_extra():  # fail before the replay, not after it
         if not args.no_baselines:
             from proxy.training import baselines  # noqa: F401
         if args.plot:
             from proxy.training.plot import plot
+        if args.loso or args.loso_sources:
+            from proxy.training.loso import leave_one_source_out
     from proxy.route.router import DEFAULT_MODELS_DIR
+    from proxy.route.scoring import ModelError
     from proxy.training.dataset import find_long_files
     from proxy.training.evaluate import evaluate
     from proxy.training.evaluation_report import format_report
@@ -210,7 +243,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     files = [Path(f) for f in args.data] if args.data else find_long_files(Path(args.data_dir))
     models = args.models or DEFAULT_MODELS_DIR
     only = frozenset(n.strip() for n in args.candidates.split(",") if n.strip()) if args.candidates else None
-    report = evaluate(files, models, args.max_prompts, not args.no_baselines, args.knowledge, only)
+    loso = None
+    if args.loso or args.loso_sources:  # first: a source name that is not in the data fails before any replay
+        wanted = frozenset(s.strip() for s in args.loso_sources.split(",")) if args.loso_sources else None
+        try:
+            loso = leave_one_source_out(files, wanted, args.threads)
+        except ValueError as exc:
+            args.parser.error(str(exc))
+    try:
+        report = evaluate(
+            args.train or files,
+            models,
+            args.max_prompts,
+            not args.no_baselines,
+            args.knowledge,
+            only,
+            test=args.test or (),
+            train_all=bool(args.train),
+            previous_models=args.baseline_models,
+        )
+    except ModelError as exc:
+        args.parser.exit(1, f"switchyard evaluate: {exc}\n")
+    if loso is not None:
+        report["leave_one_source_out"] = loso
     report["command"] = " ".join(["switchyard", *args.argv])
     args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     sys.stdout.write(format_report(report) + "\n")

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,12 @@ from proxy.training import metrics as tm
 from proxy.training.replay import picked_means
 
 INTERVAL_DRAWS = 200  # bootstrap draws over the held-out prompts, for each router's 90% intervals
+
+
+APGR_OMITTED = (
+    "omitted: the best model is also the cheapest, so there is no quality gap to recover at a saving "
+    "(APGR and CPT mean nothing here)"
+)
 
 
 def summarize(
@@ -31,8 +37,10 @@ def summarize(
 ) -> dict[str, Any]:
     """The metrics of one router's curve, relative to the best single model."""
     out: dict[str, Any] = {"router": name, **scalars(cost, quality, singles, best, cheapest, strong_share)}
+    if out.get("apgr", 0.0) is None:
+        out["apgr_omitted_reason"] = APGR_OMITTED
     if p is not None and labels is not None:
-        out["ece"] = tm.ece(p.ravel(), labels.ravel())
+        out.update(calibration(p, labels))
     curve: list[dict[str, float]] = []
     for i in range(len(cost)):
         point = {"cost": float(cost[i]), "quality": float(quality[i])}
@@ -43,6 +51,11 @@ def summarize(
     return out
 
 
+def calibration(p: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """ECE and AUC of P(acceptable) over every (prompt, candidate) pair."""
+    return {"ece": tm.ece(p.ravel(), labels.ravel()), "auc": tm.auc(p.ravel(), labels.ravel())}
+
+
 def scalars(
     cost: np.ndarray,
     quality: np.ndarray,
@@ -50,24 +63,54 @@ def scalars(
     best: str,
     cheapest: str,
     strong_share: np.ndarray | None = None,
-) -> dict[str, float]:
-    """The numbers of a quality-cost curve; APGR and CPT for two models, given the best one's share."""
+) -> dict[str, float | None]:
+    """The numbers of a quality-cost curve; APGR and CPT for two models, given the best one's share (None
+    when the best model is also the cheapest)."""
     qb, cb = singles[best]["quality"], singles[best]["cost"]
     costs = [s["cost"] for s in singles.values()]
-    out = {
-        "quality_at_best_cost": tm.quality_at_cost(cost, quality, cb),
+    quality_at_best_cost = tm.quality_at_cost(cost, quality, cb)
+    out: dict[str, float | None] = {
+        "quality_at_best_cost": quality_at_best_cost,
         "cost_frac_at_equal_quality": tm.cost_at_quality(cost, quality, qb) / cb,
         "cost_frac_at_99pct_quality": tm.cost_at_quality(cost, quality, 0.99 * qb) / cb,
         "cost_frac_at_95pct_quality": tm.cost_at_quality(cost, quality, 0.95 * qb) / cb,
         "aiq": tm.aiq(cost, quality, min(costs), max(costs)),
         "max_quality": float(np.max(quality)),
+        "quality_at_best_cost_frac": quality_at_best_cost / qb if qb > 0 else float("nan"),
     }
-    out["quality_at_best_cost_frac"] = out["quality_at_best_cost"] / qb
     if strong_share is not None and len(singles) == 2:
         qw = singles[cheapest]["quality"]
-        out["apgr"] = tm.apgr(strong_share, quality, qw, qb)
-        out["cpt50"] = tm.cpt(strong_share, quality, qw, qb, 0.5)
-        out["cpt80"] = tm.cpt(strong_share, quality, qw, qb, 0.8)
+        two = best != cheapest
+        out["apgr"] = tm.apgr(strong_share, quality, qw, qb) if two else None
+        out["cpt50"] = tm.cpt(strong_share, quality, qw, qb, 0.5) if two else None
+        out["cpt80"] = tm.cpt(strong_share, quality, qw, qb, 0.8) if two else None
+    return out
+
+
+Interval = list[float | None] | None  # [5th, 95th percentile]; None in a bound: not reached; None: omitted
+
+
+def bootstrap(
+    n: int, stat: Callable[[np.ndarray], dict[str, float | None]], draws: int = INTERVAL_DRAWS, seed: int = 0
+) -> dict[str, Interval]:
+    """A 90% bootstrap interval for each number `stat` computes from a draw of `n` prompts (row indexes,
+    drawn with replacement). A NaN (a quality the curve does not reach on a draw) counts as infinitely
+    much, so such an interval ends in None; a number `stat` omits (None) has no interval."""
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float] | None] = {}
+    for _ in range(draws):
+        for k, value in stat(rng.integers(0, n, n)).items():
+            if value is None:
+                samples[k] = None
+            elif samples.setdefault(k, []) is not None:
+                samples[k].append(np.inf if np.isnan(value) else value)  # type: ignore[union-attr]
+    out: dict[str, Interval] = {}
+    for k, values in samples.items():
+        if values is None:
+            out[k] = None
+            continue
+        lo, hi = np.quantile(np.asarray(values), [0.05, 0.95], method="nearest")
+        out[k] = [float(x) if np.isfinite(x) else None for x in (lo, hi)]
     return out
 
 
@@ -80,27 +123,59 @@ def intervals(
     cheapest: str,
     draws: int = INTERVAL_DRAWS,
     seed: int = 0,
-) -> dict[str, list[float | None]]:
-    """A 90% bootstrap interval for each of `scalars`' numbers: the held-out prompts are drawn with
-    replacement and everything is recomputed on the draw (the single models, the best one's quality
-    and cost, the router's curve) except the picks, which the fixed settings made per prompt. A quality
-    the curve does not reach on a draw costs infinitely much: such an interval ends in None."""
-    rng = np.random.default_rng(seed)
-    n = len(labels)
+    p: np.ndarray | None = None,
+) -> dict[str, Interval]:
+    """90% intervals of a router's numbers (`scalars`, and `calibration` given its P(acceptable) `p`): the
+    held-out prompts are redrawn and everything is recomputed on the draw (the single models, the best
+    one's quality and cost, the router's curve) except the picks, which the fixed settings made per prompt."""
     b = list(candidates).index(best)
-    samples: dict[str, list[float]] = {}
-    for _ in range(draws):
-        rows = rng.integers(0, n, n)
+
+    def stat(rows: np.ndarray) -> dict[str, float | None]:
         lab, cst, pk = labels[rows], costs[rows], picks[:, rows]
         quality, cost = picked_means(lab, cst, pk)
         share = (pk == b).mean(axis=1)
-        for k, value in scalars(cost, quality, single_models(lab, cst, candidates), best, cheapest, share).items():
-            samples.setdefault(k, []).append(np.inf if np.isnan(value) else value)
-    out: dict[str, list[float | None]] = {}
-    for k, values in samples.items():
-        lo, hi = np.quantile(np.asarray(values), [0.05, 0.95], method="nearest")
-        out[k] = [float(x) if np.isfinite(x) else None for x in (lo, hi)]
-    return out
+        out = scalars(cost, quality, single_models(lab, cst, candidates), best, cheapest, share)
+        return out if p is None else {**out, **calibration(p[rows], lab)}
+
+    return bootstrap(len(labels), stat, draws, seed)
+
+
+def fixed_intervals(
+    labels: np.ndarray,
+    costs: np.ndarray,
+    candidates: Sequence[str],
+    best: str,
+    cheapest: str,
+    policy: Callable[[dict[str, dict[str, float]]], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    draws: int = INTERVAL_DRAWS,
+) -> dict[str, Interval]:
+    """90% intervals of a router that looks at no prompt (`random_mix`, always the cheapest): `policy` maps
+    the single models' numbers on a draw to its curve (cost, quality, the best model's share)."""
+
+    def stat(rows: np.ndarray) -> dict[str, float | None]:
+        singles = single_models(labels[rows], costs[rows], candidates)
+        cost, quality, share = policy(singles)
+        return scalars(cost, quality, singles, best, cheapest, share)
+
+    return bootstrap(len(labels), stat, draws)
+
+
+def model_intervals(
+    labels: np.ndarray, costs: np.ndarray, candidates: Sequence[str], draws: int = INTERVAL_DRAWS
+) -> tuple[dict[str, dict[str, Interval]], dict[str, Interval]]:
+    """90% intervals of each single model's quality and cost, and of the oracle's."""
+
+    def means(quality: np.ndarray, cost: np.ndarray) -> dict[str, Interval]:
+        return bootstrap(len(quality), lambda rows: {"quality": quality[rows].mean(), "cost": cost[rows].mean()}, draws)
+
+    per_model = {m: means(labels[:, j], costs[:, j]) for j, m in enumerate(candidates)}
+    return per_model, means(*oracle(labels, costs))
+
+
+def oracle(labels: np.ndarray, costs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per prompt, the best label and the cheapest cost among the models that reach it."""
+    top = labels.max(axis=1, keepdims=True)
+    return top[:, 0], np.where(labels >= top, costs, np.inf).min(axis=1)
 
 
 def single_models(labels: np.ndarray, costs: np.ndarray, candidates: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -111,13 +186,18 @@ def single_models(labels: np.ndarray, costs: np.ndarray, candidates: Sequence[st
 
 
 def random_mix(singles: dict[str, dict[str, float]], best: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every model sends a random share of its calls to another: all segments between single models."""
-    names = list(singles)
+    """Every model sends a random share of its calls to another. Only the segments between neighbours on the
+    upper hull of the single models matter (every other mix lies under them, and the metrics read the hull),
+    so those are the curve: 101 shares per segment."""
+    order = sorted(singles, key=lambda m: m == best)  # at one point, the best model stands for the others
+    points = {(singles[m]["cost"], singles[m]["quality"]): m for m in order}
+    hc, hq = tm.upper_hull(np.array([c for c, _ in points]), np.array([q for _, q in points]))
+    on_hull = [points[(c, q)] for c, q in zip(hc.tolist(), hq.tolist(), strict=True)]
     cost, quality, share = [], [], []
-    for a in names:
-        for b in names:
-            for alpha in np.linspace(0.0, 1.0, 101):
-                cost.append((1 - alpha) * singles[a]["cost"] + alpha * singles[b]["cost"])
-                quality.append((1 - alpha) * singles[a]["quality"] + alpha * singles[b]["quality"])
-                share.append((1 - alpha) * (a == best) + alpha * (b == best))
+    segments = list(zip(on_hull, on_hull[1:], strict=False)) or [(on_hull[0], on_hull[0])]
+    for a, b in segments:
+        for alpha in np.linspace(0.0, 1.0, 101):
+            cost.append((1 - alpha) * singles[a]["cost"] + alpha * singles[b]["cost"])
+            quality.append((1 - alpha) * singles[a]["quality"] + alpha * singles[b]["quality"])
+            share.append((1 - alpha) * (a == best) + alpha * (b == best))
     return np.array(cost), np.array(quality), np.array(share)

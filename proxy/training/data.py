@@ -56,6 +56,7 @@ class DataSet:
     costs: dict[tuple[str, str], float]  # (prompt key, model) -> cost_usd as recorded upstream
     sources: dict[str, str] = field(default_factory=dict)  # prompt key -> every source it appears in, joined
     source_models: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source -> its models
+    tasks: dict[tuple[str, str], str] = field(default_factory=dict)  # (source, prompt key) -> its task column
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -71,9 +72,12 @@ def load_data(files: Iterable[Path], source: str | None = None) -> DataSet:
     costs: dict[tuple[str, str], float] = {}
     sources: dict[str, set[str]] = {}
     models: dict[str, set[str]] = {}
+    tasks: dict[tuple[str, str], str] = {}
     for r in rows:
         key = prompt_key(r.prompt)
         sources.setdefault(key, set()).add(r.source)
+        if r.task and (r.source, key) not in tasks:
+            tasks[(r.source, key)] = r.task
         models.setdefault(r.source, set()).add(r.model)
         if r.cost_usd is not None and r.correct is not None:
             costs[(key, r.model)] = r.cost_usd
@@ -83,6 +87,7 @@ def load_data(files: Iterable[Path], source: str | None = None) -> DataSet:
         costs,
         {k: "|".join(sorted(v)) for k, v in sources.items()},
         {s: tuple(sorted(v)) for s, v in models.items()},
+        tasks,
     )
 
 

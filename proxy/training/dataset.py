@@ -92,6 +92,12 @@ def question_key(text: str) -> str:
     return prompt_key(question_text(text))
 
 
+def benchmark_of(task: str) -> str:
+    """The benchmark a task column names: the part before its first ':' (RouteLLM's "mmlu:anatomy",
+    "mt_bench:stem", "gsm8k"), the whole column when it has none."""
+    return task.split(":", 1)[0]
+
+
 def find_long_files(data_dir: Path) -> list[Path]:
     """Every `*_long.csv.gz` under `data_dir`, in a stable order."""
     return sorted(Path(data_dir).rglob("*_long.csv.gz"))

@@ -1,18 +1,21 @@
-"""Replay the held-out prompts through the trained models and the proxy's selection policy; compare baselines.
+"""Replay prompts through the trained models and the proxy's selection policy; compare baselines.
 
-`switchyard evaluate` runs `evaluate`. Held-out prompts are those `switchyard train` never trained on (the
-same salted hash of the prompt). Candidate profiles and the prior-success History are built from the
-training prompts of the given files, as in training. Per source it reports each model's quality and
-cost, the oracle, and for the router and each baseline (TF-IDF + logistic regression, kNN, random mix,
-always-cheapest) the quality-cost curve and the metrics of `curves.py`, the routers' with a 90% bootstrap
-interval over the held-out prompts (`interval_90`: with a few hundred prompts a cost fraction is uncertain
-by 0.1 or more). The baselines need the `[train]` extra (scikit-learn, imported only when asked for).
+`switchyard evaluate` runs `evaluate`. It replays either the held-out prompts of the data (those `switchyard
+train` never trained on: the same salted hash of the question) or every prompt of test files
+(`eval_data.py`). Candidate profiles, the prior-success History and the baselines come from the training
+prompts only, as in training. Per source (and per benchmark of a source whose task column names a few,
+"mmlu:anatomy" being benchmark "mmlu") it reports each model's quality and cost, the oracle, and for the
+router and each baseline (TF-IDF + logistic regression, kNN, the previous models if given, random mix,
+always-cheapest) the quality-cost curve and the metrics of `curves.py`, each with a 90% bootstrap interval
+over the replayed prompts (`interval_90`: with a few hundred prompts a cost fraction is uncertain by 0.1 or
+more). The baselines need the `[train]` extra (scikit-learn, imported only when asked for).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -25,13 +28,20 @@ from proxy.route.features import History, load_resources
 from proxy.route.scoring import load_scorer
 from proxy.training import data as td
 from proxy.training import profiles as tp
-from proxy.training.curves import intervals, random_mix, single_models, summarize
+from proxy.training.dataset import benchmark_of
+from proxy.training.eval_data import held_out, with_test_files
 from proxy.training.replay import COST_UNIT_USD, Replayed, backend_of, replay, sweep
+from proxy.training.scorecard import describe, routed, slice_of, unrouted
 
 log = logging.getLogger(__name__)
 # "threshold" is choose() as it is; "quality-weight" adds the quality term; "value" also prices cost in dollars
 # (the alias's cost_unit_usd) instead of per-request shares (proxy/training/replay.py).
 POLICIES = (("threshold", ""), ("quality-weight", "/qw"), ("value", "/v"))
+
+
+MAX_BENCHMARKS = 12  # more distinct benchmarks than this in a source (MMLU-Pro's 91 categories): no breakdown
+COVERAGE = 0.9  # a model that answered fewer of a source's replayed prompts is not one of its candidates
+MIN_BENCHMARK_PROMPTS = 10  # a benchmark with fewer replayed prompts gets no numbers of its own
 
 
 def evaluate_source(
@@ -42,34 +52,27 @@ def evaluate_source(
     candidates: tuple[str, ...],
     profiles: dict[str, Any],
     baselines: bool,
+    previous: Sequence[Replayed] = (),
 ) -> dict[str, Any]:
+    """`previous`: the same prompts replayed through the previous shipped models (a router of its own)."""
     labels = np.vstack([r.labels for r in prompts])
     costs = np.vstack([r.costs for r in prompts])
-    singles = single_models(labels, costs, candidates)
-    best = max(candidates, key=lambda m: (singles[m]["quality"], -singles[m]["cost"]))
-    cheapest = min(candidates, key=lambda m: singles[m]["cost"])
-    b = candidates.index(best)
-    top = labels.max(axis=1, keepdims=True)
-    oracle_cost = np.where(labels >= top, costs, np.inf).min(axis=1)
+    whole = slice_of(labels, costs, candidates, np.arange(len(prompts)))
+    # This source's own task column: a prompt shared with another source (LLMRouter's GSM8K items are
+    # RouteLLM's too) must not take that source's benchmark.
+    benches = benchmark_rows([benchmark_of(ds.tasks.get((source, r.item.key), "")) for r in prompts])
+    parts = {name: slice_of(labels, costs, candidates, rows) for name, rows in benches.items()}
     backends = [backend_of(profiles[m]) for m in candidates]
-    result: dict[str, Any] = {
-        "source": source,
-        "prompts": len(prompts),
-        "candidates": list(candidates),
-        "models": singles,
-        "best_model": best,
-        "cheapest_model": cheapest,
-        "oracle": {"quality": float(top.mean()), "cost": float(oracle_cost.mean())},
-        "routers": {},
-    }
-    log.info("%s: %d held-out prompts, %d candidates; router sweep", source, len(prompts), len(candidates))
-    p = np.vstack([r.scores.p_acceptable for r in prompts])
+    result: dict[str, Any] = {"source": source, **describe(whole), "routers": {}}
+    if parts:
+        result["by_benchmark"] = {name: {**describe(sl), "routers": {}} for name, sl in parts.items()}
+    log.info("%s: %d prompts, %d candidates; router sweep", source, len(prompts), len(candidates))
 
-    def add(name: str, p_used: np.ndarray, baseline: bool) -> None:
+    def add(name: str, replayed: Sequence[Replayed], p_used: np.ndarray | None) -> None:
+        p = np.vstack([r.scores.p_acceptable for r in replayed]) if p_used is None else p_used
         for policy, suffix in POLICIES:
-            curve = sweep(prompts, backends, p_used if baseline else None, policy)
-            share = (curve.picks == b).mean(axis=1)
-            m = summarize(name + suffix, curve.cost, curve.quality, singles, best, cheapest, share, p_used, labels)
+            curve = sweep(replayed, backends, p_used, policy)
+            m = routed(name + suffix, whole, curve.picks, p)
             m["policy"] = policy
             m["settings"] = {
                 "threshold": "min_acceptability",
@@ -78,37 +81,63 @@ def evaluate_source(
             }[policy]
             for point, setting in zip(m["curve"], curve.settings, strict=True):
                 point["setting"] = float(setting)
-            m["interval_90"] = intervals(labels, costs, curve.picks, candidates, best, cheapest)
-            if not baseline:
-                m["model_version"] = prompts[0].scores.model_version
+            if p_used is None:
+                m["model_version"] = replayed[0].scores.model_version
             result["routers"][name + suffix] = m
+            for bench, sl in parts.items():
+                b = routed(name + suffix, sl, curve.picks, p)
+                del b["curve"]  # the source's curve, read on fewer prompts: its numbers are what matters
+                result["by_benchmark"][bench]["routers"][name + suffix] = b
 
-    add("switchyard", p, baseline=False)
+    add("switchyard", prompts, None)
+    if previous:
+        add("previous", previous, None)
     if baselines:
         from proxy.training import baselines as bl  # scikit-learn: only when baselines are asked for
 
-        train = [ds.items[i] for i in sp.train if _in(ds, ds.items[i].key, source)]
-        train = [it for it in train if all(m in it.correct for m in candidates)]
+        train = _baseline_training(ds, sp, source, candidates)
         train_labels = np.array([[it.correct[m] for m in candidates] for it in train])
         texts = [it.prompt for it in train]
         test_texts = [r.item.prompt for r in prompts]
-        log.info("%s: baselines trained on %d training prompts", source, len(train))
-        for name, fn in (("tfidf_logistic", bl.tfidf_logistic), ("knn", bl.knn)):
-            add(name, fn(texts, train_labels, test_texts), baseline=True)
-    mc, mq, ms = random_mix(singles, best)
-    result["routers"]["random_mix"] = summarize("random_mix", mc, mq, singles, best, cheapest, ms)
-    result["routers"]["random_mix"]["curve"] = []  # a straight-line family: no need to store 10k points
-    cheap_share = np.array([float(cheapest == best)])
-    result["routers"]["always_cheapest"] = summarize(
-        "always_cheapest",
-        np.array([singles[cheapest]["cost"]]),
-        np.array([singles[cheapest]["quality"]]),
-        singles,
-        best,
-        cheapest,
-        cheap_share,
-    )
+        if len(train) < 2:
+            log.info("%s: %d training prompts with every candidate's label: no trained baselines", source, len(train))
+        else:
+            log.info("%s: baselines trained on %d training prompts", source, len(train))
+            for name, fn in (("tfidf_logistic", bl.tfidf_logistic), ("knn", bl.knn)):
+                add(name, prompts, fn(texts, train_labels, test_texts))
+    result["routers"].update(unrouted(whole))
+    for bench, sl in parts.items():
+        result["by_benchmark"][bench]["routers"].update(unrouted(sl))
     return result
+
+
+def benchmark_rows(benchmarks: Sequence[str]) -> dict[str, np.ndarray]:
+    """Prompt indexes per benchmark with MIN_BENCHMARK_PROMPTS prompts or more, when the source has 2 to
+    MAX_BENCHMARKS benchmarks and at least two of them are that big (else no breakdown)."""
+    names = sorted(set(benchmarks))
+    if not 2 <= len(names) <= MAX_BENCHMARKS:
+        return {}
+    marks = np.array(benchmarks)
+    rows = {n: np.flatnonzero(marks == n) for n in names}
+    kept = {n: r for n, r in rows.items() if len(r) >= MIN_BENCHMARK_PROMPTS}
+    return kept if len(kept) >= 2 else {}
+
+
+def covering(held: Sequence[Any], pool: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+    """The models of `pool` that answered at least COVERAGE of the prompts, and the others. A prompt counts
+    only when every candidate answered it, so one model with a few answers (ZeroEval's 56 models did not all
+    answer every benchmark) would otherwise leave no prompt to replay."""
+    answered = Counter(m for it in held for m in it.correct)
+    keep = tuple(m for m in pool if answered[m] >= COVERAGE * len(held))
+    return keep, [m for m in pool if m not in keep]
+
+
+def _baseline_training(ds: td.DataSet, sp: td.Split, source: str, candidates: Sequence[str]) -> list[Any]:
+    """The training prompts of the source with every candidate's label; of any source when the source has none
+    (a test file of a kind the training data does not have)."""
+    train = [ds.items[i] for i in sp.train if all(m in ds.items[i].correct for m in candidates)]
+    same = [it for it in train if _in(ds, it.key, source)]
+    return same or train
 
 
 def _in(ds: td.DataSet, key: str, source: str) -> bool:
@@ -122,19 +151,28 @@ def evaluate(
     baselines: bool = True,
     knowledge: str = "train",
     only: frozenset[str] | None = None,
+    test: Sequence[Path] = (),
+    train_all: bool = False,
+    previous_models: Path | None = None,
 ) -> dict[str, Any]:
-    """`only`: the candidate pool, by the data's model names (default: every model of each source).
+    """`files`: the data whose training part (every prompt with `train_all`) the knowledge and the
+    baselines learn from; `test`: files every prompt of which is replayed (default: the held-out part of
+    `files`). `previous_models`: another models directory replayed as the router "previous".
+    `only`: the candidate pool, by the data's model names (default: every model of each source).
     `knowledge`: "train" builds profiles and History from the training prompts (the honest replay);
     "catalog" uses what the proxy uses (catalog profiles, `History.from_catalog`), whose measured counts
     include held-out prompts: only for checking that the proxy and this script agree on a prompt."""
     started = time.perf_counter()
-    ds = td.load_data(files)
-    sp = td.split(ds.items)
+    ds, sp = with_test_files(files, test, train_all) if test else held_out(files)
     stats = tp.model_stats([ds.items[i] for i in sp.train], ds.costs)
     catalog = load_catalog()
     profiles = tp.resolve_profiles(catalog, stats)
+    for m in sorted({m for models in ds.source_models.values() for m in models} - set(profiles)):
+        entry = catalog.find(m)  # a tested model with no training data: the catalog's profile, as the proxy has
+        if entry is not None:
+            profiles[m] = replace(entry, name=m)
     resources = load_resources()
-    log.info("%d prompts (%d held out); %s knowledge", len(ds.items), len(sp.test), knowledge)
+    log.info("%d prompts (%d replayed); %s knowledge", len(ds.items), len(sp.test), knowledge)
     if knowledge == "catalog":
         history = History.from_catalog(catalog)
         for m, p in profiles.items():
@@ -146,22 +184,41 @@ def evaluate(
     else:
         raise ValueError(f"knowledge must be 'train' or 'catalog', not {knowledge!r}")
     scorer = load_scorer(models_dir)
+    previous = None if previous_models is None else load_scorer(previous_models)
     mean_out = {m: s.mean_output_tokens for m, s in stats.items() if s.mean_output_tokens is not None}
     report: dict[str, Any] = {
         "data": [str(f) for f in files],
+        "test": [str(f) for f in test],
+        "replayed": "every prompt of the test files" if test else "the held-out part of the data",
+        "learned_from": "every prompt of the data" if train_all else "the training part of the data",
         "models_dir": str(models_dir),
         "knowledge": knowledge,
+        "training_prompts": len(sp.train),
         "sources": {},
     }
     for source, models in sorted(ds.source_models.items()):
-        candidates = tuple(m for m in models if m in profiles and (only is None or m in only))
+        unknown = [m for m in models if m not in profiles]
+        if unknown:
+            log.info("%s: %s neither in the training data nor the catalog: not a candidate", source, ", ".join(unknown))
+        pool = tuple(m for m in models if m in profiles and (only is None or m in only))
         held = [ds.items[i] for i in sp.test if _in(ds, ds.items[i].key, source)]
         if max_prompts is not None:
             held = held[:max_prompts]
+        candidates, sparse = covering(held, pool)
+        if sparse:
+            log.info("%s: %d models answered too few of its prompts: not candidates", source, len(sparse))
         prompts = replay(held, candidates, profiles, scorer, history, resources, ds.costs, mean_out)
         if len(prompts) < 2 or len(candidates) < 2:
-            log.info("%s: %d usable held-out prompts, %d candidates: skipped", source, len(prompts), len(candidates))
+            log.info("%s: %d usable prompts, %d candidates: skipped", source, len(prompts), len(candidates))
             continue
-        report["sources"][source] = evaluate_source(source, ds, sp, prompts, candidates, profiles, baselines)
+        before = (
+            replay(held, candidates, profiles, previous, history, resources, ds.costs, mean_out) if previous else []
+        )
+        report["sources"][source] = evaluate_source(source, ds, sp, prompts, candidates, profiles, baselines, before)
+        if sparse:
+            report["sources"][source]["candidates_left_out"] = {
+                "models": sparse,
+                "reason": f"answered under {COVERAGE:.0%} of the source's replayed prompts",
+            }
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report

@@ -1,4 +1,5 @@
-"""`switchyard evaluate`'s report as text: one table per source, a column per metric, a row per router."""
+"""`switchyard evaluate`'s report as text: one table per source (and per benchmark of it), a column per
+metric, a row per router with its 90% interval under it."""
 
 from __future__ import annotations
 
@@ -15,27 +16,61 @@ COLUMNS = {
     "cpt50": "CPT50",
     "cpt80": "CPT80",
     "ece": "ECE",
+    "auc": "AUC",
 }
 
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as text: per source, the single models, the oracle, and each router's numbers."""
+    kind = "test" if report.get("test") else "held-out"
     lines: list[str] = []
     for source, r in report["sources"].items():
-        lines.append(f"\n== {source}: {r['prompts']} held-out prompts, best single model {r['best_model']}")
-        for m, s in sorted(r["models"].items(), key=lambda kv: kv[1]["cost"]):
-            lines.append(f"   {m:40s} quality {s['quality']:.4f}  cost ${s['cost']:.6f}")
-        lines.append(f"   {'oracle':40s} quality {r['oracle']['quality']:.4f}  cost ${r['oracle']['cost']:.6f}")
-        lines.append(f"   {'router':20s} " + " ".join(f"{k:>10s}" for k in COLUMNS.values()))
-        for name, m in r["routers"].items():
-            lines.append(f"   {name:20s} " + " ".join(_cell(m.get(k)) for k in COLUMNS))
-            if "interval_90" in m:
-                lines.append(f"   {'  90% interval':20s} " + " ".join(_span(m["interval_90"].get(k)) for k in COLUMNS))
+        lines.append(f"\n== {source}: {r['prompts']} {kind} prompts, best single model {r['best_model']}")
+        lines += _table(r)
+        for bench, b in r.get("by_benchmark", {}).items():
+            lines.append(f"\n-- {source} / {bench}: {b['prompts']} {kind} prompts, best single model {b['best_model']}")
+            lines += _table(b)
+    loso = report.get("leave_one_source_out")
+    if loso:
+        lines.append("\n== leave one source out: P(acceptable) of a model trained on the other sources")
+        for source, c in loso.items():
+            if "ece" not in c:
+                lines.append(f"   {source:40s} {c['note']}")
+                continue
+            ece, auc = c["interval_90"]["ece"], c["interval_90"]["auc"]
+            lines.append(
+                f"   {source:40s} {c['prompts']:6d} prompts  ECE {c['ece']:.4f} [{_span(ece).strip()}]"
+                f"  AUC {c['auc']:.4f} [{_span(auc).strip()}]"
+            )
     return "\n".join(lines)
 
 
+def _table(r: dict[str, Any]) -> list[str]:
+    lines = []
+    for m, s in sorted(r["models"].items(), key=lambda kv: kv[1]["cost"]):
+        lines.append(f"   {m:40s} quality {s['quality']:.4f}{_around(s, 'quality')}  cost ${s['cost']:.6f}")
+    o = r["oracle"]
+    lines.append(f"   {'oracle':40s} quality {o['quality']:.4f}{_around(o, 'quality')}  cost ${o['cost']:.6f}")
+    lines.append(f"   {'router':20s} " + " ".join(f"{k:>10s}" for k in COLUMNS.values()))
+    omitted = ""
+    for name, m in r["routers"].items():
+        # A number the router does not have is "-"; one omitted on purpose (APGR where the best is cheapest) is blank.
+        lines.append(f"   {name:20s} " + " ".join(_cell(m[k]) if k in m else f"{'-':>10s}" for k in COLUMNS))
+        if "interval_90" in m:
+            lines.append(f"   {'  90% interval':20s} " + " ".join(_span(m["interval_90"].get(k)) for k in COLUMNS))
+        omitted = m.get("apgr_omitted_reason", omitted)
+    if omitted:
+        lines.append(f"   APGR/CPT blank: {omitted}")
+    return lines
+
+
+def _around(s: dict[str, Any], key: str) -> str:
+    span = s.get("interval_90", {}).get(key)
+    return f" [{_span(span).strip()}]" if span else ""
+
+
 def _cell(v: Any) -> str:
-    return f"{v:10.4f}" if isinstance(v, float) else f"{'-':>10s}"
+    return f"{v:10.4f}" if isinstance(v, float) else f"{'':10s}"
 
 
 def _span(v: list[float | None] | None) -> str:

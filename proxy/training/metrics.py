@@ -1,15 +1,16 @@
 """Quality-cost metrics of a router, from the points of its curve (one point per setting). Numpy only.
 
-- `quality_at_cost` / `cost_at_quality`: read off the points themselves (no mixing of two settings), so
-  a reported number is one a single setting reaches.
-- `aiq`: RouterBench's average improvement in quality: the area under the non-decreasing upper convex
-  hull of the points (mixing two settings at random reaches any point on a segment), divided by the
-  width of the cost range; flat beyond the hull's ends.
+- `quality_at_cost` / `cost_at_quality`: read off the non-decreasing upper convex hull of the points, as
+  RouterBench and RouteLLM do: mixing two settings at random reaches any point on the segment between
+  them, so a dominated setting never makes a router look worse than a mix of its own settings does.
+- `aiq`: RouterBench's average improvement in quality: the area under that hull divided by the width of
+  the cost range; flat beyond the hull's ends.
 - `pgr`, `apgr`, `cpt`: RouteLLM's performance gap recovered, (q - q_weak) / (q_strong - q_weak), as a
   function of the share of calls sent to the strong model; APGR averages it over 0..100% of strong calls
   (linear between points, the all-weak and all-strong settings included), CPT(x) is the smallest share
   of strong calls at which some setting recovers at least x of the gap.
-- `ece`: expected calibration error over equal-width bins.
+- `ece`: expected calibration error over equal-width bins; `auc`: how well P(acceptable) ranks acceptable
+  answers (label >= 0.5) above the others.
 """
 
 from __future__ import annotations
@@ -30,14 +31,40 @@ def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     return float(total / len(p))
 
 
+def auc(p: np.ndarray, y: np.ndarray) -> float:
+    """The rank statistic (Mann-Whitney), ties counted half; NaN when every label is on one side."""
+    p, hard = np.asarray(p, dtype=np.float64), np.asarray(y, dtype=np.float64) >= 0.5
+    pos, neg = int(hard.sum()), int((~hard).sum())
+    if pos == 0 or neg == 0:
+        return float("nan")
+    order = np.argsort(p, kind="mergesort")
+    ranks = np.empty(len(p))
+    ranks[order] = np.arange(1, len(p) + 1)
+    sorted_p = p[order]
+    # Tied scores share the mean of their ranks.
+    _, first, counts = np.unique(sorted_p, return_index=True, return_counts=True)
+    for start, count in zip(first, counts, strict=True):
+        if count > 1:
+            ranks[order[start : start + count]] = start + (count + 1) / 2
+    return float((ranks[hard].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
 def quality_at_cost(cost: np.ndarray, quality: np.ndarray, budget: float) -> float:
-    ok = np.asarray(cost) <= budget * (1 + 1e-9)
-    return float(np.max(np.asarray(quality)[ok])) if ok.any() else float("nan")
+    """The hull's quality at `budget`; NaN below the cheapest point."""
+    hc, hq = upper_hull(cost, quality)
+    if budget < hc[0] * (1 - 1e-9):
+        return float("nan")
+    return float(np.interp(budget, hc, hq))
 
 
 def cost_at_quality(cost: np.ndarray, quality: np.ndarray, target: float) -> float:
-    ok = np.asarray(quality) >= target - 1e-12
-    return float(np.min(np.asarray(cost)[ok])) if ok.any() else float("nan")
+    """The hull's cost where it first reaches `target`; NaN when no point reaches it."""
+    hc, hq = upper_hull(cost, quality)
+    if target > hq[-1] + 1e-12:
+        return float("nan")
+    if target <= hq[0]:
+        return float(hc[0])
+    return float(np.interp(target, hq, hc))  # past its first point the hull's quality strictly increases
 
 
 def upper_hull(cost: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
