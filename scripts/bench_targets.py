@@ -114,12 +114,17 @@ def litellm_venv(base: Path) -> Path:
 
 
 @contextmanager
-def start_switchyard(up_url: str, work: Path, upstream: str, sim: bool) -> Iterator[tuple[str, int, float]]:
+def start_switchyard(
+    up_url: str, work: Path, upstream: str, sim: bool, api: str | None = None
+) -> Iterator[tuple[str, int, float]]:
+    """`api`: the API every backend says it speaks besides chat ("anthropic", "responses"), for pass-through."""
     port = free_port()
     raw = switchyard_config(up_url, work / f"{upstream}-calls.db", port)
-    if sim:
-        for b in raw["backend"]:
+    for b in raw["backend"]:
+        if sim:
             b["model"] = "openai/mixtral-8x7b"
+        if api is not None:
+            b["api"] = api
     config = work / f"{upstream}-switchyard.toml"
     config.write_text(to_toml(raw))
     cmd = [sys.executable, "-m", "proxy", "--config", str(config), "--log-level", "warning"]

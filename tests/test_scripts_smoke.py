@@ -160,6 +160,28 @@ def test_bench_dialects_smoke(tmp_path: Path) -> None:
     assert "within 0.5 ms of chat's CPU" in out.stdout
 
 
+def test_bench_dialects_native_smoke(tmp_path: Path) -> None:
+    """Messages and Responses passed through to backends that speak them (the plain upstream answers both in
+    their own shapes), each beside chat calls to the same proxy."""
+    report_path = tmp_path / "native.json"
+    out = run_script(
+        "scripts.bench_dialects", "--native", "--seconds", "0.3", "--rounds", "1", "--json", str(report_path)
+    )
+    assert out.returncode in (0, 1), out.stdout + out.stderr
+    rows = json.loads(report_path.read_text())["rows"]
+    assert {(r["dialect"], r["stream"]) for r in rows} == {
+        (d, s)
+        for d in (
+            "chat [api=anthropic]",
+            "messages [api=anthropic]",
+            "chat [api=responses]",
+            "responses [api=responses]",
+        )
+        for s in (False, True)
+    }
+    assert all(r["cpu_ms_per_request"] > 0 for r in rows)
+
+
 def test_latency_agreement_smoke() -> None:
     # Built-in prompts, simulated latency at a tenth: enough calls to give every backend of the line-up two.
     out = run_script(
