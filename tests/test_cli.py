@@ -132,3 +132,7 @@ def test_invalid_data_exits_2_naming_file_line_and_reason_without_a_traceback(
     assert exited.value.code == 2
     assert f"switchyard train: invalid data: {bad}:3: correct='yes' is not a number" in err
     assert "Traceback" not in err and not (tmp_path / "models").exists()
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "--data", str(tmp_path / "absent.csv"), "--json", str(tmp_path / "eval.json")])
+    assert exited.value.code == 2
+    assert f"switchyard evaluate: invalid data: {tmp_path / 'absent.csv'}: cannot open" in capsys.readouterr().err

@@ -109,7 +109,11 @@ def iter_rows(path: Path) -> Iterator[LongRow]:
     Raises DataError naming the file and line for a missing required column or a malformed value.
     """
     path = Path(path)
-    with _open_text(path) as handle:
+    try:
+        handle = _open_text(path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    with handle:
         reader = csv.DictReader(handle)
         try:
             yield from _records(path, reader)
@@ -141,7 +145,7 @@ def _open_text(path: Path) -> io.TextIOWrapper:
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
     if path.suffix == ".csv":
         return open(path, encoding="utf-8", newline="")
-    raise ValueError(f"{path}: expected a .csv or .csv.gz file")
+    raise DataError(f"{path}: expected a .csv or .csv.gz file")
 
 
 def _parse(record: dict[str | None, str | list[str] | None]) -> LongRow:
