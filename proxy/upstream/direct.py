@@ -65,13 +65,7 @@ class DirectTransport:
     async def open_stream(self, request: ChatRequest) -> SSEChunks:
         response = await self._post("/chat/completions", self._chat_body(request, stream=True))
         if response.status != 200:
-            try:
-                raw = await response.read()
-            except aiohttp.ClientError:
-                raw = b""
-            finally:
-                response.release()
-            raise self._answered(response, raw)
+            raise await refused(response, self._name, self._secrets)
         return SSEChunks(response, self._name, self._secrets)
 
     async def embed(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,23 +97,42 @@ class DirectTransport:
     async def _post_json(self, path: str, data: bytes) -> dict[str, Any]:
         """One JSON call: the upstream's JSON object, or the error its status maps to."""
         async with await self._post(path, data) as response:
-            try:
-                raw = await response.read()
-            except aiohttp.ClientError as exc:
-                raise failures.cut_off(self._name, str(exc) or type(exc).__name__, self._secrets) from None
-            if response.status != 200:
-                raise self._answered(response, raw)
-        try:
-            body = jsonio.loads(raw)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise BadGateway(f"Upstream {self._name} answered 200 with a body that is not a JSON object.")
-        return body
+            return await json_object(response, self._name, self._secrets)
 
-    def _answered(self, response: aiohttp.ClientResponse, raw: bytes) -> ProxyError:
-        detail = failures.error_body(raw) or ErrorDetail(raw.decode("utf-8", "replace").strip())
-        return failures.answered(self._name, response.status, detail, response.headers, self._secrets)
+
+async def json_object(response: aiohttp.ClientResponse, name: str, secrets: Sequence[str]) -> dict[str, Any]:
+    """An upstream's whole JSON answer (chat, embeddings, or a native Messages/Responses one): the object, or
+    the error its status maps to, or a 502 when a 200's body is not a JSON object."""
+    try:
+        raw = await response.read()
+    except aiohttp.ClientError as exc:
+        raise failures.cut_off(name, str(exc) or type(exc).__name__, secrets) from None
+    if response.status != 200:
+        raise answered(response, raw, name, secrets)
+    try:
+        body = jsonio.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise BadGateway(f"Upstream {name} answered 200 with a body that is not a JSON object.")
+    return body
+
+
+async def refused(response: aiohttp.ClientResponse, name: str, secrets: Sequence[str]) -> ProxyError:
+    """The error a stream's non-200 opening maps to, its connection released."""
+    try:
+        raw = await response.read()
+    except aiohttp.ClientError:
+        raw = b""
+    finally:
+        response.release()
+    return answered(response, raw, name, secrets)
+
+
+def answered(response: aiohttp.ClientResponse, raw: bytes, name: str, secrets: Sequence[str]) -> ProxyError:
+    """The error an upstream's non-200 answer maps to, its own message and `param` kept."""
+    detail = failures.error_body(raw) or ErrorDetail(raw.decode("utf-8", "replace").strip())
+    return failures.answered(name, response.status, detail, response.headers, secrets)
 
 
 class SSEChunks:

@@ -22,11 +22,10 @@ import aiohttp
 
 from proxy import jsonio
 from proxy.dialects.chat_stream import Transcript
-from proxy.errors import BadGateway, ProxyError
 from proxy.request import PROXY_FIELDS, ChatRequest
 from proxy.settings import Backend
 from proxy.upstream import failures
-from proxy.upstream.direct import SSEChunks
+from proxy.upstream.direct import SSEChunks, json_object, refused
 from proxy.upstream.failures import ErrorDetail
 from proxy.upstream.transport import Completion, NativeApi, StreamChunk, Usage
 
@@ -150,19 +149,7 @@ class NativeTransport:
 
     async def complete(self, request: ChatRequest) -> dict[str, Any]:
         async with await self._post(request, stream=False) as response:
-            try:
-                raw = await response.read()
-            except aiohttp.ClientError as exc:
-                raise failures.cut_off(self._name, str(exc) or type(exc).__name__, self._secrets) from None
-            if response.status != 200:
-                raise self._answered(response, raw)
-        try:
-            body = jsonio.loads(raw)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise BadGateway(f"Upstream {self._name} answered 200 with a body that is not a JSON object.")
-        return body
+            return await json_object(response, self._name, self._secrets)
 
     def completion(self, body: dict[str, Any], model: str | None) -> Completion:
         """The answer as the forwarder hands it on: usage and text read the native way."""
@@ -171,13 +158,7 @@ class NativeTransport:
     async def open_stream(self, request: ChatRequest) -> NativeEvents:
         response = await self._post(request, stream=True)
         if response.status != 200:
-            try:
-                raw = await response.read()
-            except aiohttp.ClientError:
-                raw = b""
-            finally:
-                response.release()
-            raise self._answered(response, raw)
+            raise await refused(response, self._name, self._secrets)
         return NativeEvents(response, self._name, self._secrets)
 
     async def _post(self, request: ChatRequest, *, stream: bool) -> aiohttp.ClientResponse:
@@ -197,7 +178,3 @@ class NativeTransport:
             return await self._session.post(self._url, data=jsonio.dumps(body), headers=headers, timeout=self._timeout)
         except aiohttp.ClientError as exc:
             raise failures.unreachable(self._name, str(exc) or type(exc).__name__, self._secrets) from None
-
-    def _answered(self, response: aiohttp.ClientResponse, raw: bytes) -> ProxyError:
-        detail = failures.error_body(raw) or ErrorDetail(raw.decode("utf-8", "replace").strip())
-        return failures.answered(self._name, response.status, detail, response.headers, self._secrets)
