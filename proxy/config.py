@@ -220,6 +220,7 @@ _DESCRIPTIVE: dict[str, Callable[[_Table], Any]] = {
     "tokens_per_s": lambda t: t.optional_float("tokens_per_s", lo=0.001),
     "accuracy": lambda t: t.optional_float("accuracy", lo=0.0, hi=1.0),
 }
+DESCRIPTIVE_KEYS = tuple(_DESCRIPTIVE)  # the descriptive keys a [[backend]] may set, in the order above
 
 
 def _prices(t: _Table) -> Prices | None:

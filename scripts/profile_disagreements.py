@@ -19,22 +19,7 @@ from proxy.route.features import default_resources
 from proxy.route.router import Knowledge
 from proxy.settings import Backend
 
-FIELDS = (
-    "provider",
-    "family",
-    "parameters_b",
-    "release_date",
-    "training_domain",
-    "specializations",
-    "context_window",
-    "max_output_tokens",
-    "supports_tools",
-    "supports_vision",
-    "supports_json",
-    "ttft_s",
-    "tokens_per_s",
-    "accuracy",
-)
+FIELDS = config_mod.DESCRIPTIVE_KEYS  # every field a backend may describe, each read from the profile
 
 
 def filter_side(b: Backend) -> dict[str, Any]:
