@@ -9,6 +9,7 @@ has no default of 16: the backend's own limit applies unless the client sets one
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,18 +81,23 @@ def from_chat(completion: dict[str, Any], request: LegacyRequest) -> dict[str, A
                 "finish_reason": c.get("finish_reason"),
             }
         )
-    out = {
-        "id": _completion_id(completion.get("id")),
-        "object": "text_completion",
-        "created": completion.get("created", 0),
-        "model": completion.get("model"),
-        "choices": choices,
-    }
+    out = _text_completion(completion, choices)
     if completion.get("usage") is not None:
         out["usage"] = completion["usage"]
     if completion.get("system_fingerprint") is not None:
         out["system_fingerprint"] = completion["system_fingerprint"]
     return out
+
+
+def _text_completion(chat: Mapping[str, Any], choices: list[dict[str, Any]]) -> dict[str, Any]:
+    """A legacy completion (or one of its stream chunks) around `choices`, with the chat answer's id, time and model."""
+    return {
+        "id": _completion_id(chat.get("id")),
+        "object": "text_completion",
+        "created": chat.get("created", 0),
+        "model": chat.get("model"),
+        "choices": choices,
+    }
 
 
 def _completion_id(chat_id: Any) -> str:
@@ -144,13 +150,7 @@ class CompletionsWriter:
         usage = data.get("usage") if self.include_usage else None
         if not choices and usage is None:
             return None
-        out = {
-            "id": _completion_id(data.get("id")),
-            "object": "text_completion",
-            "created": data.get("created", 0),
-            "model": data.get("model"),
-            "choices": choices,
-        }
+        out = _text_completion(data, choices)
         if usage is not None:
             out["usage"] = usage
         return sse.data(out)
