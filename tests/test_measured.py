@@ -165,3 +165,9 @@ def test_a_stand_in_without_a_measurement_is_refused() -> None:
     backends = [{"name": "o1-mini", "model": "openai/o1-mini", "speed_as": "o1-preview"}]
     with pytest.raises(config.ConfigError, match=r"backend\[0\]\.speed_as: 'o1-preview' is no catalog model"):
         config.parse({"backend": backends, "alias": [{"name": "router"}]})
+
+
+@pytest.mark.parametrize("width", [1, 2, 255, 256])
+def test_row_medians_are_numpys_medians(width: int) -> None:
+    rows = np.random.default_rng(width).lognormal(size=(7, width))
+    assert np.array_equal(measured._row_medians(rows), np.median(rows, axis=1))

@@ -82,4 +82,15 @@ def median_latency_s(
     first = np.stack([_quantiles(*q) for q in ttft]) + prompt_tokens / PREFILL_TOKENS_PER_S
     per_token = 1.0 / np.maximum(np.stack([_quantiles(*q) for q in tokens_per_s]), 1.0)
     sums = first[:, :, None] + np.asarray(output_tokens, dtype=np.float64)[:, None, None] * per_token[:, None, :]
-    return np.asarray(np.median(sums.reshape(len(ttft), -1), axis=1))
+    return _row_medians(sums.reshape(len(ttft), -1))
+
+
+def _row_medians(x: np.ndarray) -> np.ndarray:
+    """np.median(x, axis=1), the same numbers at half its cost: a partial sort at the middle, without
+    np.median's general-case wrapping (this runs on every routing decision)."""
+    n = x.shape[1]
+    half = n // 2
+    if n % 2:
+        return np.partition(x, half, axis=1)[:, half]
+    part = np.partition(x, (half - 1, half), axis=1)
+    return (part[:, half - 1] + part[:, half]) * 0.5
