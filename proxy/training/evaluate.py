@@ -22,7 +22,8 @@ import numpy as np
 
 from proxy.route.catalog import load_catalog
 from proxy.route.features import History, load_resources
-from proxy.route.scoring import load_scorer
+from proxy.route.features.lexical import load as load_heads
+from proxy.route.scoring import OnnxScorer, load_scorer
 from proxy.training import data as td
 from proxy.training import profiles as tp
 from proxy.training.curves import intervals, random_mix, single_models, summarize
@@ -146,6 +147,7 @@ def evaluate(
     else:
         raise ValueError(f"knowledge must be 'train' or 'catalog', not {knowledge!r}")
     scorer = load_scorer(models_dir)
+    heads = load_heads(models_dir, scorer.manifest) if isinstance(scorer, OnnxScorer) else None
     mean_out = {m: s.mean_output_tokens for m, s in stats.items() if s.mean_output_tokens is not None}
     report: dict[str, Any] = {
         "data": [str(f) for f in files],
@@ -158,7 +160,7 @@ def evaluate(
         held = [ds.items[i] for i in sp.test if _in(ds, ds.items[i].key, source)]
         if max_prompts is not None:
             held = held[:max_prompts]
-        prompts = replay(held, candidates, profiles, scorer, history, resources, ds.costs, mean_out)
+        prompts = replay(held, candidates, profiles, scorer, history, resources, ds.costs, mean_out, heads)
         if len(prompts) < 2 or len(candidates) < 2:
             log.info("%s: %d usable held-out prompts, %d candidates: skipped", source, len(prompts), len(candidates))
             continue
