@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import sparse
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 
 HEAD_C = 1.0  # the TF-IDF + logistic-regression baseline's regularisation (baselines.LR_C)
 MAX_ITER = 1000
+# liblinear: 2-3 times faster than lbfgs on these sparse rows (it penalises the bias too; the correctness model
+# reads each candidate's accuracy beside the logit). Tolerance: a feature, not a final classifier.
+TOL = 1e-3
+THREADS = 2  # heads are independent and each fit is deterministic, so fitting them side by side changes nothing
 
 
 def prompt_vectors(items: Sequence[LabelledPrompt]) -> sparse.csr_matrix:
@@ -61,11 +66,17 @@ def fit_heads(
                 at.append(i)
                 labels.append(label)
     keys = sorted(rows)
+
+    def fit(key: str) -> tuple[np.ndarray, float]:
+        at, labels = rows[key]
+        return _fit_one(x[np.asarray(at)], np.asarray(labels, dtype=np.float64))
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        fitted = list(pool.map(fit, keys))
     weights = np.zeros((len(keys), BUCKETS), dtype=np.float32)
     bias = np.zeros(len(keys), dtype=np.float32)
-    for h, key in enumerate(keys):
-        at, labels = rows[key]
-        weights[h], bias[h] = _fit_one(x[np.asarray(at)], np.asarray(labels, dtype=np.float64))
+    for h, (w, b) in enumerate(fitted):
+        weights[h], bias[h] = w, b
     return LexicalHeads.rounded(keys, weights, bias)
 
 
@@ -94,6 +105,6 @@ def _fit_one(x: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
     if targets.min() == targets.max():
         rate = (float(y.sum()) + 0.5) / (len(y) + 1.0)
         return np.zeros(BUCKETS, dtype=np.float32), math.log(rate / (1.0 - rate))
-    lr = LogisticRegression(C=HEAD_C, max_iter=MAX_ITER)
+    lr = LogisticRegression(C=HEAD_C, solver="liblinear", max_iter=MAX_ITER, tol=TOL, random_state=0)
     lr.fit(xs, targets, sample_weight=weight)
     return lr.coef_[0].astype(np.float32), float(lr.intercept_[0])

@@ -5,7 +5,8 @@ in prompts like this one, that model got right. A TF-IDF + logistic-regression r
 the hand-feature model, and averaging the two beats both, so the words enter the model as one more
 intersection feature, `x_lexical_logit`: the candidate's head's logit for the prompt.
 
-The prompt's vector: word uni- and bi-grams of the ask (`text.words`), hashed into `BUCKETS` buckets with
+The prompt's vector: word uni- and bi-grams of the ask (`text.words`; of a long ask, its first
+`HEAD_WORDS` and last `TAIL_WORDS` words), hashed into `BUCKETS` buckets with
 CRC-32 (stable across processes and machines, unlike Python's `hash()`), sublinear term frequency,
 l2-normalised. A head per model identity (`LLMProfile.history_key`) is fitted in training
 (`proxy/training/lexical.py`): out-of-fold for the training rows, on every training prompt for the
@@ -46,6 +47,10 @@ _MIX = np.uint64(0x9E3779B1)  # an odd 32-bit constant (golden ratio): spreads C
 _LOW32 = np.uint64(0xFFFFFFFF)
 _SHIFT = np.uint64(32 - BITS)
 _PRIOR_CLIP = 1e-3
+# A long ask keeps its first and last words (the question and its instructions or options): this bounds the
+# feature's cost on the request path and the heads' fitting time, which grows with the words per prompt.
+HEAD_WORDS = 192
+TAIL_WORDS = 64
 
 
 class LexicalError(ValueError):
@@ -62,6 +67,8 @@ class PromptVector:
 
 def vectorize(text: str) -> PromptVector:
     ws = words(text)
+    if len(ws) > HEAD_WORDS + TAIL_WORDS:
+        ws = ws[:HEAD_WORDS] + ws[-TAIL_WORDS:]
     if not ws:
         return PromptVector(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
     uni = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in ws), dtype=np.uint64, count=len(ws))
