@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from proxy.route.features import VERSION, feature_names
+from proxy.route.features.lexical import BUCKETS, LexicalHeads
 from proxy.route.scoring import OnnxScorer
 
 lgb = pytest.importorskip("lightgbm", reason="exporting needs the [train] extra")
@@ -29,8 +30,9 @@ def test_one_graph_one_call_equals_two_graphs(tmp_path: Path) -> None:
     names = feature_names()
     correctness, length, x = _models(len(names))
     calibration = fit.Calibration(np.array([0.0, 1.0]), np.array([0.0, 1.0]))
+    no_heads = LexicalHeads.rounded([], np.zeros((0, BUCKETS)), np.zeros(0))
     manifest = export.write_models(
-        tmp_path / "one", correctness, calibration, length, names, {"feature_version": VERSION}
+        tmp_path / "one", correctness, calibration, length, names, {"feature_version": VERSION}, no_heads
     )
     assert manifest["correctness"]["file"] == manifest["output_length"]["file"] == export.MODELS_FILE
     assert [p.name for p in (tmp_path / "one").glob("*.onnx")] == [export.MODELS_FILE]

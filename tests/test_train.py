@@ -139,3 +139,27 @@ def test_a_few_float32_threshold_flips_pass_the_export_check_and_a_broken_export
     assert export_disagreement({"p": (want, flipped), "log_tokens": (want, want)}) is None
     broken = export_disagreement({"p": (want, want[::-1].copy()), "log_tokens": (want, want)})
     assert broken is not None and broken.startswith("p differs by more than 0.001 on")
+
+
+def test_the_router_loads_the_lexical_heads_training_wrote_and_refuses_a_changed_file(
+    tiny_models: tuple[Path, Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    import shutil
+
+    from proxy import config as config_mod
+    from proxy.route.features import load_resources
+    from proxy.route.router import load_models
+    from proxy.route.scoring import ModelError
+
+    _, out, manifest = tiny_models
+    config = config_mod.parse({"backend": [{"name": "gpt4", "model": "gpt-4-1106-preview"}]})
+    _, knowledge = load_models(config, out, load_resources())
+    assert knowledge.heads is not None and knowledge.heads.keys == tuple(manifest["lexical"]["heads"])
+    assert knowledge.profiles["gpt4"].history_key in knowledge.heads.rows
+    changed = tmp_path / "changed"
+    shutil.copytree(out, changed)
+    data = bytearray((changed / "lexical.bin").read_bytes())
+    data[-1] ^= 1
+    (changed / "lexical.bin").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        load_models(config, changed, load_resources())

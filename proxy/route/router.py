@@ -21,7 +21,9 @@ from proxy.request import ChatRequest
 from proxy.route.catalog import default_catalog
 from proxy.route.choice import Choice, NoCandidate, choose, explore
 from proxy.route.conversations import ConversationMemory
-from proxy.route.features import Features, History, Resources, compute_features, load_resources
+from proxy.route.features import Features, History, LexicalHeads, Resources, compute_features, load_resources
+from proxy.route.features.lexical import LexicalError
+from proxy.route.features.lexical import load as load_heads
 from proxy.route.learned import KnowledgeError, Learned
 from proxy.route.learned import load as load_learned
 from proxy.route.profile import LLMProfile
@@ -91,9 +93,16 @@ class Knowledge:
     profiles: Mapping[str, LLMProfile]  # backend name -> `Backend.profile`, as the trained models knew it
     history: History
     resources: Resources
+    heads: LexicalHeads | None = None  # the lexical heads the models were trained with
 
     @classmethod
-    def load(cls, config: Config, learned: Learned | None = None, resources: Resources | None = None) -> Knowledge:
+    def load(
+        cls,
+        config: Config,
+        learned: Learned | None = None,
+        resources: Resources | None = None,
+        heads: LexicalHeads | None = None,
+    ) -> Knowledge:
         profiles = {b.name: b.profile for b in config.backends}
         history = History.from_catalog(default_catalog())
         if learned is not None:
@@ -102,7 +111,7 @@ class Knowledge:
             covered = {m for m, _ in learned.history.counts}
             counts = {k: v for k, v in history.counts.items() if k[0] not in covered} | dict(learned.history.counts)
             history = History(counts=MappingProxyType(counts), strength=learned.history.strength)
-        return cls(profiles=profiles, history=history, resources=resources or load_resources())
+        return cls(profiles=profiles, history=history, resources=resources or load_resources(), heads=heads)
 
 
 # The trained models that ship with the project (a fresh clone routes with them).
@@ -112,11 +121,14 @@ DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 def load_models(config: Config, models_dir: Path, resources: Resources) -> tuple[Scorer, Knowledge]:
     """The scorer of `models_dir` and the knowledge it was trained with, loaded together (ModelError if unusable)."""
     scorer = load_scorer(models_dir, resources.names)
+    if not isinstance(scorer, OnnxScorer):
+        return scorer, Knowledge.load(config, None, resources)
     try:
-        learned = load_learned(models_dir) if isinstance(scorer, OnnxScorer) else None
-    except KnowledgeError as exc:
+        learned = load_learned(models_dir)
+        heads = load_heads(models_dir, scorer.manifest)
+    except (KnowledgeError, LexicalError) as exc:
         raise ModelError(str(exc)) from None
-    return scorer, Knowledge.load(config, learned, resources)
+    return scorer, Knowledge.load(config, learned, resources, heads)
 
 
 class Router:
@@ -205,7 +217,9 @@ class Router:
         candidates = [table[n] for n in names]
         scorer, knowledge = self.scorer, self.knowledge
         profiles = [knowledge.profiles[b.name] for b in candidates]
-        features = compute_features(request, profiles, knowledge.history, resources=knowledge.resources)
+        features = compute_features(
+            request, profiles, knowledge.history, resources=knowledge.resources, heads=knowledge.heads
+        )
         scores = scorer.score(features, profiles, request.max_output_tokens)
         ttft, latency = self.speed.adjust(scores.candidates, scores.ttft_s, scores.latency_s)
         live = None

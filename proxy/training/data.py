@@ -24,7 +24,7 @@ import numpy as np
 
 from proxy.errors import BadRequest
 from proxy.request import ChatRequest
-from proxy.route.features import History, Resources, compute_features
+from proxy.route.features import History, LexicalHeads, Resources, compute_features
 from proxy.route.features.examples import LabelledPrompt, group_rows, request_from_prompt
 from proxy.route.measured import CHARS_PER_TOKEN
 from proxy.route.profile import LLMProfile
@@ -154,8 +154,10 @@ def build_table(
     resources: Resources,
     history_of: Callable[[int], History | None],
     progress: str = "features",
+    heads_of: Callable[[int], LexicalHeads | None] = lambda i: None,
 ) -> Table:
-    """One row per (prompt, model with a label); all candidates of a prompt in one call, as the proxy does."""
+    """One row per (prompt, model with a label); all candidates of a prompt in one call, as the proxy does.
+    `history_of` and `heads_of`: the History and lexical heads a prompt's rows may see (out-of-fold)."""
     blocks: list[np.ndarray] = []
     labels: list[float] = []
     out_tokens: list[float] = []
@@ -175,7 +177,9 @@ def build_table(
         if request is None or not cands:
             skipped += 1
             continue
-        feats = compute_features(request, [profiles[m] for m in cands], history_of(i), resources=resources)
+        feats = compute_features(
+            request, [profiles[m] for m in cands], history_of(i), resources=resources, heads=heads_of(i)
+        )
         blocks.append(feats.rows)
         for m in cands:
             labels.append(it.correct[m])

@@ -25,7 +25,8 @@ import numpy as np
 
 from proxy.route.catalog import load_catalog
 from proxy.route.features import History, load_resources
-from proxy.route.scoring import load_scorer
+from proxy.route.features.lexical import load as load_heads
+from proxy.route.scoring import OnnxScorer, load_scorer
 from proxy.training import data as td
 from proxy.training import profiles as tp
 from proxy.training.dataset import benchmark_of
@@ -184,7 +185,13 @@ def evaluate(
     else:
         raise ValueError(f"knowledge must be 'train' or 'catalog', not {knowledge!r}")
     scorer = load_scorer(models_dir)
+    heads = load_heads(models_dir, scorer.manifest) if isinstance(scorer, OnnxScorer) else None
     previous = None if previous_models is None else load_scorer(previous_models)
+    previous_heads = (
+        load_heads(previous_models, previous.manifest)
+        if previous_models is not None and isinstance(previous, OnnxScorer)
+        else None
+    )
     mean_out = {m: s.mean_output_tokens for m, s in stats.items() if s.mean_output_tokens is not None}
     report: dict[str, Any] = {
         "data": [str(f) for f in files],
@@ -207,12 +214,14 @@ def evaluate(
         candidates, sparse = covering(held, pool)
         if sparse:
             log.info("%s: %d models answered too few of its prompts: not candidates", source, len(sparse))
-        prompts = replay(held, candidates, profiles, scorer, history, resources, ds.costs, mean_out)
+        prompts = replay(held, candidates, profiles, scorer, history, resources, ds.costs, mean_out, heads)
         if len(prompts) < 2 or len(candidates) < 2:
             log.info("%s: %d usable prompts, %d candidates: skipped", source, len(prompts), len(candidates))
             continue
         before = (
-            replay(held, candidates, profiles, previous, history, resources, ds.costs, mean_out) if previous else []
+            replay(held, candidates, profiles, previous, history, resources, ds.costs, mean_out, previous_heads)
+            if previous
+            else []
         )
         report["sources"][source] = evaluate_source(source, ds, sp, prompts, candidates, profiles, baselines, before)
         if sparse:

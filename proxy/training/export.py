@@ -16,6 +16,8 @@ import onnx
 from onnxmltools import convert_lightgbm
 from onnxmltools.convert.common.data_types import FloatTensorType
 
+from proxy.route.features.lexical import FILE as LEXICAL_FILE
+from proxy.route.features.lexical import LexicalHeads
 from proxy.route.scoring import MANIFEST, MANIFEST_FORMAT
 from proxy.training.fit import Calibration
 
@@ -95,8 +97,9 @@ def write_models(
     length: lgb.LGBMRegressor,
     names: tuple[str, ...],
     manifest: dict[str, Any],
+    heads: LexicalHeads,
 ) -> dict[str, Any]:
-    """Write the models (one ONNX file) and the manifest; returns the manifest as written."""
+    """Write the models (one ONNX file), the lexical heads and the manifest; returns the manifest as written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     c_proto = to_onnx(correctness, len(names), "switchyard_correctness")
     l_proto = to_onnx(length, len(names), "switchyard_output_length")
@@ -105,6 +108,10 @@ def write_models(
     (out_dir / MODELS_FILE).write_bytes(data)
     log.info("wrote %s (%.1f kB)", out_dir / MODELS_FILE, len(data) / 1000)
     digest.update(json.dumps([calibration.x.tolist(), calibration.y.tolist()]).encode())
+    lexical = heads.to_bytes()
+    (out_dir / LEXICAL_FILE).write_bytes(lexical)
+    log.info("wrote %s (%.1f kB, %d heads)", out_dir / LEXICAL_FILE, len(lexical) / 1000, len(heads.keys))
+    digest.update(lexical)
     full = {
         "format": MANIFEST_FORMAT,
         "model_version": "switchyard-" + digest.hexdigest()[:12],
@@ -124,6 +131,12 @@ def write_models(
         "file": MODELS_FILE,
         "input": INPUT,
         "output": LENGTH_PREFIX + output_name(l_proto, "variable"),
+    }
+    full["lexical"] = {
+        **manifest.get("lexical", {}),
+        "file": LEXICAL_FILE,
+        "sha256": hashlib.sha256(lexical).hexdigest(),
+        "heads": list(heads.keys),
     }
     full["libraries"] = library_versions()
     (out_dir / MANIFEST).write_text(json.dumps(full, indent=1, sort_keys=False) + "\n", encoding="utf-8")

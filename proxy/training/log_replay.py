@@ -21,8 +21,8 @@ import httpx
 
 from proxy.errors import ProxyError
 from proxy.request import parse_chat
-from proxy.route.router import Router
-from proxy.route.scoring import load_scorer
+from proxy.route.features import load_resources
+from proxy.route.router import Router, load_models
 from proxy.settings import Config
 from proxy.training.export_log import records
 
@@ -32,8 +32,13 @@ def routed_records(db: str | Path) -> list[dict[str, Any]]:
 
 
 def offline(db: str | Path, config: Config, new_models: Path, current_models: Path) -> dict[str, Any]:
-    new, current = Router(config, load_scorer(new_models)), Router(config, load_scorer(current_models))
-    current.knowledge = new.knowledge  # load the catalog and vocabularies once
+    # Each models directory with the knowledge it was trained with (learned profiles, History, lexical heads), as
+    # the proxy would serve it; the catalog and vocabularies are loaded once.
+    resources = load_resources()
+    new_scorer, new_knowledge = load_models(config, new_models, resources)
+    current_scorer, current_knowledge = load_models(config, current_models, resources)
+    new = Router(config, new_scorer, knowledge=new_knowledge)
+    current = Router(config, current_scorer, knowledge=current_knowledge)
     totals: dict[str, Any] = {"calls": 0, "changed": 0, "skipped": 0}
     policy: dict[str, dict[str, float]] = {
         name: {"cost": 0.0, "latency": 0.0, "ips_sum": 0.0, "ips_weight": 0.0, "agree": 0}

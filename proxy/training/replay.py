@@ -32,7 +32,7 @@ import numpy as np
 
 from proxy.request import ChatRequest
 from proxy.route.choice import choose
-from proxy.route.features import Features, History, Resources, compute_features
+from proxy.route.features import Features, History, LexicalHeads, Resources, compute_features
 from proxy.route.features.examples import LabelledPrompt
 from proxy.route.features.llm import NEUTRAL_PRICE_PER_M
 from proxy.route.measured import CHARS_PER_TOKEN
@@ -82,15 +82,17 @@ def replay(
     resources: Resources,
     recorded_costs: dict[tuple[str, str], float],
     mean_out_tokens: dict[str, float],
+    heads: LexicalHeads | None = None,
 ) -> list[Replayed]:
-    """Score every prompt that has a label for every candidate (others are skipped)."""
+    """Score every prompt that has a label for every candidate (others are skipped); `heads`: the lexical
+    heads trained with the scorer's models."""
     profs = [profiles[m] for m in candidates]
     out = []
     for it in items:
         request = request_of(it)
         if request is None or any(m not in it.correct for m in candidates):
             continue
-        features = compute_features(request, profs, history, resources=resources)
+        features = compute_features(request, profs, history, resources=resources, heads=heads)
         scores = scorer.score(features, profs, request.max_output_tokens)
         labels = np.array([it.correct[m] for m in candidates])
         costs = np.array(

@@ -23,9 +23,11 @@ import numpy as np
 from proxy.route import learned
 from proxy.route.catalog import load_catalog
 from proxy.route.features import VERSION, load_resources
+from proxy.route.features.lexical import BUCKETS
 from proxy.route.scoring import OnnxScorer
 from proxy.settings import Backend
 from proxy.training import data as td
+from proxy.training import lexical as tl
 from proxy.training import profiles as tp
 from proxy.training.export import write_models
 from proxy.training.fit import (
@@ -69,8 +71,21 @@ def train(
     log.info("history buckets of every prompt")
     buckets = td.prompt_buckets(ds.items, resources)
     per_fold, everything = td.out_of_fold_histories(ds.items, buckets, profiles, sp, folds)
-    train_t = td.build_table(ds.items, sp.train, profiles, resources, lambda i: per_fold[sp.fold[i]], "train rows")
-    test_t = td.build_table(ds.items, sp.test, profiles, resources, lambda i: everything, "held-out rows")
+    log.info("lexical heads: hashed word vectors of every prompt")
+    vectors = tl.prompt_vectors(ds.items)
+    fold_heads, heads = tl.out_of_fold_heads(ds.items, vectors, profiles, sp, folds)
+    train_t = td.build_table(
+        ds.items,
+        sp.train,
+        profiles,
+        resources,
+        lambda i: per_fold[sp.fold[i]],
+        "train rows",
+        heads_of=lambda i: fold_heads[sp.fold[i]],
+    )
+    test_t = td.build_table(
+        ds.items, sp.test, profiles, resources, lambda i: everything, "held-out rows", heads_of=lambda i: heads
+    )
     log.info(
         "feature rows: %d train, %d held out, %d features", len(train_t.label), len(test_t.label), len(train_t.names)
     )
@@ -120,6 +135,14 @@ def train(
             "rows_held_out": int(len(test_t.label)),
             "history": "prior-success features of a training row are counted on the other folds only",
         },
+        "lexical": {
+            "feature": "x_lexical_logit: the candidate's head's logit for the prompt (its prior's logit without one)",
+            "model": (
+                f"per model identity, a logistic regression (C {tl.HEAD_C}) on word uni+bi-grams of the ask hashed "
+                f"with CRC-32 into {BUCKETS} buckets, sublinear tf, l2-normalised; weights as float16"
+            ),
+            "training_rows": "each training row's logit comes from the head fitted on the other folds",
+        },
         "candidates_seen": sorted(profiles),
         "catalog_ids": {m: p.catalog_id for m, p in sorted(profiles.items())},
         "derived_profiles": {
@@ -135,7 +158,7 @@ def train(
         "metrics": metrics,
         "training_seconds": round(time.perf_counter() - started, 1),
     }
-    written = write_models(out, corr.model, corr.calibration, length, train_t.names, manifest)
+    written = write_models(out, corr.model, corr.calibration, length, train_t.names, manifest, heads)
     learned.write(out, profiles, everything)
     _check_export(out, corr, length, test_t if len(test_t.label) else train_t)
     log.info("wrote %s in %.0f s", out, time.perf_counter() - started)

@@ -11,7 +11,9 @@ Three groups, by name prefix (the seed's three families):
 - `l_*` LLM features (`llm.py`): size, maker, age, context, prices, latency, accuracy, training domain,
   specialisations, capabilities; from the candidate's `LLMProfile` (catalog + backend config);
 - `x_*` intersection features (`cross.py`): task match, vocabulary alignment, complexity vs size,
-  expected latency and cost, capability gaps, prior success on similar prompts (`History`).
+  expected latency and cost, capability gaps, prior success on similar prompts (`History`); and
+  `x_lexical_logit` (`lexical.py`): the candidate's own classifier over the prompt's words, when the
+  models directory has one for it (`LexicalHeads`).
 
 Vocabularies: `lexicon.py`; task rule set: `task.py`; tokenizer: `tokens.py`; semantic vector: `semantic.py`.
 """
@@ -29,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from proxy.request import ChatRequest
-from proxy.route.features import cross, llm, prompt
+from proxy.route.features import cross, lexical, llm, prompt
 from proxy.route.features.history import History
+from proxy.route.features.lexical import LexicalHeads
 from proxy.route.features.lexicon import DOMAINS, TASKS, Lexicon, load_lexicon
 from proxy.route.features.semantic import load_semantic
 from proxy.route.features.text import conversation
@@ -38,7 +41,7 @@ from proxy.route.features.tokens import TokenCounter, load_token_counter
 from proxy.route.features.vocab import Vocabulary, build_vocabulary
 from proxy.route.profile import LLMProfile
 
-VERSION = "1.0"
+VERSION = "1.1"
 _CANDIDATE_CACHE = 4096
 
 __all__ = [
@@ -47,6 +50,7 @@ __all__ = [
     "VERSION",
     "Features",
     "History",
+    "LexicalHeads",
     "PromptInfo",
     "Resources",
     "compute_features",
@@ -145,7 +149,7 @@ class Resources:
 
     @cached_property
     def names(self) -> tuple[str, ...]:
-        return prompt.names(self.semantic_dims) + llm.NAMES + cross.NAMES
+        return prompt.names(self.semantic_dims) + llm.NAMES + cross.NAMES + lexical.NAMES
 
 
 def load_resources(tokenizer_file: Path | None = None) -> Resources:
@@ -173,8 +177,10 @@ def compute_features(
     history: History | None = None,
     *,
     resources: Resources | None = None,
+    heads: LexicalHeads | None = None,
 ) -> Features:
-    """One row per candidate profile (a backend's is `Backend.profile`)."""
+    """One row per candidate profile (a backend's is `Backend.profile`). `heads`: the lexical heads of the
+    models in use (without them every candidate's lexical logit is its prior's)."""
     res = resources or default_resources()
     conv = conversation(request.messages)
     a = prompt.analyze(request, conv, res.vocab, res.lexicon, res.tokens)
@@ -186,7 +192,14 @@ def compute_features(
     if profiles:
         block = res.block(profiles)
         rows[:, n_p : n_p + n_l] = block.llm
-        rows[:, n_p + n_l :] = cross.cross_block(side, block, history)
+        n_x = len(cross.NAMES)
+        rows[:, n_p + n_l : n_p + n_l + n_x] = cross.cross_block(side, block, history)
+        priors = np.fromiter((lexical.prior_logit(c.accuracy) for c in block.sides), dtype=np.float64)
+        if heads is None:
+            rows[:, -1] = priors
+        else:
+            keys = [c.history_key for c in block.sides]
+            rows[:, -1] = heads.logits(lexical.vectorize(conv.ask), keys, priors)
     return Features(
         version=VERSION,
         names=names,
