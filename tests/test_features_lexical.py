@@ -76,7 +76,7 @@ def test_a_candidate_without_a_head_gets_its_prior_logit() -> None:
     assert got[2] != 9.0
 
 
-def _items(n: int = 60) -> list[LabelledPrompt]:
+def _items(n: int = 1200) -> list[LabelledPrompt]:  # each fold's fit keeps MIN_HEAD_PROMPTS
     words = ("algebra", "poetry", "python", "history")
     return [
         LabelledPrompt(f"key{i}", f"question {i} on {words[i % 4]} and more {words[(i // 4) % 4]}", "s", "t", {"m": y})
@@ -106,6 +106,21 @@ def test_a_training_row_lexical_logit_never_sees_its_own_label() -> None:
     other = next(k for k in range(3) if k != own)
     assert not np.array_equal(per_fold[other].weights, per_fold2[other].weights)
     assert per_fold[own].keys == (key,)
+
+
+def test_a_model_with_few_prompts_gets_no_head() -> None:
+    pytest.importorskip("sklearn", reason="fitting heads needs the [train] extra")
+    from proxy.training import lexical as tl
+
+    items = _items()
+    profiles = {"m": load_catalog().profile("acme-m", name="m")}
+    x = tl.prompt_vectors(items)
+    assert tl.fit_heads(items, x, profiles, range(tl.MIN_HEAD_PROMPTS)).keys == (profiles["m"].history_key,)
+    few = tl.fit_heads(items, x, profiles, range(tl.MIN_HEAD_PROMPTS - 1))
+    assert few.keys == () and few.weights.shape == (0, BUCKETS)
+    back = LexicalHeads.from_bytes(few.to_bytes())
+    got = back.logits(vectorize(TEXT), [profiles["m"].history_key], np.array([prior_logit(0.7)]))
+    assert got[0] == pytest.approx(prior_logit(0.7))
 
 
 def test_serving_computes_the_lexical_logit_training_gave_a_held_out_row() -> None:

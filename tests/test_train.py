@@ -150,8 +150,12 @@ def test_the_router_loads_the_lexical_heads_training_wrote_and_refuses_a_changed
     from proxy.route.features import load_resources
     from proxy.route.router import load_models
     from proxy.route.scoring import ModelError
+    from proxy.training.train import train
 
-    _, out, manifest = tiny_models
+    data, _, small = tiny_models
+    assert small["lexical"]["heads"] == []  # too few prompts per model for a head by default
+    out = tmp_path / "with-heads"
+    manifest = train([data], out, threads=1, folds=3, min_head_prompts=1)
     config = config_mod.parse({"backend": [{"name": "gpt4", "model": "gpt-4-1106-preview"}]})
     _, knowledge = load_models(config, out, load_resources())
     assert knowledge.heads is not None and knowledge.heads.keys == tuple(manifest["lexical"]["heads"])

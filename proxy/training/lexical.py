@@ -8,6 +8,14 @@ held-out rows and the shipped file the head fitted on every training prompt.
 Soft labels (judge scores in (0, 1)) enter as a positive and a negative row weighted by the label, as in
 the correctness model. A model whose training labels are all equal gets no weights, only the bias of its
 smoothed rate.
+
+A model with fewer than `MIN_HEAD_PROMPTS` labelled prompts in a fit gets no head, so its feature is its prior's
+logit, as for a model never seen: a regression over 32,768 hashed n-grams from a few hundred prompts mostly
+learns their noise, and a data set that small (a log of a hundred calls, LLMFAO's 19 prompts) is also too small
+for LightGBM to learn how little to trust it. One turn of the learning loop on 100 logged prompts showed it:
+with heads from ~70 prompts each, the retrained router sent the good newcomer 20% of the traffic instead of 46%
+and spent twice as much per request (`scripts/learning_loop.py`). Every model of the shipped sources has at
+least ~690 prompts in each fold's fit.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ MAX_ITER = 1000
 # liblinear: 2-3 times faster than lbfgs on these sparse rows (it penalises the bias too; the correctness model
 # reads each candidate's accuracy beside the logit). Tolerance: a feature, not a final classifier.
 TOL = 1e-3
+MIN_HEAD_PROMPTS = 500
 THREADS = 2  # heads are independent and each fit is deterministic, so fitting them side by side changes nothing
 
 
@@ -56,8 +65,10 @@ def fit_heads(
     x: sparse.csr_matrix,
     profiles: dict[str, LLMProfile],
     indices: Sequence[int],
+    min_prompts: int = MIN_HEAD_PROMPTS,
 ) -> LexicalHeads:
-    """A head per history key of `profiles`, on the labels of the prompts `indices` (rows of `x`)."""
+    """A head per history key of `profiles` with `min_prompts` prompts among `indices` (rows of `x`), on
+    their labels."""
     rows: dict[str, tuple[list[int], list[float]]] = {}
     for i in indices:
         for m, label in items[i].correct.items():
@@ -65,7 +76,7 @@ def fit_heads(
                 at, labels = rows.setdefault(profiles[m].history_key, ([], []))
                 at.append(i)
                 labels.append(label)
-    keys = sorted(rows)
+    keys = sorted(k for k, (at, _) in rows.items() if len(set(at)) >= min_prompts)
 
     def fit(key: str) -> tuple[np.ndarray, float]:
         at, labels = rows[key]
@@ -86,14 +97,15 @@ def out_of_fold_heads(
     profiles: dict[str, LLMProfile],
     sp: Split,
     folds: int,
+    min_prompts: int = MIN_HEAD_PROMPTS,
 ) -> tuple[list[LexicalHeads], LexicalHeads]:
     """Per fold, heads fitted on the other training folds; and heads fitted on every training prompt."""
     per_fold = []
     for k in range(folds):
         log.info("lexical heads: fold %d/%d", k + 1, folds)
-        per_fold.append(fit_heads(items, x, profiles, [i for i in sp.train if sp.fold[i] != k]))
+        per_fold.append(fit_heads(items, x, profiles, [i for i in sp.train if sp.fold[i] != k], min_prompts))
     log.info("lexical heads: every training prompt")
-    return per_fold, fit_heads(items, x, profiles, sp.train)
+    return per_fold, fit_heads(items, x, profiles, sp.train, min_prompts)
 
 
 def _fit_one(x: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:

@@ -53,9 +53,11 @@ def train(
     threads: int = 1,
     folds: int = td.FOLDS,
     backends: Mapping[str, Backend] | None = None,
+    min_head_prompts: int = tl.MIN_HEAD_PROMPTS,
 ) -> dict[str, Any]:
     """`backends`: the proxy's backends by name, so log rows (named by backend) get the profiles the proxy
-    gives them; without it a model name is looked up in the catalog as it is."""
+    gives them; without it a model name is looked up in the catalog as it is. `min_head_prompts`: the fewest
+    training prompts of a model that earn it a lexical head (`proxy/training/lexical.py`)."""
     started = time.perf_counter()
     log.info("reading %s", ", ".join(str(f) for f in files))
     ds = td.load_data(files)
@@ -73,7 +75,7 @@ def train(
     per_fold, everything = td.out_of_fold_histories(ds.items, buckets, profiles, sp, folds)
     log.info("lexical heads: hashed word vectors of every prompt")
     vectors = tl.prompt_vectors(ds.items)
-    fold_heads, heads = tl.out_of_fold_heads(ds.items, vectors, profiles, sp, folds)
+    fold_heads, heads = tl.out_of_fold_heads(ds.items, vectors, profiles, sp, folds, min_head_prompts)
     train_t = td.build_table(
         ds.items,
         sp.train,
