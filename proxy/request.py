@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -169,16 +170,18 @@ class ChatRequest:
     controls: RouteControls = field(default_factory=RouteControls)
     native: NativeBody | None = None  # set by the Messages and Responses endpoints only
 
-    @property
+    # What the request needs of a backend: read by the features, the filter and the log of every routed call, so
+    # worked out once (the request is frozen).
+    @cached_property
     def needs_tools(self) -> bool:
         return bool(self.params.get("tools")) and self.params.get("tool_choice") != "none"
 
-    @property
+    @cached_property
     def needs_json(self) -> bool:
         fmt = self.params.get("response_format")
         return isinstance(fmt, Mapping) and fmt.get("type") in ("json_object", "json_schema")
 
-    @property
+    @cached_property
     def needs_vision(self) -> bool:
         return any(m.has_image for m in self.messages)
 

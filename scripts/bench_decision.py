@@ -1,13 +1,14 @@
 """Time one whole routing decision: features, both trained models and the choice, 10 candidates, on one core.
 
-Usage: .venv/bin/python -m scripts.bench_decision [--models models/] [--iterations 5000]
+Usage: .venv/bin/python -m scripts.bench_decision [--models models/] [--iterations 5000] [--candidates 10]
 
 `Router.decide` is what serving calls before forwarding: the prompt's features for ten candidates
 (the same ~500-word request as scripts/bench_features.py), the correctness and output-length models
 (scripts/bench_scoring.py times those alone), cost and latency, and the selection policy. The shipped
 models and the knowledge they were trained with are loaded as the proxy loads them. The first 200
 decisions are a warm-up. Reported: wall-clock percentiles, and thread CPU time to tell a slow run
-from a busy machine.
+from a busy machine. `--candidates N` routes among N backends instead (the ten models in turn), to see how
+the decision's cost grows with the candidate list.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--iterations", type=int, default=5000)
+    parser.add_argument("--candidates", type=int, default=len(MODELS))
     args = parser.parse_args(argv)
     pinned = _pin()
+    n = args.candidates
     config = config_mod.parse(
         {
-            "backend": [{"name": f"c{i}", "model": m} for i, m in enumerate(MODELS)],
-            "alias": [{"name": "router", "candidates": [f"c{i}" for i in range(len(MODELS))]}],
+            "backend": [{"name": f"c{i}", "model": MODELS[i % len(MODELS)]} for i in range(n)],
+            "alias": [{"name": "router", "candidates": [f"c{i}" for i in range(n)]}],
         }
     )
     scorer, knowledge = load_models(config, args.models, load_resources())
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_ms = sorted(t * 1000 for t in cpu)
     decision = router.decide(request)
     print(f"command: python -m scripts.bench_decision {' '.join(argv or sys.argv[1:])}".rstrip())
-    print(f"pinned to one core: {pinned}; models: {scorer.version}; candidates: {len(MODELS)}")
+    print(f"pinned to one core: {pinned}; models: {scorer.version}; candidates: {n}")
     print(f"chosen: {decision.order[0].name} ({decision.choice.reason if decision.choice else '-'})")
     print(
         f"iterations: {len(ms)}  p50 {_q(ms, 0.50):.3f} ms  p90 {_q(ms, 0.90):.3f} ms  p99 {_q(ms, 0.99):.3f} ms"

@@ -36,6 +36,17 @@ def test_an_unseen_model_gets_its_prior_or_the_global_rate() -> None:
     assert h.model_rate("never-seen").n == 0
 
 
+def test_prior_rows_are_each_candidates_priors_and_stay_the_same_for_the_same_lineup() -> None:
+    h = History.from_outcomes(outcomes())
+    models = ((A, None), (B, 0.9), ("never-seen", None))
+    rows = h.prior_rows(models, CODE)
+    assert rows.tolist() == [list(h.priors(m, p, CODE)) for m, p in models]
+    assert h.prior_rows(models, CODE) is rows  # a repeated lineup and prompt bucket: no work per candidate
+    assert h.prior_rows(models, MATH).tolist() == [list(h.priors(m, p, MATH)) for m, p in models]
+    with pytest.raises(ValueError):
+        rows[0, 0] = 0.0  # shared between requests, so read-only
+
+
 def test_leave_one_out_equals_a_history_built_without_the_prompt() -> None:
     scored = {A: 1.0, B: 0.0}  # this prompt's labels
     full = History.from_outcomes([*outcomes(), (A, CODE, 1.0), (B, CODE, 0.0)])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from statistics import NormalDist
 from typing import TypeVar
@@ -79,18 +80,43 @@ def median_latency_s(
     """Per candidate, the median total time of a call under its measured spread: TTFT (p10, p50, p90) plus
     its prefill, plus `output_tokens` at tokens/s (p10, p50, p90). With no spread (p10 = p50 = p90) it is
     `latency_s` of the medians."""
-    first = np.stack([_quantiles(*q) for q in ttft]) + prompt_tokens / PREFILL_TOKENS_PER_S
-    per_token = 1.0 / np.maximum(np.stack([_quantiles(*q) for q in tokens_per_s]), 1.0)
-    sums = first[:, :, None] + np.asarray(output_tokens, dtype=np.float64)[:, None, None] * per_token[:, None, :]
-    return _row_medians(sums.reshape(len(ttft), -1))
+    return SpeedGrid.of(ttft, tokens_per_s).median_latency_s(prompt_tokens, output_tokens)
+
+
+@dataclass(frozen=True)
+class SpeedGrid:
+    """The candidates' TTFT and time-per-token quantile grids: they depend on the measurements only, so a
+    router keeps them per candidate list (`proxy.route.lineup`) and a decision only adds its prompt and
+    answer lengths."""
+
+    ttft: np.ndarray  # (candidates, GRID): TTFT quantiles of a short prompt
+    per_token: np.ndarray  # (candidates, GRID): seconds per output token, quantiles
+
+    @classmethod
+    def of(
+        cls, ttft: Sequence[tuple[float, float, float]], tokens_per_s: Sequence[tuple[float, float, float]]
+    ) -> SpeedGrid:
+        return cls(
+            ttft=np.stack([_quantiles(*q) for q in ttft]),
+            per_token=1.0 / np.maximum(np.stack([_quantiles(*q) for q in tokens_per_s]), 1.0),
+        )
+
+    def median_latency_s(self, prompt_tokens: float, output_tokens: np.ndarray) -> np.ndarray:
+        """`median_latency_s` of these candidates for a prompt of `prompt_tokens` and these answer lengths."""
+        first = self.ttft + prompt_tokens / PREFILL_TOKENS_PER_S
+        sums = (
+            first[:, :, None] + np.asarray(output_tokens, dtype=np.float64)[:, None, None] * self.per_token[:, None, :]
+        )
+        return _row_medians(sums.reshape(len(first), -1))
 
 
 def _row_medians(x: np.ndarray) -> np.ndarray:
-    """np.median(x, axis=1), the same numbers at half its cost: a partial sort at the middle, without
-    np.median's general-case wrapping (this runs on every routing decision)."""
+    """np.median(x, axis=1), the same numbers at a fraction of its cost (this runs on every routing decision):
+    NumPy's vectorised sort of a row of GRID^2 = 256 values is quicker than a partial sort at the middle
+    (10 rows: 9 us against 14 us for np.partition at the two middle places, on this project's machine)."""
     n = x.shape[1]
     half = n // 2
+    ordered = np.sort(x, axis=1)
     if n % 2:
-        return np.partition(x, half, axis=1)[:, half]
-    part = np.partition(x, (half - 1, half), axis=1)
-    return (part[:, half - 1] + part[:, half]) * 0.5
+        return ordered[:, half]
+    return (ordered[:, half - 1] + ordered[:, half]) * 0.5

@@ -175,7 +175,7 @@ class Router:
             total_s=total_s,
             output_tokens=output_tokens,
             ttft_s=ttft_s,
-            prior_total_s=prior_latency_s(profile, prompt_tokens, output_tokens),
+            prior_total=lambda: prior_latency_s(profile, prompt_tokens, output_tokens),
         )
 
     def live_speeds(self, names: Iterable[str] | None = None) -> dict[str, dict[str, float]]:

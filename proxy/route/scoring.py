@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from proxy.route import measured
 from proxy.route.features import VERSION, Features, feature_names
+from proxy.route.lineup import LineupCache
 from proxy.route.profile import LLMProfile
 
 log = logging.getLogger(__name__)
@@ -63,30 +65,50 @@ def prior_speed(profile: LLMProfile, prompt_tokens: float = 0.0) -> tuple[float,
     return measured.ttft_s(ttft, prompt_tokens), profile.tokens_per_s or DEFAULT_TOKENS_PER_S
 
 
+@dataclass(frozen=True)
+class _Lineup:
+    """What the scores take from a candidate list's profiles: the same on every request with those candidates,
+    so each scorer keeps it per candidate list (`proxy.route.lineup`)."""
+
+    limits: np.ndarray  # each candidate's own output limit, inf when it has none
+    ttft_s: np.ndarray  # the measured median TTFT of a short prompt
+    speed: measured.SpeedGrid
+    accuracy: np.ndarray  # the prior rule's P(acceptable)
+
+
+def _lineup(candidates: tuple[LLMProfile, ...]) -> _Lineup:
+    # prior_speed's rule for every candidate, read as `proxy.route.measured` says (the simulator draws from the
+    # same numbers).
+    ttft_q = [_quantiles(c.ttft_s if c.ttft_s is not None else DEFAULT_TTFT_S, c.ttft_s_p10_p90) for c in candidates]
+    tps_q = [_quantiles(c.tokens_per_s or DEFAULT_TOKENS_PER_S, c.tokens_per_s_p10_p90) for c in candidates]
+    accuracy = np.array([c.accuracy if c.accuracy is not None else DEFAULT_ACCURACY for c in candidates])
+    accuracy.flags.writeable = False  # every request's Scores share it
+    return _Lineup(
+        limits=np.array([float(c.max_output_tokens or np.inf) for c in candidates]),
+        ttft_s=np.array([q[1] for q in ttft_q]),
+        speed=measured.SpeedGrid.of(ttft_q, tps_q),
+        accuracy=accuracy,
+    )
+
+
 def _scores(
     features: Features,
-    candidates: Sequence[LLMProfile],
+    lineup: _Lineup,
     p_acceptable: np.ndarray,
     output_tokens: np.ndarray,
     max_output_tokens: int | None,
     version: str,
 ) -> Scores:
     """Both scorers' shared tail: cap the output length, then latency = the median of TTFT + tokens / speed under
-    the measured spread, read as `proxy.route.measured` says (the simulator draws from the same numbers)."""
-    limits = np.array([float(c.max_output_tokens or np.inf) for c in candidates])
-    if max_output_tokens is not None:
-        limits = np.minimum(limits, float(max_output_tokens))
+    the measured spread."""
+    limits = lineup.limits if max_output_tokens is None else np.minimum(lineup.limits, float(max_output_tokens))
     out = np.minimum(output_tokens, limits)
-    # prior_speed's rule, written inline: this runs on every decision, and a call per candidate showed in
-    # scripts/bench_decision (p50 +0.02 ms in two alternations).
-    ttft_q = [_quantiles(c.ttft_s if c.ttft_s is not None else DEFAULT_TTFT_S, c.ttft_s_p10_p90) for c in candidates]
-    tps_q = [_quantiles(c.tokens_per_s or DEFAULT_TOKENS_PER_S, c.tokens_per_s_p10_p90) for c in candidates]
-    ttft = measured.ttft_s(np.array([q[1] for q in ttft_q]), features.prompt.tokens)
+    tokens = features.prompt.tokens
     return Scores(
         candidates=features.candidates,
         p_acceptable=p_acceptable,
-        ttft_s=ttft,
-        latency_s=measured.median_latency_s(ttft_q, tps_q, features.prompt.tokens, out),
+        ttft_s=measured.ttft_s(lineup.ttft_s, tokens),
+        latency_s=lineup.speed.median_latency_s(tokens, out),
         output_tokens=out,
         model_version=version,
     )
@@ -94,10 +116,22 @@ def _scores(
 
 def prior_latency_s(profile: LLMProfile, prompt_tokens: float, output_tokens: float) -> float:
     """The prior's prediction of a call's total time (as `_scores` makes it): what live speed compares a
-    non-streamed call's time with."""
-    ttft = _quantiles(profile.ttft_s if profile.ttft_s is not None else DEFAULT_TTFT_S, profile.ttft_s_p10_p90)
-    tps = _quantiles(profile.tokens_per_s or DEFAULT_TOKENS_PER_S, profile.tokens_per_s_p10_p90)
-    return float(measured.median_latency_s([ttft], [tps], prompt_tokens, np.array([output_tokens]))[0])
+    non-streamed call's time with, after every call, named or routed."""
+    grid = _speed_grid(
+        profile.ttft_s if profile.ttft_s is not None else DEFAULT_TTFT_S,
+        profile.ttft_s_p10_p90,
+        profile.tokens_per_s or DEFAULT_TOKENS_PER_S,
+        profile.tokens_per_s_p10_p90,
+    )
+    return float(grid.median_latency_s(prompt_tokens, np.array([output_tokens]))[0])
+
+
+@lru_cache(maxsize=4096)
+def _speed_grid(
+    ttft: float, ttft_spread: tuple[float, float] | None, tps: float, tps_spread: tuple[float, float] | None
+) -> measured.SpeedGrid:
+    """One model's grid, kept: building it cost a named call ~0.03 ms of the proxy's CPU (scripts/time_split)."""
+    return measured.SpeedGrid.of([_quantiles(ttft, ttft_spread)], [_quantiles(tps, tps_spread)])
 
 
 def _quantiles(median: float, spread: tuple[float, float] | None) -> tuple[float, float, float]:
@@ -114,10 +148,14 @@ class PriorScorer:
 
     version = "prior-2"
 
+    def __init__(self) -> None:
+        self._lineups = LineupCache(_lineup)
+
     def score(self, features: Features, candidates: Sequence[LLMProfile], max_output_tokens: int | None) -> Scores:
         expected = float(features.prompt.expected_output_tokens or DEFAULT_OUTPUT_TOKENS)
-        p = np.array([c.accuracy if c.accuracy is not None else DEFAULT_ACCURACY for c in candidates])
-        return _scores(features, candidates, p, np.full(len(candidates), expected), max_output_tokens, self.version)
+        lineup = self._lineups(candidates)
+        out = np.full(len(candidates), expected)
+        return _scores(features, lineup, lineup.accuracy, out, max_output_tokens, self.version)
 
 
 class OnnxScorer:
@@ -142,6 +180,7 @@ class OnnxScorer:
         self._one_call = correctness is length and self._c_in == self._l_in
         self._knots_x = np.asarray(c["calibration"]["x"], dtype=np.float64)
         self._knots_y = np.asarray(c["calibration"]["y"], dtype=np.float64)
+        self._lineups = LineupCache(_lineup)
 
     @classmethod
     def load(cls, models_dir: Path, names: Sequence[str] | None = None) -> OnnxScorer:
@@ -184,7 +223,7 @@ class OnnxScorer:
         raw, log_out = self.predict_raw(features.rows)
         p = np.interp(raw, self._knots_x, self._knots_y)
         out = np.maximum(np.expm1(log_out.astype(np.float64)), 1.0)
-        return _scores(features, candidates, p, out, max_output_tokens, self.version)
+        return _scores(features, self._lineups(candidates), p, out, max_output_tokens, self.version)
 
     def predict_raw(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The models' own outputs for feature rows: uncalibrated P(acceptable) and log1p(output tokens)."""

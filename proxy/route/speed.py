@@ -91,10 +91,11 @@ class LiveSpeed:
         total_s: float,
         output_tokens: int,
         ttft_s: float | None = None,
-        prior_total_s: float | None = None,
+        prior_total: Callable[[], float] | None = None,
     ) -> None:
         """One call that succeeded at its first try: its upstream time, its TTFT when streamed, its tokens.
-        `prior_total_s`: what the prior predicted for the whole call (default: TTFT + tokens at the prior rate)."""
+        `prior_total`: what the prior predicts for the whole call (default: TTFT + tokens at the prior rate), asked
+        only of a call without a TTFT (the prediction costs a named call's share of the proxy's CPU)."""
         if total_s <= 0 or prior_ttft_s <= 0 or prior_tokens_per_s <= 0:
             return
         now = self._clock()
@@ -110,7 +111,7 @@ class LiveSpeed:
                 ev.decode += math.log((total_s - ttft_s) / prior_decode_s)
                 ev.decode_weight += 1.0
         else:
-            shift = math.log(total_s / (prior_total_s or prior_ttft_s + prior_decode_s))
+            shift = math.log(total_s / ((prior_total and prior_total()) or prior_ttft_s + prior_decode_s))
             ev.ttft += shift
             ev.ttft_weight += 1.0
             if output_tokens >= MIN_TOKENS:

@@ -39,10 +39,10 @@ from proxy.route.features.semantic import load_semantic
 from proxy.route.features.text import conversation
 from proxy.route.features.tokens import TokenCounter, load_token_counter
 from proxy.route.features.vocab import Vocabulary, build_vocabulary
+from proxy.route.lineup import LineupCache
 from proxy.route.profile import LLMProfile
 
 VERSION = "1.1"
-_CANDIDATE_CACHE = 4096
 
 __all__ = [
     "DOMAINS",
@@ -114,34 +114,10 @@ class Resources:
     lexicon: Lexicon
     vocab: Vocabulary
     tokens: TokenCounter
-    # Per-candidate features depend on the profile only; keyed by id() and holding the profile itself,
-    # so an id cannot be reused while its entry lives. Bounded by `_CANDIDATE_CACHE`. Candidate lists
-    # (an alias's backends) repeat, so their stacked blocks are cached the same way.
-    candidates: dict[int, tuple[LLMProfile, cross.CandidateSide]] = field(default_factory=dict, repr=False)
-    blocks: dict[tuple[int, ...], tuple[tuple[LLMProfile, ...], cross.CandidateBlock]] = field(
-        default_factory=dict, repr=False
+    # Per-candidate features depend on the profiles only: the stacked block of a candidate list is built once.
+    block: LineupCache[cross.CandidateBlock] = field(
+        default_factory=lambda: LineupCache(_candidate_block), repr=False, compare=False
     )
-
-    def candidate(self, p: LLMProfile) -> cross.CandidateSide:
-        hit = self.candidates.get(id(p))
-        if hit is not None and hit[0] is p:
-            return hit[1]
-        if len(self.candidates) >= _CANDIDATE_CACHE:
-            self.candidates.clear()
-        side = cross.candidate_side(p)
-        self.candidates[id(p)] = (p, side)
-        return side
-
-    def block(self, profiles: Sequence[LLMProfile]) -> cross.CandidateBlock:
-        key = tuple(map(id, profiles))
-        hit = self.blocks.get(key)
-        if hit is not None and all(a is b for a, b in zip(hit[0], profiles, strict=True)):
-            return hit[1]
-        if len(self.blocks) >= _CANDIDATE_CACHE:
-            self.blocks.clear()
-        block = cross.candidate_block(tuple(self.candidate(p) for p in profiles))
-        self.blocks[key] = (tuple(profiles), block)
-        return block
 
     @property
     def semantic_dims(self) -> int:
@@ -159,6 +135,10 @@ def load_resources(tokenizer_file: Path | None = None) -> Resources:
         vocab=build_vocabulary(lexicon, load_semantic()),
         tokens=load_token_counter(tokenizer_file),
     )
+
+
+def _candidate_block(profiles: tuple[LLMProfile, ...]) -> cross.CandidateBlock:
+    return cross.candidate_block(tuple(map(cross.candidate_side, profiles)))
 
 
 @cache
@@ -194,12 +174,10 @@ def compute_features(
         rows[:, n_p : n_p + n_l] = block.llm
         n_x = len(cross.NAMES)
         rows[:, n_p + n_l : n_p + n_l + n_x] = cross.cross_block(side, block, history)
-        priors = np.fromiter((lexical.prior_logit(c.accuracy) for c in block.sides), dtype=np.float64)
         if heads is None:
-            rows[:, -1] = priors
+            rows[:, -1] = block.lexical_prior
         else:
-            keys = [c.history_key for c in block.sides]
-            rows[:, -1] = heads.logits(lexical.vectorize(conv.ask), keys, priors)
+            rows[:, -1] = heads.logits(lexical.vectorize(conv.ask), block.history_keys, block.lexical_prior)
     return Features(
         version=VERSION,
         names=names,

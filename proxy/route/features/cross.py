@@ -21,6 +21,7 @@ import numpy as np
 
 from proxy.request import ChatRequest
 from proxy.route.features.history import NEUTRAL_RATE, History
+from proxy.route.features.lexical import prior_logit
 from proxy.route.features.lexicon import DOMAINS, TASKS
 from proxy.route.features.llm import (
     NEUTRAL_PRICE_PER_M,
@@ -133,13 +134,15 @@ def candidate_side(p: LLMProfile) -> CandidateSide:
 
 @dataclass(frozen=True)
 class CandidateBlock:
-    """The candidate sides of one candidate list, stacked into columns, so the intersection features
-    of every candidate are a few vector operations instead of a Python loop per candidate."""
+    """The candidate sides of one candidate list, stacked into columns (and the prompt-independent parts of the
+    intersection features worked out), so the intersection features of every candidate are a few vector
+    operations instead of a Python loop per candidate."""
 
-    sides: tuple[CandidateSide, ...]
     llm: np.ndarray  # (n, len(llm.NAMES))
     task_weight: np.ndarray  # (n, len(TASKS))
+    has_own_domain: np.ndarray  # (n,) bool
     own_domain: np.ndarray  # (n,) index into DOMAINS, -1 for none
+    own_domain_score: np.ndarray  # (n,) index into a prompt's domain scores plus a trailing 0 for none
     multilingual: np.ndarray
     small: np.ndarray  # 1 - size
     ttft_s: np.ndarray
@@ -147,23 +150,30 @@ class CandidateBlock:
     input_per_token: np.ndarray
     output_per_token: np.ndarray
     output_factor: np.ndarray
-    context_window: np.ndarray  # 0 for unknown
-    lacks_tools: np.ndarray
-    lacks_vision: np.ndarray
-    lacks_json: np.ndarray
+    context_known: np.ndarray  # (n,) bool
+    context_window: np.ndarray  # 1 for unknown (only divided by where known)
+    lacks: np.ndarray  # (n, 3): lacks tools, vision, JSON
+    priors: tuple[tuple[str, float | None], ...]  # (History key, accuracy): the prior-success features' inputs
     no_history_prior: np.ndarray  # (n, 5): the prior-success columns when no History is given
+    history_keys: tuple[str, ...]  # whose lexical head scores each candidate
+    lexical_prior: np.ndarray  # (n,): the lexical logit of a candidate without a head (`lexical.prior_logit`)
 
 
 def candidate_block(sides: tuple[CandidateSide, ...]) -> CandidateBlock:
     def col(values: list[float]) -> np.ndarray:
         return np.asarray(values, dtype=np.float64)
 
+    n = len(sides)
+    own = np.asarray([DOMAINS.index(c.own_domain) if c.own_domain else -1 for c in sides], dtype=np.intp)
+    window = col([float(c.context_window or 0) for c in sides])
     priors = [c.accuracy if c.accuracy is not None else NEUTRAL_RATE for c in sides]
+    lacks = [(not c.supports_tools, not c.supports_vision, not c.supports_json) for c in sides]
     return CandidateBlock(
-        sides=sides,
-        llm=np.asarray([c.llm for c in sides], dtype=np.float64).reshape(len(sides), -1),
-        task_weight=np.asarray([c.task_weight for c in sides], dtype=np.float64).reshape(len(sides), len(TASKS)),
-        own_domain=np.asarray([DOMAINS.index(c.own_domain) if c.own_domain else -1 for c in sides], dtype=np.intp),
+        llm=np.asarray([c.llm for c in sides], dtype=np.float64).reshape(n, -1),
+        task_weight=np.asarray([c.task_weight for c in sides], dtype=np.float64).reshape(n, len(TASKS)),
+        has_own_domain=own >= 0,
+        own_domain=own,
+        own_domain_score=np.where(own >= 0, own, len(DOMAINS)),
         multilingual=col([float(c.multilingual) for c in sides]),
         small=col([1.0 - c.size for c in sides]),
         ttft_s=col([c.ttft_s for c in sides]),
@@ -171,39 +181,34 @@ def candidate_block(sides: tuple[CandidateSide, ...]) -> CandidateBlock:
         input_per_token=col([c.input_per_token for c in sides]),
         output_per_token=col([c.output_per_token for c in sides]),
         output_factor=col([c.output_factor for c in sides]),
-        context_window=col([float(c.context_window or 0) for c in sides]),
-        lacks_tools=col([float(not c.supports_tools) for c in sides]),
-        lacks_vision=col([float(not c.supports_vision) for c in sides]),
-        lacks_json=col([float(not c.supports_json) for c in sides]),
-        no_history_prior=np.asarray([[p, p, p, p, 0.0] for p in priors], dtype=np.float64).reshape(len(sides), 5),
+        context_known=window > 0,
+        context_window=np.where(window > 0, window, 1.0),
+        lacks=np.asarray(lacks, dtype=np.float64).reshape(n, 3),
+        priors=tuple((c.history_key, c.accuracy) for c in sides),
+        no_history_prior=np.asarray([[p, p, p, p, 0.0] for p in priors], dtype=np.float64).reshape(n, 5),
+        history_keys=tuple(c.history_key for c in sides),
+        lexical_prior=col([prior_logit(c.accuracy) for c in sides]),
     )
 
 
 def cross_block(ps: PromptSide, b: CandidateBlock, history: History | None) -> np.ndarray:
     """The intersection features (`NAMES`) of every candidate: shape (n, len(NAMES))."""
     a, request = ps.analysis, ps.request
-    out = np.empty((len(b.sides), len(NAMES)), dtype=np.float64)
+    out = np.empty((len(b.priors), len(NAMES)), dtype=np.float64)
     out[:, 0] = b.task_weight @ np.asarray(a.task_probs, dtype=np.float64)
-    has_own = b.own_domain >= 0
-    out[:, 1] = np.where(has_own, np.asarray(a.domain_scores, dtype=np.float64)[b.own_domain], 0.0)
+    out[:, 1] = np.asarray((*a.domain_scores, 0.0), dtype=np.float64)[b.own_domain_score]
     top = DOMAINS.index(a.domain) if a.domain in DOMAINS else -2
-    out[:, 2] = has_own & (b.own_domain != top)
+    out[:, 2] = b.has_own_domain & (b.own_domain != top)
     out[:, 3] = ps.non_ascii_share * b.multilingual
     out[:, 4] = a.complexity * b.small
     out_tokens = a.expected_output_tokens * b.output_factor
     out[:, 5] = np.log1p(b.ttft_s + out_tokens / b.tokens_per_s)
     out[:, 6] = np.log1p((a.tokens * b.input_per_token + out_tokens * b.output_per_token) * 1000.0)
-    known = b.context_window > 0
-    fill = np.where(known, (a.tokens + a.expected_output_tokens) / np.where(known, b.context_window, 1.0), 0.0)
+    fill = np.where(b.context_known, (a.tokens + a.expected_output_tokens) / b.context_window, 0.0)
     out[:, 7] = np.minimum(fill, 10.0)
     out[:, 8] = fill > 1.0
-    out[:, 9] = b.lacks_tools * request.needs_tools
-    out[:, 10] = b.lacks_vision * request.needs_vision
-    out[:, 11] = b.lacks_json * request.needs_json
-    if history is None:
-        out[:, 12:] = b.no_history_prior
-    else:
-        out[:, 12:] = [_priors(history, c, ps.buckets) for c in b.sides]
+    out[:, 9:12] = b.lacks * (request.needs_tools, request.needs_vision, request.needs_json)
+    out[:, 12:] = b.no_history_prior if history is None else history.prior_rows(b.priors, ps.buckets)
     return out
 
 
@@ -214,7 +219,3 @@ def _size_score(p: LLMProfile) -> float:
     if p.output_per_token is not None:
         return min(1.0, math.log1p(p.output_per_token * 1e6) / math.log1p(75.0))
     return 0.5
-
-
-def _priors(history: History, c: CandidateSide, prompt_buckets: tuple[str, str, str, str]) -> tuple[float, ...]:
-    return history.priors(c.history_key, c.accuracy, prompt_buckets)

@@ -22,11 +22,14 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from proxy.route.catalog import Catalog
 
 DEFAULT_STRENGTH = 20.0
 _MEMO_SIZE = 100_000
+_ROWS_MEMO_SIZE = 10_000  # candidate lists x buckets seen; each entry is a small array
 NEUTRAL_RATE = 0.6  # used only when there is no history at all and no prior for the model
 
 Counts = Mapping[tuple[str, str], tuple[float, int]]
@@ -44,6 +47,9 @@ class History:
     strength: float = DEFAULT_STRENGTH
     minus: Counts = field(default_factory=dict)  # leave-one-out: subtracted from `counts`
     _memo: dict[tuple[str, float | None, tuple[str, ...]], tuple[float, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _rows: dict[tuple[tuple[tuple[str, float | None], ...], tuple[str, ...]], np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -124,4 +130,17 @@ class History:
             if len(self._memo) >= _MEMO_SIZE:
                 self._memo.clear()
             self._memo[key] = hit
+        return hit
+
+    def prior_rows(self, models: tuple[tuple[str, float | None], ...], buckets: tuple[str, ...]) -> np.ndarray:
+        """`priors` of each (model, prior) of a candidate list as rows, (len(models), 5); memoised like `priors`,
+        so a routed request with a candidate list and buckets seen before makes no Python call per candidate."""
+        key = (models, buckets)
+        hit = self._rows.get(key)
+        if hit is None:
+            hit = np.asarray([self.priors(m, p, buckets) for m, p in models], dtype=np.float64).reshape(len(models), 5)
+            hit.flags.writeable = False
+            if len(self._rows) >= _ROWS_MEMO_SIZE:
+                self._rows.clear()
+            self._rows[key] = hit
         return hit
