@@ -188,17 +188,18 @@ def _backend(t: _Table, catalog: Catalog) -> Backend:
 
 
 def _stand_in_speed(name: str, catalog: Catalog, t: _Table) -> dict[str, Any]:
-    """`speed_as`: a model nobody measured predicts with another catalog model's measured speed, and says so,
-    as the simulator's profile of it does (its `measured_as`)."""
-    other = catalog.find(name)
-    if other is None or other.ttft_s is None or other.tokens_per_s is None:
-        raise ConfigError(f"{t._key('speed_as')}: {name!r} is no catalog model with a measured speed")
-    source = f"stand-in: {other.catalog_id}'s measured speed (this model was not measured)"
+    """`speed_as`: a model nobody measured predicts with another catalog model's measured speed (or, as
+    `model@provider`, the speed one provider served it at), and says so, as the simulator's profile of it
+    does (its `measured_as`)."""
+    speed = catalog.measured_speed(name)
+    if speed is None:
+        raise ConfigError(f"{t._key('speed_as')}: {name!r} is no catalog model (or provider) with a measured speed")
+    source = f"stand-in: {speed.name}'s measured speed (this model was not measured)"
     return {
-        "ttft_s": other.ttft_s,
-        "tokens_per_s": other.tokens_per_s,
-        "ttft_s_p10_p90": other.ttft_s_p10_p90,
-        "tokens_per_s_p10_p90": other.tokens_per_s_p10_p90,
+        "ttft_s": speed.ttft_s,
+        "tokens_per_s": speed.tokens_per_s,
+        "ttft_s_p10_p90": speed.ttft_s_p10_p90,
+        "tokens_per_s_p10_p90": speed.tokens_per_s_p10_p90,
         "speed_source": source,
     }
 

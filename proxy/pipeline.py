@@ -191,6 +191,7 @@ class Pipeline:
 
             async def one_try(backend: Backend = backend) -> T:
                 t = time.perf_counter()
+                in_flight = self.router.call_started(backend.name, decision, streamed=request.stream)
                 try:
                     result = await call(backend, request, timeout_s=max(0.001, deadline - time.monotonic()))
                 except ProxyError as exc:
@@ -200,6 +201,8 @@ class Pipeline:
                     gone, status = _cancelled(exc)
                     attempts.append({**_attempt(backend, t, gone), "status": status})
                     raise
+                finally:
+                    self.router.call_ended(in_flight)
                 attempts.append(_attempt(backend, t, None))
                 return result
 

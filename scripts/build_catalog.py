@@ -1,8 +1,8 @@
 """Derive the catalog's measured aggregates from ../shared/data into proxy/catalog_measured.json.
 
 - latency per catalog model: median (and p10/p90) TTFT and decode tokens/s over every request-level
-  measurement of that model in data/latency, pooled across providers, with the sample count, as
-  proxy/training/latency.py reads them (the simulator's profiles read them the same way);
+  measurement of that model in data/latency, pooled across providers and per provider (`providers`), with
+  the sample count, as proxy/training/latency.py reads them (the simulator's profiles read them the same way);
 - success counts per catalog model and History bucket (all, predicted task type, top domain,
   semantic bucket) over the labelled long-format rows, prompts deduplicated by normalised text.
 
@@ -46,7 +46,8 @@ def main() -> None:
         models[cid] = entry
     out = {
         "about": "Aggregates derived from ../shared/data by scripts/build_catalog.py: latency medians per model "
-        "(pooled over providers, 2023-12..2024-08) and success counts [sum of labels, n] per History bucket.",
+        "(pooled over providers, and per provider, 2023-12..2024-08) and success counts [sum of labels, n] per "
+        "History bucket.",
         "unmatched_latency_names": sorted(unmatched_latency),
         "unmatched_data_models": sorted(unmatched_models),
         "models": models,

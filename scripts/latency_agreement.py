@@ -18,7 +18,9 @@ prompt times its verbosity), counted at the characters per token the length mode
 columns say where a gap comes from: observed / predicted output tokens (the length model against the
 answers' real lengths), and observed latency over the latency table's own prediction for the tokens the
 answer really had (TTFT + tokens / tokens-per-second with the router's numbers: ~1 when the simulator and
-the router read the same measurements). Prints one JSON report; exits 1 when a backend is outside the band.
+the router read the same measurements), and the factor live speed put on the predicted decode time (prior
+tokens/s over live tokens/s; 1 without evidence): at 32 calls in flight, the calls that finish first are the
+fast ones. Prints one JSON report; exits 1 when a backend is outside the band.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from typing import Any
 
 import httpx
 
+from proxy import config
+from proxy.route.scoring import prior_speed
 from proxy.training.dataset import find_long_files, iter_rows
 from scripts.harness import ROOT, on_simulator, stack
 
@@ -130,10 +134,12 @@ class Seen:
     output_tokens: int | None
     predicted_output_tokens: float
     table_latency_s: float  # the router's TTFT + the answer's real tokens / the router's tokens-per-second
+    live_factor: float  # prior / live tokens per second of the chosen backend when decided (1: no live evidence)
 
 
-def observed(db: Path) -> dict[str, Seen]:
-    """Request id -> what the log says of every successful call, and what its decision predicted."""
+def observed(db: Path, prior_tokens_per_s: dict[str, float]) -> dict[str, Seen]:
+    """Request id -> what the log says of every successful call, and what its decision predicted (live speed
+    against the backends' prior tokens per second)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         query = "SELECT id, latency_s, cost_usd, output_tokens, decision_json FROM calls WHERE status = 200"
@@ -141,13 +147,16 @@ def observed(db: Path) -> dict[str, Seen]:
     finally:
         conn.close()
     seen = {}
-    for call_id, latency, cost, out, decision in rows:
-        chosen = json.loads(decision)["candidates"][0]
+    for call_id, latency, cost, out, decision_json in rows:
+        decision = json.loads(decision_json)
+        chosen = decision["candidates"][0]
+        live = (decision.get("live_speed") or {}).get(chosen["name"])
+        factor = prior_tokens_per_s[chosen["name"]] / live["tokens_per_s"] if live else 1.0
         decode_s = chosen["latency_s"] - chosen["ttft_s"]
         per_token = decode_s / chosen["output_tokens"] if chosen["output_tokens"] > 0 else 0.0
         table = chosen["ttft_s"] + (out or 0) * per_token
         seen[str(call_id)] = Seen(
-            float(latency), None if cost is None else float(cost), out, chosen["output_tokens"], table
+            float(latency), None if cost is None else float(cost), out, chosen["output_tokens"], table, factor
         )
     return seen
 
@@ -176,6 +185,7 @@ def report(sent: list[Sent], seen: dict[str, Seen], low: float, high: float) -> 
         if call.output_tokens is not None:
             r["tokens"].append(call.output_tokens / call.predicted_output_tokens)
         r["table"].append(call.latency_s / call.table_latency_s)
+        r["live"].append(call.live_factor)
     per_backend: dict[str, dict[str, Any]] = {}
     for name in sorted(ratios):
         lat, cost = _median(ratios[name]["latency"]), _median(ratios[name]["cost"])
@@ -188,6 +198,7 @@ def report(sent: list[Sent], seen: dict[str, Seen], low: float, high: float) -> 
             "within_band": lat is not None and cost is not None and low <= lat <= high and low <= cost <= high,
             "output_tokens_observed_over_predicted_p50": _median(ratios[name]["tokens"]),
             "latency_observed_over_table_at_real_tokens_p50": _median(ratios[name]["table"]),
+            "live_decode_factor_p50": _median(ratios[name]["live"]),
         }
     return {
         "band": [low, high],
@@ -219,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         with stack(make_config(lineup), sim_speed=args.speed, sim_args=sim_args, workdir=Path(tmp)) as s:
             sent = asyncio.run(send_all(s.proxy_url, prompts, backends, args.concurrency))
         # The proxy has stopped: its log writer drained the queue on the way out.
-        result = report(sent, observed(s.db_path), args.low, args.high)
+        priors = {b.name: prior_speed(b.profile)[1] for b in config.parse(lineup).backends}
+        result = report(sent, observed(s.db_path, priors), args.low, args.high)
     result["prompts"] = "data" if with_data else "built-in examples"
     result["config"] = str(args.config)
     result["seed"] = args.seed

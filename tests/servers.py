@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -42,3 +43,14 @@ def serve_app(app: Any, *, startup_timeout_s: float = 30.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def await_ready(url: str, timeout_s: float = 60.0) -> httpx.Response:
+    """GET `url`/ready until it answers 200 (or `timeout_s` passes), as a readiness probe would: a proxy with
+    litellm backends is not ready until litellm's import, begun at start, is done. The last answer."""
+    deadline = time.monotonic() + timeout_s
+    ready = httpx.get(f"{url}/ready")
+    while ready.status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        ready = httpx.get(f"{url}/ready")
+    return ready

@@ -23,7 +23,7 @@ from proxy.pipeline import CLIENT_LEFT
 from proxy.simulator.app import create_app as create_simulator
 from proxy.simulator.settings import SimSettings
 from tests.conftest import ENVIRON, ROOT, SIM_KEY, logged_row, make_config_dict
-from tests.servers import serve_app
+from tests.servers import await_ready, serve_app
 
 IMPORT_PROBE = """
 import sys
@@ -55,9 +55,9 @@ def test_importing_the_package_does_no_io_and_needs_no_environment() -> None:
 
 def test_health_and_ready(proxy_url: str) -> None:
     assert httpx.get(f"{proxy_url}/health").json()["status"] == "ok"
-    ready = httpx.get(f"{proxy_url}/ready")
+    ready = await_ready(proxy_url)
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"scorer": True, "log_store": True}}
+    assert ready.json() == {"status": "ready", "checks": {"scorer": True, "log_store": True, "transports": True}}
 
 
 def test_route_ranks_without_calling_any_llm(proxy_url: str, sim_url: str) -> None:

@@ -26,7 +26,7 @@ from proxy.log.sqlite import SqliteLogStore
 from proxy.route.features import feature_names, rows_from_log
 from tests import pg
 from tests.conftest import ENVIRON, make_config_dict
-from tests.servers import serve_app
+from tests.servers import await_ready, serve_app
 
 
 def observation(i: int, **kw: Any) -> Observation:
@@ -154,7 +154,7 @@ def test_with_logging_disabled_calls_are_served_and_nothing_is_written(sim_url: 
     raw["log"]["enabled"] = False
     hi = {"model": "router", "messages": [{"role": "user", "content": "Say hi."}]}
     with serve_app(create_app(config_mod.parse(raw), environ=ENVIRON)) as url:
-        assert httpx.get(f"{url}/ready").status_code == 200
+        assert await_ready(url).status_code == 200
         answer = httpx.post(f"{url}/v1/chat/completions", json=hi, timeout=30)
         assert answer.status_code == 200
         label = {"request_id": answer.headers["x-router-request-id"], "thumbs": "up"}

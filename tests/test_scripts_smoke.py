@@ -193,6 +193,6 @@ def test_latency_agreement_smoke() -> None:
     assert len(report["backends"]) == 11 and all(b["calls"] == 2 for b in report["backends"].values())
     for backend in report["backends"].values():
         assert backend["latency_observed_over_predicted_p50"] > 0
-        assert backend["cost_observed_over_predicted_p50"] > 0
+        assert backend["cost_observed_over_predicted_p50"] > 0 and backend["live_decode_factor_p50"] > 0
         low, high = backend["latency_p50_interval_90"]
         assert low <= high and backend["cost_p50_interval_90"][0] <= backend["cost_p50_interval_90"][1]

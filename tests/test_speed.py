@@ -13,7 +13,7 @@ import pytest
 
 from proxy import config as config_mod
 from proxy.http.app import create_app
-from proxy.route.speed import HALF_LIFE_S, LiveSpeed
+from proxy.route.speed import HALF_LIFE_S, LiveSpeed, Speed
 from proxy.simulator.app import create_app as create_simulator
 from proxy.simulator.settings import SimSettings
 from tests.conftest import ENVIRON, SIM_KEY
@@ -71,6 +71,28 @@ def test_adjust_scales_only_backends_with_evidence() -> None:
     # Both parts took twice the prior (shrunk by 2 pseudo-observations in 52): TTFT 0.5 -> ~0.97 s, 2 s of decoding
     # -> ~3.9 s.
     assert 0.95 < new_ttft[0] < 1.0 and 4.8 < new_latency[0] < 4.95
+
+
+def test_calls_in_flight_past_their_prediction_count_as_slow_until_they_end() -> None:
+    """The calls that finish first are the fast ones: counting only finished calls, a backend with slow calls
+    still running looks fast, and one that has just slowed down shows nothing until its calls end."""
+    clock = Clock()
+    speed = LiveSpeed(clock)
+    calls = [speed.begin("b", 2.0) for _ in range(4)]
+    streamed = speed.begin("s", 1.6, ttft_only=True)
+    clock.now += 1.5  # within the prediction: says nothing yet
+    assert speed.speeds() == {}
+    clock.now += 6.5  # 8 s against 2 s predicted: four calls at least four times slower
+    slow = speed.speeds()["b"]
+    assert slow.ttft_factor == slow.decode_factor == pytest.approx(np.exp(4 * np.log(4.0) / (4 + 2.0)))
+    assert slow.evidence == 4.0
+    # A stream waiting for its first token says something of its TTFT only.
+    assert speed.speeds()["s"].ttft_factor > 1.5 and speed.speeds()["s"].decode_factor == 1.0
+    for call in calls:
+        speed.end(call)
+    speed.end(streamed)
+    clock.now += 1.0
+    assert speed.speeds()["b"] == Speed()  # ended without an observation (a failure): no evidence left
 
 
 @pytest.fixture(scope="module")

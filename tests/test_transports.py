@@ -216,3 +216,48 @@ def test_without_litellm_backends_litellm_is_never_imported(sim_url: str, tmp_pa
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_proxy_with_litellm_backends_is_ready_only_once_litellm_is_imported(sim_url: str, tmp_path: Path) -> None:
+    """Before, /ready said ready seconds before the import was done, and the first calls to a litellm backend
+    took five seconds: slower to the client, and evidence to live speed that the backend is slow."""
+    import subprocess
+    import sys
+
+    from scripts.harness import to_toml
+
+    raw = {
+        "models_dir": str(tmp_path / "no-models"),
+        "log": {"path": str(tmp_path / "calls.db")},
+        "backend": [
+            {"name": "m", "model": "anthropic/claude-3-5-haiku", "api_base": sim_url, "api_key_env": "SIM_KEY"}
+        ],
+    }
+    config = tmp_path / "config.toml"
+    config.write_text(to_toml(raw))
+    code = (
+        "import sys, time, httpx\n"
+        "from proxy import config as c\n"
+        "from proxy.http.app import create_app\n"
+        "from tests.servers import serve_app\n"
+        f"with serve_app(create_app(c.load({str(config)!r}))) as url:\n"
+        "    seen = []\n"
+        "    for _ in range(3000):\n"
+        "        r = httpx.get(url + '/ready', timeout=30)\n"
+        "        seen.append((r.status_code, r.json()['checks']['transports']))\n"
+        "        if r.status_code == 200:\n"
+        "            break\n"
+        "        time.sleep(0.01)\n"
+        "    print(seen[0], seen[-1], sys.modules['litellm'].acompletion is not None)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        env={"PATH": "/usr/bin:/bin", "SIM_KEY": SIM_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    # The import takes seconds in a fresh process: the first look finds it running, the last one done.
+    assert out.stdout.strip().splitlines()[-1] == "(503, False) (200, True) True", out.stdout

@@ -10,7 +10,7 @@
     GET  /v1/models/{id}        one of them                                                       v1.py
     POST /v1/feedback           a person's label for a logged call                                v1.py
     GET  /health                liveness                                                          ops.py
-    GET  /ready                 scorer and log store loaded                                       ops.py
+    GET  /ready                 scorer, log store and transports ready                            ops.py
     GET  /metrics               Prometheus metrics (admin key when metrics.require_admin_key)     ops.py
     GET  /admin/status          circuits, per-key usage, log writer (admin key)                   ops.py
     POST /admin/reload          swap in new router models without a restart (admin key)           ops.py

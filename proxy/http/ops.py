@@ -28,7 +28,10 @@ async def health(request: Request) -> Response:
 async def ready(request: Request) -> Response:
     pipeline: Pipeline | None = getattr(request.app.state, "pipeline", None)
     store_ready = bool(getattr(getattr(request.app.state, "store", None), "ready", False))
-    checks = {"scorer": pipeline is not None, "log_store": store_ready}
+    # Until litellm's import is done, a call to a backend that needs it waits seconds for it: the first calls
+    # would look that much slower (to the client, and to live speed, which would route away from the backend).
+    transports_ready = pipeline is not None and pipeline.forwarder.ready
+    checks = {"scorer": pipeline is not None, "log_store": store_ready, "transports": transports_ready}
     ok = all(checks.values())
     return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
 

@@ -4,7 +4,10 @@
 size, release date, training domain, specialisations, context window, capabilities, the litellm
 cost-map key of its prices, and aliases (upstream data-set spellings, provider-prefixed names).
 `catalog_measured.json`, written by `scripts/build_catalog.py` from `../shared/data`, adds measured
-latency (median TTFT and tokens/s over the latency files) and per-task success counts.
+latency (median TTFT and tokens/s over the latency files, pooled over providers and per provider) and
+per-task success counts. `Catalog.measured_speed` reads a speed by name, for a backend whose model nobody
+measured and whose config names a stand-in (`speed_as`): a model's pooled speed, or with `@provider` the
+speed one provider served it at (`split_speed_name`).
 
 `Catalog.listing(model)` matches `model` as given, without its litellm provider prefix, then by alias
 (all case-insensitive). A model the catalog does not know is described by litellm's cost map alone, with
@@ -30,6 +33,13 @@ from proxy.upstream import costmap
 from proxy.upstream.prices import list_prices
 
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
+PROVIDER_SEP = "@"  # "llama-3-70b-instruct@together": the model's speed as one provider served it
+
+
+def split_speed_name(name: str) -> tuple[str, str | None]:
+    """A speed name -> (model, provider or None for the model's speed pooled over providers)."""
+    model, sep, provider = name.partition(PROVIDER_SEP)
+    return model, (provider.lower() if sep else None)
 
 
 class CatalogError(ValueError):
@@ -47,15 +57,47 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class MeasuredSpeed:
+    """A speed the latency files measured: a catalog model's over every provider, or one provider's."""
+
+    name: str  # the catalog id, with "@provider" for one provider's
+    n: int
+    ttft_s: float
+    tokens_per_s: float
+    ttft_s_p10_p90: tuple[float, float] | None
+    tokens_per_s_p10_p90: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
 class Catalog:
     entries: Mapping[str, LLMProfile]  # catalog id -> profile (name = id, model = id)
     _lookup: Mapping[str, str] = field(default_factory=dict, repr=False)  # lower-cased name or alias -> id
     _listings: Mapping[str, Listing] = field(default_factory=dict, repr=False)  # catalog id -> its listing
+    _latency: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)  # id -> measured latency
 
     def find(self, model: str) -> LLMProfile | None:
         """The catalog entry for a model string, an upstream data-set spelling or an alias."""
         cid = self._id(model)
         return self.entries[cid] if cid is not None else None
+
+    def measured_speed(self, name: str) -> MeasuredSpeed | None:
+        """The measured speed `name` means (a model, or `model@provider`), None where nothing was measured."""
+        model, provider = split_speed_name(name)
+        cid = self._id(model)
+        latency = self._latency.get(cid) if cid is not None else None
+        if latency is not None and provider is not None:
+            latency = latency.get("providers", {}).get(provider)
+        ttft, tokens_per_s = _opt_float((latency or {}).get("ttft_s")), _opt_float((latency or {}).get("tokens_per_s"))
+        if latency is None or ttft is None or tokens_per_s is None:
+            return None
+        return MeasuredSpeed(
+            name=f"{cid}{PROVIDER_SEP}{provider}" if provider else str(cid),
+            n=int(latency.get("n", 0)),
+            ttft_s=ttft,
+            tokens_per_s=tokens_per_s,
+            ttft_s_p10_p90=_spread(latency, "ttft_s"),
+            tokens_per_s_p10_p90=_spread(latency, "tokens_per_s"),
+        )
 
     def _id(self, model: str) -> str | None:
         key = model.lower()
@@ -119,8 +161,12 @@ def load_catalog(path: Path = CATALOG_FILE, measured: Path | None = None) -> Cat
             other = lookup.setdefault(name.lower(), cid)
             if other != cid:
                 raise CatalogError(f"models.{cid}.aliases: {name!r} already names {other!r}")
+    latency = {cid: stats[cid]["latency"] for cid in entries if "latency" in stats.get(cid, {})}
     return Catalog(
-        entries=MappingProxyType(entries), _lookup=MappingProxyType(lookup), _listings=MappingProxyType(listings)
+        entries=MappingProxyType(entries),
+        _lookup=MappingProxyType(lookup),
+        _listings=MappingProxyType(listings),
+        _latency=MappingProxyType(latency),
     )
 
 

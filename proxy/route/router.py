@@ -178,6 +178,23 @@ class Router:
             prior_total=lambda: prior_latency_s(profile, prompt_tokens, output_tokens),
         )
 
+    def call_started(self, backend: str, decision: Decision, *, streamed: bool) -> int:
+        """A try of `backend` for a routed `decision` is sent: live speed counts it while it runs past the prior's
+        time (to its first token when `streamed`), the prior's median for the predicted tokens, so that slow
+        calls still in flight are evidence too. The token to `call_ended` with."""
+        profile = self.knowledge.profiles.get(backend)
+        scores, features = decision.scores, decision.features
+        if profile is None or scores is None or features is None or backend not in scores.candidates:
+            return self.speed.begin(backend, 0.0)  # no prediction made: nothing to be late against
+        prompt_tokens = features.prompt.tokens
+        if streamed:
+            return self.speed.begin(backend, prior_speed(profile, prompt_tokens)[0], ttft_only=True)
+        tokens = float(scores.output_tokens[scores.candidates.index(backend)])
+        return self.speed.begin(backend, prior_latency_s(profile, prompt_tokens, tokens))
+
+    def call_ended(self, token: int) -> None:
+        self.speed.end(token)
+
     def live_speeds(self, names: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
         """Backends with live speed evidence (of `names`, default all): TTFT and tokens/s now, and the evidence."""
         speeds = self.speed.speeds()

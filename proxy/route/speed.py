@@ -15,7 +15,13 @@ mean log-ratio, shrunk towards no shift by `PRIOR_WEIGHT` pseudo-observations:
     factor = exp(sum(w_i * log r_i) / (sum(w_i) + PRIOR_WEIGHT))
 
 so a backend with little recent traffic keeps (or returns to) its prior, and a backend that slowed down
-fivefold shows it after a handful of calls. A slowed backend loses traffic where latency matters, and
+fivefold shows it after a handful of calls.
+
+Finished calls alone are biased evidence: of the calls in flight, the fast ones finish first, so at any moment
+the evidence leans fast (most where calls are many and their times spread wide), and a backend that has just
+slowed down shows nothing until its slow calls end. So a call still in flight past the prior's time for it
+(`begin` ... `end`) counts as a call of the time it has taken so far, a lower bound of its own, until it ends
+and its real time replaces it. A slowed backend loses traffic where latency matters, and
 since old evidence fades it is tried again and wins its traffic back once it recovers.
 
 Each process keeps its own estimate (replicas learn from their own calls); the state is tiny and lives
@@ -24,6 +30,7 @@ in memory only.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -65,12 +72,23 @@ class _Evidence:
         self.decode, self.decode_weight = self.decode * keep, self.decode_weight * keep
         self.at = now
 
-    def speed(self) -> Speed:
+    def speed(self, overdue: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)) -> Speed:
+        """The factors, with `overdue` calls still in flight: (TTFT log-ratios, their count, decode ...)."""
+        ttft, ttft_weight = self.ttft + overdue[0], self.ttft_weight + overdue[1]
+        decode, decode_weight = self.decode + overdue[2], self.decode_weight + overdue[3]
         return Speed(
-            ttft_factor=math.exp(self.ttft / (self.ttft_weight + PRIOR_WEIGHT)),
-            decode_factor=math.exp(self.decode / (self.decode_weight + PRIOR_WEIGHT)),
-            evidence=max(self.ttft_weight, self.decode_weight),
+            ttft_factor=math.exp(ttft / (ttft_weight + PRIOR_WEIGHT)),
+            decode_factor=math.exp(decode / (decode_weight + PRIOR_WEIGHT)),
+            evidence=max(ttft_weight, decode_weight),
         )
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    backend: str
+    since: float
+    prior_s: float  # what the prior predicted for the part being waited for
+    ttft_only: bool  # a stream waiting for its first token (else the whole call: both parts)
 
 
 class LiveSpeed:
@@ -81,6 +99,33 @@ class LiveSpeed:
         self._evidence: dict[str, _Evidence] = {}
         self._speeds: dict[str, Speed] = {}
         self._computed_at = -math.inf
+        self._in_flight: dict[int, _InFlight] = {}
+        self._tokens = itertools.count()
+
+    def begin(self, backend: str, prior_s: float, *, ttft_only: bool = False) -> int:
+        """A call to `backend` is sent, predicted by the prior to take `prior_s` (to its first token when
+        `ttft_only`); the token to `end` it with, once it has answered or failed."""
+        token = next(self._tokens)
+        if prior_s > 0:
+            self._in_flight[token] = _InFlight(backend, self._clock(), prior_s, ttft_only)
+        return token
+
+    def end(self, token: int) -> None:
+        self._in_flight.pop(token, None)
+
+    def _overdue(self, now: float) -> dict[str, tuple[float, float, float, float]]:
+        """Per backend, its calls in flight past their prior's time, as evidence (see the module's docstring)."""
+        out: dict[str, tuple[float, float, float, float]] = {}
+        for call in self._in_flight.values():
+            waited = now - call.since
+            if waited <= call.prior_s:
+                continue
+            shift = math.log(waited / call.prior_s)
+            t, tw, d, dw = out.get(call.backend, (0.0, 0.0, 0.0, 0.0))
+            out[call.backend] = (
+                (t + shift, tw + 1.0, d, dw) if call.ttft_only else (t + shift, tw + 1, d + shift, dw + 1)
+            )
+        return out
 
     def observe(
         self,
@@ -117,15 +162,18 @@ class LiveSpeed:
             if output_tokens >= MIN_TOKENS:
                 ev.decode += shift
                 ev.decode_weight += 1.0
-        self._speeds[backend] = ev.speed()
+        self._speeds[backend] = ev.speed(self._overdue(now).get(backend, (0.0, 0.0, 0.0, 0.0)))
 
     def speeds(self) -> Mapping[str, Speed]:
         """Every backend with evidence; decayed to now at most once a second (the factors move slowly)."""
         now = self._clock()
         if now - self._computed_at >= 1.0:
+            overdue = self._overdue(now)
+            for name in overdue.keys() - self._evidence.keys():
+                self._evidence[name] = _Evidence(now)
             for name, ev in self._evidence.items():
                 ev.decay(now)
-                self._speeds[name] = ev.speed()
+                self._speeds[name] = ev.speed(overdue.get(name, (0.0, 0.0, 0.0, 0.0)))
             self._computed_at = now
         return self._speeds
 

@@ -68,6 +68,11 @@ class Forwarder:
         for backend in backends:
             self._route(backend)
 
+    @property
+    def ready(self) -> bool:
+        """Every transport opened can call at once: not so while litellm's import, begun at start, still runs."""
+        return self._litellm.ready
+
     async def aclose(self) -> None:
         transports: list[Transport | NativeTransport] = [r.transport for r in self._routes.values()]
         transports += self._retired

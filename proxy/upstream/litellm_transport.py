@@ -52,6 +52,11 @@ class LazyLiteLLM:
         self._module: Any = None
         self._importing: asyncio.Future[Any] | None = None
 
+    @property
+    def ready(self) -> bool:
+        """False while the import runs: a call made now would wait seconds for it."""
+        return self._importing is None or self._importing.done()
+
     def begin(self) -> None:
         if self._importing is None:
             self._importing = asyncio.ensure_future(asyncio.to_thread(_import_litellm))
