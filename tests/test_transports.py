@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,9 +183,6 @@ def test_embeddings_on_the_direct_path_in_float_and_base64(proxy: tuple[str, Pat
 
 
 def test_without_litellm_backends_litellm_is_never_imported(sim_url: str, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     from scripts.harness import to_toml
 
     raw = {
@@ -206,24 +205,13 @@ def test_without_litellm_backends_litellm_is_never_imported(sim_url: str, tmp_pa
         "    assert r.status_code == 200, r.text\n"
         "print('litellm' in sys.modules)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parents[1],
-        env={"PATH": "/usr/bin:/bin", "SIM_KEY": SIM_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
+    out = _in_a_fresh_interpreter(code)
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
 def test_a_proxy_with_litellm_backends_is_ready_only_once_litellm_is_imported(sim_url: str, tmp_path: Path) -> None:
     """Before, /ready said ready seconds before the import was done, and the first calls to a litellm backend
     took five seconds: slower to the client, and evidence to live speed that the backend is slow."""
-    import subprocess
-    import sys
-
     from scripts.harness import to_toml
 
     raw = {
@@ -250,6 +238,13 @@ def test_a_proxy_with_litellm_backends_is_ready_only_once_litellm_is_imported(si
         "        time.sleep(0.01)\n"
         "    print(seen[0], seen[-1], sys.modules['litellm'].acompletion is not None)\n"
     )
+    out = _in_a_fresh_interpreter(code)
+    # The import takes seconds in a fresh process: the first look finds it running, the last one done.
+    assert out.stdout.strip().splitlines()[-1] == "(503, False) (200, True) True", out.stdout
+
+
+def _in_a_fresh_interpreter(code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a new Python process (nothing imported yet), from the checkout; it must exit 0."""
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=Path(__file__).resolve().parents[1],
@@ -259,5 +254,4 @@ def test_a_proxy_with_litellm_backends_is_ready_only_once_litellm_is_imported(si
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    # The import takes seconds in a fresh process: the first look finds it running, the last one done.
-    assert out.stdout.strip().splitlines()[-1] == "(503, False) (200, True) True", out.stdout
+    return out
