@@ -61,8 +61,18 @@ class Scorer(Protocol):
 def prior_speed(profile: LLMProfile, prompt_tokens: float = 0.0) -> tuple[float, float]:
     """The profile's measured (TTFT in seconds for a prompt of `prompt_tokens`, output tokens per second), or
     the defaults where unmeasured: the prior of every latency prediction, which live speed (`speed.py`) shifts."""
+    ttft, _, tokens_per_s, _ = _measured(profile)
+    return measured.ttft_s(ttft, prompt_tokens), tokens_per_s
+
+
+_Measured = tuple[float, tuple[float, float] | None, float, tuple[float, float] | None]
+
+
+def _measured(profile: LLMProfile) -> _Measured:
+    """The profile's median TTFT and its p10/p90, its median tokens/s and their p10/p90; the defaults where
+    unmeasured. The one reading of a profile's speed behind every prediction of the prior."""
     ttft = profile.ttft_s if profile.ttft_s is not None else DEFAULT_TTFT_S
-    return measured.ttft_s(ttft, prompt_tokens), profile.tokens_per_s or DEFAULT_TOKENS_PER_S
+    return ttft, profile.ttft_s_p10_p90, profile.tokens_per_s or DEFAULT_TOKENS_PER_S, profile.tokens_per_s_p10_p90
 
 
 @dataclass(frozen=True)
@@ -77,10 +87,10 @@ class _Lineup:
 
 
 def _lineup(candidates: tuple[LLMProfile, ...]) -> _Lineup:
-    # prior_speed's rule for every candidate, read as `proxy.route.measured` says (the simulator draws from the
-    # same numbers).
-    ttft_q = [_quantiles(c.ttft_s if c.ttft_s is not None else DEFAULT_TTFT_S, c.ttft_s_p10_p90) for c in candidates]
-    tps_q = [_quantiles(c.tokens_per_s or DEFAULT_TOKENS_PER_S, c.tokens_per_s_p10_p90) for c in candidates]
+    # Every candidate's speed read as `proxy.route.measured` says (the simulator draws from the same numbers).
+    speeds = [_measured(c) for c in candidates]
+    ttft_q = [_quantiles(ttft, spread) for ttft, spread, _, _ in speeds]
+    tps_q = [_quantiles(tps, spread) for _, _, tps, spread in speeds]
     accuracy = np.array([c.accuracy if c.accuracy is not None else DEFAULT_ACCURACY for c in candidates])
     accuracy.flags.writeable = False  # every request's Scores share it
     return _Lineup(
@@ -117,12 +127,7 @@ def _scores(
 def prior_latency_s(profile: LLMProfile, prompt_tokens: float, output_tokens: float) -> float:
     """The prior's prediction of a call's total time (as `_scores` makes it): what live speed compares a
     non-streamed call's time with, after every call, named or routed."""
-    grid = _speed_grid(
-        profile.ttft_s if profile.ttft_s is not None else DEFAULT_TTFT_S,
-        profile.ttft_s_p10_p90,
-        profile.tokens_per_s or DEFAULT_TOKENS_PER_S,
-        profile.tokens_per_s_p10_p90,
-    )
+    grid = _speed_grid(*_measured(profile))
     return float(grid.median_latency_s(prompt_tokens, np.array([output_tokens]))[0])
 
 

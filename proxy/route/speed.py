@@ -113,10 +113,13 @@ class LiveSpeed:
     def end(self, token: int) -> None:
         self._in_flight.pop(token, None)
 
-    def _overdue(self, now: float) -> dict[str, tuple[float, float, float, float]]:
-        """Per backend, its calls in flight past their prior's time, as evidence (see the module's docstring)."""
+    def _overdue(self, now: float, backend: str | None = None) -> dict[str, tuple[float, float, float, float]]:
+        """Per backend (only `backend`, when given), its calls in flight past their prior's time, as evidence (see
+        the module's docstring)."""
         out: dict[str, tuple[float, float, float, float]] = {}
         for call in self._in_flight.values():
+            if backend is not None and call.backend != backend:
+                continue
             waited = now - call.since
             if waited <= call.prior_s:
                 continue
@@ -162,7 +165,7 @@ class LiveSpeed:
             if output_tokens >= MIN_TOKENS:
                 ev.decode += shift
                 ev.decode_weight += 1.0
-        self._speeds[backend] = ev.speed(self._overdue(now).get(backend, (0.0, 0.0, 0.0, 0.0)))
+        self._speeds[backend] = ev.speed(self._overdue(now, backend).get(backend, (0.0, 0.0, 0.0, 0.0)))
 
     def speeds(self) -> Mapping[str, Speed]:
         """Every backend with evidence; decayed to now at most once a second (the factors move slowly)."""
