@@ -71,7 +71,7 @@ def names(semantic_dims: int) -> tuple[str, ...]:
 def analyze(
     request: ChatRequest, conv: Conversation, vocab: Vocabulary, lexicon: Lexicon, counter: TokenCounter
 ) -> PromptAnalysis:
-    ask_words = words(conv.ask)
+    ask_words = conv.ask_words
     ctx_words = words(conv.context) if conv.context else []
     sys_words = words(conv.system) if conv.system else []
     weighted = vocab.counts(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from proxy.request import Message
 
@@ -59,6 +60,12 @@ class Conversation:
             or self.context_chars > len(self.context)
             or self.system_chars > len(self.system)
         )
+
+    @cached_property
+    def ask_words(self) -> list[str]:
+        """`words(self.ask)`, split once for every feature that reads them (the prompt features and the lexical
+        vector): a second split of a 500-word ask cost the decision ~16 us. Read-only."""
+        return words(self.ask)
 
     @property
     def cue_text(self) -> str:
