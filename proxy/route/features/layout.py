@@ -103,7 +103,7 @@ def structure(
         math.log1p(bullets),
         float(min(options, 10)),
         float(min(text.count("```") // 2, 10)),
-        math.log1p(sum(low.count(m) for m in _FEWSHOT_MARKS)),
+        math.log1p(sum(map(low.count, _FEWSHOT_MARKS))),
         float(find_cue(_FORMAT, _FORMAT_TRIGGERS, cue, anchored=True) is not None or request.needs_json),
         float(length is not None),
         float(short),
