@@ -16,7 +16,7 @@ from proxy.request import ChatRequest
 from proxy.route.features import layout, style
 from proxy.route.features import task as task_rules
 from proxy.route.features.lexicon import COLUMNS, DOMAINS, TASKS, Lexicon
-from proxy.route.features.text import Conversation, words
+from proxy.route.features.text import Conversation, TriggerFilter, words
 from proxy.route.features.tokens import EXACT_CHARS, TokenCounter, text_counts
 from proxy.route.features.vocab import Vocabulary
 
@@ -24,6 +24,7 @@ CONTEXT_WEIGHT = 0.35
 SYSTEM_WEIGHT = 0.2
 _SUBORDINATOR = COLUMNS.index("subordinator")
 _TASK_COLS = slice(len(DOMAINS), len(DOMAINS) + len(TASKS))
+_CUES = TriggerFilter(task_rules.TRIGGERS + layout.TRIGGERS)
 
 LENGTH_NAMES = (
     "p_tokens_log",
@@ -96,14 +97,17 @@ def analyze(
 
     domain = [float(v) / n_weighted for v in lex[: len(DOMAINS)]]
     cue = conv.cue_text
+    absent = _CUES.absent(cue)
     items = layout.list_items(conv.ask)
     options = sum(1 for m in items if m.group(4))
-    probs = task_rules.task_probs(task_rules.task_scores(lex[_TASK_COLS].tolist(), cue, len(ask_words), options))
+    probs = task_rules.task_probs(
+        task_rules.task_scores(lex[_TASK_COLS].tolist(), cue, len(ask_words), options, absent)
+    )
     task = TASKS[probs.index(max(probs))]
 
     low = conv.ask.lower()
     cx = style.complexity(conv.ask, low, ask_words, ask_counts, layout.list_depth(items), float(lex[_SUBORDINATOR]))
-    structure, length, short, long_ = layout.structure(request, conv, low, cue, items)
+    structure, length, short, long_ = layout.structure(request, conv, low, cue, items, absent)
     expected = layout.expected_output_tokens(
         probs, lexicon, ask_tokens, length, short, long_, request.max_output_tokens
     )

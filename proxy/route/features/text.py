@@ -11,9 +11,12 @@ prompt its head. Sizes of the untruncated texts are kept so length features stay
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import compress
+
+import numpy as np
 
 from proxy.request import Message
 
@@ -138,14 +141,20 @@ def _head_tail(text: str, head: int, tail: int) -> str:
 
 
 def find_cue(
-    pattern: re.Pattern[str], triggers: tuple[str, ...], text: str, anchored: bool = False
+    pattern: re.Pattern[str],
+    triggers: tuple[str, ...],
+    text: str,
+    anchored: bool = False,
+    absent: Container[str] = (),
 ) -> re.Match[str] | None:
     """`pattern.search(text)`, but only at (`anchored`) or around occurrences of a trigger substring:
     `str.find` is far cheaper than a regex scan of the whole text, and most cues are absent.
-    Without triggers: a full search."""
+    Without triggers: a full search. `absent`: triggers known not to occur in `text` (`TriggerFilter`), skipped."""
     if not triggers:
         return pattern.search(text)
     for trigger in triggers:
+        if trigger in absent:
+            continue
         i = text.find(trigger)
         while i >= 0:
             if anchored:
@@ -156,3 +165,37 @@ def find_cue(
                 return m
             i = text.find(trigger, i + len(trigger))
     return None
+
+
+_TRIGRAM_TABLE = 1 << 16
+
+
+def _trigram_codes(raw: bytes) -> np.ndarray:
+    """Each 3-byte window of `raw` (3 bytes or more) hashed to 16 bits."""
+    b = np.frombuffer(raw, dtype=np.uint8).astype(np.uint32)
+    return ((b[:-2] << 10) ^ (b[1:-1] << 5) ^ b[2:]) & (_TRIGRAM_TABLE - 1)
+
+
+class TriggerFilter:
+    """Which of a fixed set of `find_cue` triggers certainly do not occur in a text, from one pass over it.
+
+    Every 3-byte window of the text's UTF-8 is hashed into a 64k-entry table; a trigger with a window not in the
+    table cannot occur (a collision only lets a trigger through to its `str.find`, never the other way). The cue
+    rules have ~100 triggers, each a ~0.5 us `str.find` over a ~1000-character cue text, and few occur: the
+    table costs ~15 us and rules out ~85 of them (56 -> 24 us on bench_features' prompt). Triggers shorter than
+    three bytes are never ruled out."""
+
+    def __init__(self, triggers: Iterable[str]) -> None:
+        self._triggers = tuple(sorted({t for t in triggers if len(t.encode("utf-8")) >= 3}))
+        codes = [_trigram_codes(t.encode("utf-8")) for t in self._triggers]
+        self._codes = np.concatenate(codes) if codes else np.empty(0, dtype=np.uint32)
+        self._starts = np.cumsum([0, *map(len, codes[:-1])])
+
+    def absent(self, text: str) -> frozenset[str]:
+        raw = text.encode("utf-8", "surrogatepass")
+        if len(raw) < 3 or not self._triggers:  # too short to hold any trigger, or none to rule out
+            return frozenset(self._triggers)
+        seen = np.zeros(_TRIGRAM_TABLE, dtype=bool)
+        seen[_trigram_codes(raw)] = True
+        found = np.logical_and.reduceat(seen[self._codes], self._starts)
+        return frozenset(compress(self._triggers, (~found).tolist()))
