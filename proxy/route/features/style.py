@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-
-import numpy as np
+from collections.abc import Sequence
 
 from proxy.route.features.lexicon import COLUMNS
 from proxy.route.features.tokens import TextCounts
@@ -92,7 +91,7 @@ def _shares(c: TextCounts, digits: int) -> list[float]:
     return [digits / chars, c.symbols / chars, c.non_ascii / chars]
 
 
-def tone(text: str, low: str, lex: np.ndarray, n_words: float) -> list[float]:
+def tone(text: str, low: str, lex: Sequence[float], n_words: float) -> list[float]:
     pos, neg = float(lex[_COL["positive"]]), float(lex[_COL["negative"]])
     informal = float(lex[_COL["informal"]]) + sum(map(low.count, _INFORMAL_MARKS))
     formal = float(lex[_COL["formal"]])
