@@ -16,7 +16,7 @@ from proxy.route.features import style
 from proxy.route.features.layout import TRIGGERS as LAYOUT_TRIGGERS
 from proxy.route.features.lexical import BUCKETS, PROMOTE, LexicalHeads, _distinct, vectorize
 from proxy.route.features.task import TRIGGERS as TASK_TRIGGERS
-from proxy.route.features.text import TriggerFilter, conversation, words
+from proxy.route.features.text import FILTER_MIN_CHARS, TriggerFilter, conversation, words
 from proxy.route.features.tokens import text_counts
 
 CUE_TRIGGERS = TASK_TRIGGERS + LAYOUT_TRIGGERS
@@ -51,22 +51,29 @@ def test_heads_give_the_same_logits_once_a_candidate_list_is_kept_bucket_major()
     assert [heads.logits(vectorize(t), keys, priors).tobytes() for t in texts] == direct
 
 
+FILLER = "The weather was mild all week, and the garden grew. " * 12  # longer than FILTER_MIN_CHARS
+
+
 def test_the_trigger_filter_never_rules_out_a_trigger_that_occurs() -> None:
     cue_filter = TriggerFilter(CUE_TRIGGERS)
     rng = random.Random(11)
     pieces = [*CUE_TRIGGERS, " ", "\n", "é", "日本", "the ", "abc", "$x$", "```"]
     for _ in range(300):
-        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        parts = [rng.choice(pieces) for _ in range(rng.randint(0, 12))]
+        at = rng.randint(0, len(parts))
+        text = "".join(parts[:at]) + FILLER + "".join(parts[at:])
         absent = cue_filter.absent(text)
         assert not {t for t in CUE_TRIGGERS if t in text} & absent, text
 
 
-def test_the_trigger_filter_rules_out_most_triggers_of_an_unrelated_text() -> None:
-    absent = TriggerFilter(CUE_TRIGGERS).absent("the weather was mild all week, and the garden grew.")
+def test_the_trigger_filter_rules_out_most_triggers_of_a_long_unrelated_text_only() -> None:
+    cue_filter = TriggerFilter(CUE_TRIGGERS)
+    assert len(FILLER) >= FILTER_MIN_CHARS
+    absent = cue_filter.absent(FILLER)
     assert len(absent) > len(set(CUE_TRIGGERS)) * 0.7
     assert "$" not in absent  # shorter than three bytes: always searched
-    assert TriggerFilter(["hello"]).absent("he") == frozenset({"hello"})
-    assert TriggerFilter([]).absent("anything at all") == frozenset()
+    assert cue_filter.absent(FILLER[: FILTER_MIN_CHARS - 1]) == frozenset()  # short: every trigger is searched
+    assert TriggerFilter([]).absent(FILLER) == frozenset()
 
 
 def test_the_ask_is_split_once_into_the_words_the_features_read() -> None:
