@@ -177,7 +177,7 @@ def compute_features(
         if heads is None:
             rows[:, -1] = block.lexical_prior
         else:
-            rows[:, -1] = heads.logits(lexical.vectorize(conv.ask), block.history_keys, block.lexical_prior)
+            rows[:, -1] = heads.logits(lexical.vectorize_words(conv.ask_words), block.history_keys, block.lexical_prior)
     return Features(
         version=VERSION,
         names=names,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 from proxy.request import ChatRequest
 from proxy.route.features.lexicon import TASKS, Lexicon
@@ -37,6 +37,7 @@ _SHORT_TRIGGERS = ("brief", "concise", "short", "one word", "single ", "tl;dr", 
 _SHORT = re.compile(r"\b(?:brief(?:ly)?|concise(?:ly)?|short|one word|single (?:word|sentence|choice)|tl;?dr)\b")
 _LONG_TRIGGERS = ("detailed", "in detail", "elaborate", "comprehensive", "thorough", "in depth", "step")
 _LONG = re.compile(r"\b(?:detailed|in detail|elaborate|comprehensive|thorough(?:ly)?|in depth|step[- ]by[- ]step)\b")
+TRIGGERS = _FORMAT_TRIGGERS + _LENGTH_TRIGGERS + _SHORT_TRIGGERS + _LONG_TRIGGERS  # for `TriggerFilter`
 _UNIT_TOKENS = {"word": 1.3, "sentence": 25.0, "paragraph": 110.0, "line": 15.0, "bullet": 20.0, "item": 20.0}
 _UNIT_TOKENS |= {"token": 1.0, "character": 0.25}
 
@@ -84,18 +85,24 @@ def list_depth(items: list[re.Match[str]]) -> int:
 
 
 def structure(
-    request: ChatRequest, conv: Conversation, low: str, cue: str, items: list[re.Match[str]]
+    request: ChatRequest,
+    conv: Conversation,
+    low: str,
+    cue: str,
+    items: list[re.Match[str]],
+    absent: Container[str] = (),
 ) -> tuple[list[float], re.Match[str] | None, bool, bool]:
-    """(values, length constraint, wants short, wants long). `low`: the ask lower-cased; `cue`: cue text."""
+    """(values, length constraint, wants short, wants long). `low`: the ask lower-cased; `cue`: cue text;
+    `absent`: triggers not in `cue`."""
     text = conv.ask
     numbered = sum(1 for m in items if m.group(2))
     bullets = sum(1 for m in items if m.group(3))
     options = len(items) - numbered - bullets
     questions = text.count("?")
     tools = request.params.get("tools")
-    length = find_cue(_LENGTH, _LENGTH_TRIGGERS, cue)
-    short = find_cue(_SHORT, _SHORT_TRIGGERS, cue, anchored=True) is not None
-    long_ = find_cue(_LONG, _LONG_TRIGGERS, cue, anchored=True) is not None
+    length = find_cue(_LENGTH, _LENGTH_TRIGGERS, cue, absent=absent)
+    short = find_cue(_SHORT, _SHORT_TRIGGERS, cue, anchored=True, absent=absent) is not None
+    long_ = find_cue(_LONG, _LONG_TRIGGERS, cue, anchored=True, absent=absent) is not None
     values = [
         math.log1p(questions),
         float(questions >= 2 or (numbered >= 2 and questions >= 1)),
@@ -103,8 +110,8 @@ def structure(
         math.log1p(bullets),
         float(min(options, 10)),
         float(min(text.count("```") // 2, 10)),
-        math.log1p(sum(low.count(m) for m in _FEWSHOT_MARKS)),
-        float(find_cue(_FORMAT, _FORMAT_TRIGGERS, cue, anchored=True) is not None or request.needs_json),
+        math.log1p(sum(map(low.count, _FEWSHOT_MARKS))),
+        float(find_cue(_FORMAT, _FORMAT_TRIGGERS, cue, anchored=True, absent=absent) is not None or request.needs_json),
         float(length is not None),
         float(short),
         float(long_),

@@ -16,7 +16,7 @@ from proxy.request import ChatRequest
 from proxy.route.features import layout, style
 from proxy.route.features import task as task_rules
 from proxy.route.features.lexicon import COLUMNS, DOMAINS, TASKS, Lexicon
-from proxy.route.features.text import Conversation, words
+from proxy.route.features.text import Conversation, TriggerFilter, words
 from proxy.route.features.tokens import EXACT_CHARS, TokenCounter, text_counts
 from proxy.route.features.vocab import Vocabulary
 
@@ -24,6 +24,7 @@ CONTEXT_WEIGHT = 0.35
 SYSTEM_WEIGHT = 0.2
 _SUBORDINATOR = COLUMNS.index("subordinator")
 _TASK_COLS = slice(len(DOMAINS), len(DOMAINS) + len(TASKS))
+_CUES = TriggerFilter(task_rules.TRIGGERS + layout.TRIGGERS)
 
 LENGTH_NAMES = (
     "p_tokens_log",
@@ -71,7 +72,7 @@ def names(semantic_dims: int) -> tuple[str, ...]:
 def analyze(
     request: ChatRequest, conv: Conversation, vocab: Vocabulary, lexicon: Lexicon, counter: TokenCounter
 ) -> PromptAnalysis:
-    ask_words = words(conv.ask)
+    ask_words = conv.ask_words
     ctx_words = words(conv.context) if conv.context else []
     sys_words = words(conv.system) if conv.system else []
     weighted = vocab.counts(
@@ -94,21 +95,23 @@ def analyze(
         + math.ceil(conv.tool_chars / 6)
     )
 
-    domain = [float(v) / n_weighted for v in lex[: len(DOMAINS)]]
+    columns = lex.tolist()  # plain floats once: each read of a NumPy scalar costs more than its arithmetic
+    domain = [v / n_weighted for v in columns[: len(DOMAINS)]]
     cue = conv.cue_text
+    absent = _CUES.absent(cue)
     items = layout.list_items(conv.ask)
     options = sum(1 for m in items if m.group(4))
-    probs = task_rules.task_probs(task_rules.task_scores(lex[_TASK_COLS].tolist(), cue, len(ask_words), options))
+    probs = task_rules.task_probs(task_rules.task_scores(columns[_TASK_COLS], cue, len(ask_words), options, absent))
     task = TASKS[probs.index(max(probs))]
 
     low = conv.ask.lower()
-    cx = style.complexity(conv.ask, low, ask_words, ask_counts, layout.list_depth(items), float(lex[_SUBORDINATOR]))
-    structure, length, short, long_ = layout.structure(request, conv, low, cue, items)
+    cx = style.complexity(conv.ask, low, ask_words, ask_counts, layout.list_depth(items), columns[_SUBORDINATOR])
+    structure, length, short, long_ = layout.structure(request, conv, low, cue, items, absent)
     expected = layout.expected_output_tokens(
         probs, lexicon, ask_tokens, length, short, long_, request.max_output_tokens
     )
     hardness = _hardness(probs, tokens, cx)
-    semantic = tuple(float(v) for v in sem)
+    semantic = tuple(sem.tolist())
     values = [
         math.log1p(tokens),
         math.log1p(n_words),
@@ -123,7 +126,7 @@ def analyze(
         sum(domain),
         *probs,
         task_rules.entropy(probs),
-        *style.tone(conv.ask, low, lex, n_weighted),
+        *style.tone(conv.ask, low, columns, n_weighted),
         *structure,
         math.log1p(expected),
         hardness,

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-
-import numpy as np
+from collections.abc import Sequence
 
 from proxy.route.features.lexicon import COLUMNS
 from proxy.route.features.tokens import TextCounts
@@ -57,7 +56,10 @@ def complexity(text: str, low: str, ws: list[str], c: TextCounts, list_depth: in
     if low.isascii():
         raw = low.encode("ascii")
         ends = raw.translate(_SENTENCE_TABLE).count(b". ")
-        syllables = len(raw.translate(_VOWEL_TABLE).split())
+        # Vowel groups: runs of "a" among spaces, counted where a run starts (a split() into bytes objects cost 10 us
+        # on a 500-word ask, this 6).
+        vowels = raw.translate(_VOWEL_TABLE)
+        syllables = vowels.count(b" a") + vowels.startswith(b"a")
         brackets = raw.translate(None, _NOT_BRACKETS).decode("ascii")
         digits = len(raw.translate(None, _NOT_DIGITS))
     else:
@@ -89,9 +91,9 @@ def _shares(c: TextCounts, digits: int) -> list[float]:
     return [digits / chars, c.symbols / chars, c.non_ascii / chars]
 
 
-def tone(text: str, low: str, lex: np.ndarray, n_words: float) -> list[float]:
+def tone(text: str, low: str, lex: Sequence[float], n_words: float) -> list[float]:
     pos, neg = float(lex[_COL["positive"]]), float(lex[_COL["negative"]])
-    informal = float(lex[_COL["informal"]]) + sum(low.count(m) for m in _INFORMAL_MARKS)
+    informal = float(lex[_COL["informal"]]) + sum(map(low.count, _INFORMAL_MARKS))
     formal = float(lex[_COL["formal"]])
     return [
         (pos - neg) / (pos + neg + 1.0),

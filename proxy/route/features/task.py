@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 from proxy.route.features.lexicon import TASKS
@@ -147,6 +147,7 @@ PHRASES: tuple[Phrase, ...] = (
     _p("open_chat", 2.0, (), r"\A\s*(?:hi|hello|hey|good (?:morning|afternoon|evening))\b"),
 )
 _INDEX = {t: i for i, t in enumerate(TASKS)}
+TRIGGERS = tuple(t for ph in PHRASES for t in ph.triggers)  # what `TriggerFilter` needs to know of these rules
 _WH = re.compile(r"^\s*(?:what|who|when|where|which|why|how|is|are|does|do|can)\b")
 
 
@@ -174,14 +175,20 @@ def has_arithmetic(text: str) -> bool:
     return _ARITH.search(text) is not None
 
 
-def task_scores(word_cues: Sequence[float], cue_text: str, ask_words: int, choice_options: int) -> list[float]:
+def task_scores(
+    word_cues: Sequence[float],
+    cue_text: str,
+    ask_words: int,
+    choice_options: int,
+    absent: Container[str] = (),
+) -> list[float]:
     """Score per task in `TASKS` order. `word_cues`: weighted cue-word counts per task; `cue_text`: lower-cased;
-    `choice_options`: lettered option lines of the ask ("A)", "b.")."""
+    `choice_options`: lettered option lines of the ask ("A)", "b."); `absent`: triggers not in `cue_text`."""
     scores = [
         PRIOR.get(t, 0.0) + WORD_WEIGHT * math.log1p(max(float(w), 0.0)) for t, w in zip(TASKS, word_cues, strict=True)
     ]
     for ph in PHRASES:
-        if find_cue(ph.pattern, ph.triggers, cue_text, ph.anchored):
+        if find_cue(ph.pattern, ph.triggers, cue_text, ph.anchored, absent):
             scores[_INDEX[ph.task]] += ph.weight
     if choice_options >= 2:
         scores[_INDEX["multiple_choice"]] += 5.0

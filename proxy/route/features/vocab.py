@@ -46,7 +46,8 @@ class Vocabulary:
         The LSA vector is the sublinear tf-idf (log(1 + count) x idf) of the known words, l2-normalised,
         times the projection."""
         total = float(counts.sum())
-        nz = counts.nonzero()[0]
+        # The non-zero ids through a boolean mask: nonzero() of the float counts themselves cost 10 us, this 2.
+        nz = (counts != 0).nonzero()[0]
         nz = nz[nz > 0]  # id 0: words no vocabulary knows
         if not nz.size:
             return np.zeros(len(COLUMNS)), np.zeros(self.projection.shape[1]), 0.0
