@@ -21,7 +21,7 @@ is doing, a median of adjacent pairs much less.
 `--capacity` measures capacity instead (scripts/capacity.py): with the 50 ms upstream, the highest rate per
 core at which routed and named p99 added latency stays <= 10 ms, offered open-loop (scripts/openloop.py)
 at `--rates` or, without them, doubled from 50/s and then bisected; a step gives the proxy and going direct
-`--step-seconds` each, in alternating one-second turns, or long enough for `--min-requests` (1000: the p99 is
+`--step-seconds` each, in alternating quarter-second turns, or long enough for `--min-requests` (1000: the p99 is
 then the 10th slowest call, not the 2nd) at a low rate. "Per core": each proxy runs as one
 process pinned to CPU 1, so what it sustains there is what one core sustains; each step prints the CPU it
 used (busy cores), so a step that failed below one busy core shows a limit other than CPU, and beside it what a

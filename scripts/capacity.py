@@ -4,12 +4,13 @@ Each step offers one rate open-loop (scripts/openloop.py) to the proxy and, at t
 the upstream; the added p99 is the difference, so the upstream's own time and the load generator's share
 of it cancel out. A step passes when nothing failed and the added p99 is within `max_added_p99_ms`.
 
-The two are measured in turns of a second (direct, floor, proxy, then proxy, floor, direct, ...) over the
+The two are measured in turns of `TURN_S` (direct, floor, proxy, then proxy, floor, direct, ...) over the
 same stretch of time, at least `min_requests` each, so a burst of another job's load on this shared machine
-falls on both rather than decide the difference. The floor is `scripts.plain_proxy`, a forwarder that does
-nothing else, on the proxy's core: its added p99 is what one more hop costs on this machine just then, shown
-beside each step (not subtracted: the bound is the proxy's). So is the proxy's wait for its core (`waited`:
-seconds per second it was ready to run while the core ran something else), which is not the proxy's work.
+(they last a second or more) falls on both rather than decide the difference. The floor is
+`scripts.plain_proxy`, a forwarder that does nothing else, on the proxy's core: its added p99 is what one
+more hop costs on this machine just then, shown beside each step (not subtracted: the bound is the
+proxy's). So is the proxy's wait for its core (`waited`: seconds per second it was ready to run while the
+core ran something else), which is not the proxy's work.
 
 Given rates are stepped in increasing order until one fails. Without them the rate doubles from `start`
 until a step fails, then the gap between the last pass and the first failure is halved `refine` times.
@@ -172,7 +173,15 @@ def measure_step(
         start.append(scheduled_seconds(pid))
 
     runs = asyncio.run(
-        offer_in_turns([direct, floor, proxy], rate, span, warmup_s=min(1.0, span / 5), measuring=measuring, seed=1)
+        offer_in_turns(
+            [direct, floor, proxy],
+            rate,
+            span,
+            turn_s=TURN_S,
+            warmup_s=min(1.0, span / 5),
+            measuring=measuring,
+            seed=1,
+        )
     )
     went_direct, floored, proxied = runs
     (ran0, waited0), (ran1, waited1) = start[0], scheduled_seconds(pid)
@@ -181,6 +190,9 @@ def measure_step(
 
 
 MAX_ADDED_P99_MS = 10.0
+# Turns shorter than the stalls this machine's other jobs cause: with 1 s turns, one stall of ~1 s fell on
+# going direct alone (direct p99 614 ms at 50/s) or on the proxy alone (p99 1.75 s), passing or failing a step.
+TURN_S = 0.25
 _CAPACITY_HEAD = (
     f"{'target':14} {'mode':6} {'offered':>8} {'done/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'direct99':>8} "
     f"{'added99':>8} {'floor99':>8} {'errs':>5} {'busy':>5} {'waited':>6} {'lag99':>6} verdict"
