@@ -35,6 +35,22 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def scheduled_seconds(pid: int) -> tuple[float, float]:
+    """Seconds every thread of a process and of its children ran on a CPU, and spent ready to run but waiting
+    for one (/proc/PID/task/TID/schedstat, in ns: fine enough for a half-second step, unlike `cpu_seconds`'
+    10 ms ticks). The wait is time the core gave to other processes while this one had work."""
+    ran = waited = 0.0
+    for p in [pid, *children(pid)]:
+        for stat in Path(f"/proc/{p}/task").glob("*/schedstat"):
+            try:
+                fields = stat.read_text().split()
+            except FileNotFoundError:  # a thread that has just ended
+                continue
+            ran += int(fields[0]) / 1e9
+            waited += int(fields[1]) / 1e9
+    return ran, waited
+
+
 def children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
     kids = [int(x) for x in out.stdout.split()]
@@ -131,6 +147,15 @@ def start_switchyard(
     started = time.perf_counter()
     with process(cmd, f"http://127.0.0.1:{port}/ready", work / f"{upstream}-switchyard.log", cpu=1) as proc:
         yield f"http://127.0.0.1:{port}", proc.pid, time.perf_counter() - started
+
+
+@contextmanager
+def start_plain_proxy(up_url: str, work: Path) -> Iterator[str]:
+    """The no-op forwarder (scripts/plain_proxy.py), on the proxies' core: the floor of one more hop."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "scripts.plain_proxy", "--port", str(port), "--upstream", up_url]
+    with process(cmd, f"http://127.0.0.1:{port}/health", work / "plain-proxy.log", cpu=1):
+        yield f"http://127.0.0.1:{port}"
 
 
 @contextmanager

@@ -4,10 +4,18 @@ Each step offers one rate open-loop (scripts/openloop.py) to the proxy and, at t
 the upstream; the added p99 is the difference, so the upstream's own time and the load generator's share
 of it cancel out. A step passes when nothing failed and the added p99 is within `max_added_p99_ms`.
 
+The two are measured in turns of `TURN_S` (direct, floor, proxy, then proxy, floor, direct, ...) over the
+same stretch of time, at least `min_requests` each, so a burst of another job's load on this shared machine
+(they last a second or more) falls on both rather than decide the difference. The floor is
+`scripts.plain_proxy`, a forwarder that does nothing else, on the proxy's core: its added p99 is what one
+more hop costs on this machine just then, shown beside each step (not subtracted: the bound is the
+proxy's). So is the proxy's wait for its core (`waited`: seconds per second it was ready to run while the
+core ran something else), which is not the proxy's work.
+
 Given rates are stepped in increasing order until one fails. Without them the rate doubles from `start`
 until a step fails, then the gap between the last pass and the first failure is halved `refine` times.
 The proxy runs as one process pinned to one CPU, so the rate it sustains is its capacity per core; each
-step also records the CPU it used (busy cores: CPU seconds over wall seconds) to show it.
+step also records the CPU it used (busy cores: CPU seconds over the seconds of its turns) to show it.
 
 `run` is `python -m scripts.bench --capacity`: Switchyard and (with --litellm) litellm's proxy, routed and
 named, in front of the plain upstream answering after 50 ms.
@@ -18,15 +26,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.bench_targets import cpu_seconds, process, start_litellm, start_switchyard
+from scripts.bench_targets import (
+    process,
+    scheduled_seconds,
+    start_litellm,
+    start_plain_proxy,
+    start_switchyard,
+)
 from scripts.harness import free_port
-from scripts.openloop import OpenLoopRun, offer
+from scripts.openloop import OpenLoopRun, offer_in_turns
 
 
 @dataclass(frozen=True)
@@ -36,10 +49,17 @@ class Step:
     direct: OpenLoopRun
     busy_cores: float | None  # the proxy's CPU over the step (None for going direct)
     max_added_p99_ms: float
+    floor: OpenLoopRun | None = None  # the no-op forwarder (scripts/plain_proxy.py), in the same turns
+    waited_cores: float | None = None  # the proxy's wait for its core, seconds per second of its turns
 
     @property
     def added_p99_ms(self) -> float:
         return self.run.p99_ms - self.direct.p99_ms
+
+    @property
+    def floor_added_p99_ms(self) -> float | None:
+        """What one more hop added at p99 in this step (the machine's share of any proxy's added p99)."""
+        return None if self.floor is None else self.floor.p99_ms - self.direct.p99_ms
 
     @property
     def added_p50_ms(self) -> float:
@@ -105,7 +125,7 @@ def run(
     up_url = f"http://127.0.0.1:{up_port}"
     cmd = [sys.executable, "-m", "scripts.plain_upstream", "--port", str(up_port), "--delay-ms", "50"]
     found: dict[tuple[str, str], Capacity] = {}
-    with process(cmd, f"{up_url}/health", work / "plain50.log", cpu=0):
+    with process(cmd, f"{up_url}/health", work / "plain50.log", cpu=0), start_plain_proxy(up_url, work) as floor:
         targets = [("switchyard", start_switchyard(up_url, work, "capacity", False))]
         if litellm:
             targets.append(("litellm-proxy", start_litellm(up_url, work, "capacity", False)))
@@ -115,11 +135,9 @@ def run(
                 for mode, model in (("routed", "router"), ("named", "b0")):
 
                     def step(rate: float, url: str = url, pid: int = pid, model: str = model) -> Step:
-                        direct = _offered(up_url, "plain", rate, seconds, min_requests)
-                        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
-                        run = _offered(url, model, rate, seconds, min_requests)
-                        busy = (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
-                        return Step(rate, run, direct, busy, MAX_ADDED_P99_MS)
+                        return measure_step(
+                            rate, (up_url, "plain"), (floor, "plain"), (url, model), pid, seconds, min_requests
+                        )
 
                     def printed(rate: float, name: str = name, mode: str = mode, step: Any = step) -> Step:
                         result = step(rate)
@@ -140,25 +158,55 @@ def run(
     return 0
 
 
+Target = tuple[str, str]  # (base URL, model)
+
+
+def measure_step(
+    rate: float, direct: Target, floor: Target, proxy: Target, pid: int, seconds: float, min_requests: int
+) -> Step:
+    """One step at `rate`: going direct, the no-op forwarder and the proxy in turns, each for `seconds` or
+    long enough for `min_requests`, so a low rate's p99 is not simply its slowest few calls."""
+    span = max(seconds, min_requests / rate)
+    start: list[tuple[float, float]] = []
+
+    def measuring() -> None:
+        start.append(scheduled_seconds(pid))
+
+    runs = asyncio.run(
+        offer_in_turns(
+            [direct, floor, proxy],
+            rate,
+            span,
+            turn_s=TURN_S,
+            warmup_s=min(1.0, span / 5),
+            measuring=measuring,
+            seed=1,
+        )
+    )
+    went_direct, floored, proxied = runs
+    (ran0, waited0), (ran1, waited1) = start[0], scheduled_seconds(pid)
+    busy, waited = (ran1 - ran0) / proxied.seconds, (waited1 - waited0) / proxied.seconds
+    return Step(rate, proxied, went_direct, busy, MAX_ADDED_P99_MS, floored, waited)
+
+
 MAX_ADDED_P99_MS = 10.0
+# Turns shorter than the stalls this machine's other jobs cause: with 1 s turns, one stall of ~1 s fell on
+# going direct alone (direct p99 614 ms at 50/s) or on the proxy alone (p99 1.75 s), passing or failing a step.
+TURN_S = 0.25
 _CAPACITY_HEAD = (
     f"{'target':14} {'mode':6} {'offered':>8} {'done/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'direct99':>8} "
-    f"{'added99':>8} {'errs':>5} {'busy':>5} {'lag99':>6} verdict"
+    f"{'added99':>8} {'floor99':>8} {'errs':>5} {'busy':>5} {'waited':>6} {'lag99':>6} verdict"
 )
-
-
-def _offered(url: str, model: str, rate: float, seconds: float, min_requests: int) -> OpenLoopRun:
-    """One step at `rate`: long enough for `min_requests`, so a low rate's p99 is not simply its slowest call."""
-    asyncio.run(offer(url, model, rate, min(1.0, seconds / 5), seed=1))  # warm-up: connections, caches
-    return asyncio.run(offer(url, model, rate, max(seconds, min_requests / rate)))
 
 
 def _capacity_row(name: str, mode: str, s: Step) -> str:
     busy = "" if s.busy_cores is None else f"{s.busy_cores:5.2f}"
+    waited = "" if s.waited_cores is None else f"{s.waited_cores:6.3f}"
+    floor = "" if s.floor_added_p99_ms is None else f"{s.floor_added_p99_ms:8.2f}"
     return (
         f"{name:14} {mode:6} {s.rate:8.0f} {s.run.achieved_rps:8.1f} {s.run.p50_ms:8.2f} {s.run.p99_ms:8.2f} "
-        f"{s.direct.p99_ms:8.2f} {s.added_p99_ms:8.2f} {s.run.errors:5} {busy:>5} {s.run.lag_p99_ms:6.2f} "
-        f"{'pass' if s.passed else 'FAIL'}"
+        f"{s.direct.p99_ms:8.2f} {s.added_p99_ms:8.2f} {floor:>8} {s.run.errors:5} {busy:>5} {waited:>6} "
+        f"{s.run.lag_p99_ms:6.2f} {'pass' if s.passed else 'FAIL'}"
     )
 
 
@@ -166,14 +214,19 @@ def _step_dict(s: Step) -> dict[str, Any]:
     return {
         "offered_rps": s.rate,
         "achieved_rps": s.run.achieved_rps,
+        "requests": len(s.run.latencies_ms) + s.run.errors,
         "p50_ms": s.run.p50_ms,
         "p99_ms": s.run.p99_ms,
         "direct_p50_ms": s.direct.p50_ms,
         "direct_p99_ms": s.direct.p99_ms,
+        "added_p50_ms": s.added_p50_ms,
         "added_p99_ms": s.added_p99_ms,
+        "floor_added_p99_ms": s.floor_added_p99_ms,
         "errors": s.run.errors,
         "busy_cores": s.busy_cores,
+        "waited_cores": s.waited_cores,
         "generator_lag_p99_ms": s.run.lag_p99_ms,
+        "direct_generator_lag_p99_ms": s.direct.lag_p99_ms,
         "passed": s.passed,
     }
 

@@ -22,6 +22,7 @@ from proxy.log import sqlite as logstore
 from proxy.log.postgres import PostgresLogStore
 from proxy.log.queue import QueuedLogStore
 from proxy.log.records import Label, Observation
+from proxy.log.redact import Redactor
 from proxy.log.sqlite import SqliteLogStore
 from proxy.route.features import feature_names, rows_from_log
 from tests import pg
@@ -130,6 +131,46 @@ async def test_records_are_written_in_batches_and_flushed_on_close(kind: Sqlite 
     rows = await kind.rows("SELECT id, request_json FROM calls ORDER BY id")
     assert len(rows) == 50 and store.written == 50
     assert json.loads(rows[3][1])["messages"][0]["content"] == "q3"
+
+
+class LoopTurns:
+    """Counts the event loop's turns, as the requests it serves meanwhile would see them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def run(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(0)
+
+
+class NotingRedactor(Redactor):
+    """Notes the loop's turn at each body it redacts: when each row of a batch was encoded."""
+
+    def __init__(self, turns: LoopTurns) -> None:
+        super().__init__()
+        self.turns = turns
+        self.seen: list[int] = []
+
+    def value(self, value: Any) -> Any:
+        self.seen.append(self.turns.count)
+        return super().value(value)
+
+
+async def test_the_writer_lets_requests_run_while_it_encodes_a_batch(kind: Sqlite | Postgres) -> None:
+    """Rows are encoded on the event loop; a batch of 64 encoded in one go would hold every request waiting."""
+    turns = LoopTurns()
+    store = kind.store()
+    store.redactor = redactor = NotingRedactor(turns)
+    await store.start()
+    for i in range(64):  # queued at once: one batch
+        store.record(observation(i, request={"messages": [{"role": "user", "content": f"q{i}"}]}))
+    ticking = asyncio.create_task(turns.run())
+    await store.aclose()
+    ticking.cancel()
+    assert store.written == 64 and len(redactor.seen) == 64
+    assert len(set(redactor.seen)) >= 64 // store.encode_slice  # the loop turned between slices of rows
 
 
 async def test_bodies_can_be_kept_as_hashes_only(kind: Sqlite | Postgres) -> None:

@@ -91,7 +91,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
 
 
 def test_bench_capacity_smoke(tmp_path: Path) -> None:
-    """Capacity stepped open-loop at tiny rates: each step measured against going direct at the same rate."""
+    """Capacity stepped open-loop at tiny rates: each step measured against going direct at the same rate, in
+    turns with it and with a no-op forwarder (the floor of one more hop)."""
     report_path = tmp_path / "capacity.json"
     out = run_script(
         "scripts.bench",
@@ -113,6 +114,8 @@ def test_bench_capacity_smoke(tmp_path: Path) -> None:
         first = result["steps"][0]
         assert first["errors"] == 0 and first["achieved_rps"] > 0 and first["busy_cores"] > 0
         assert first["direct_p50_ms"] >= 50  # the upstream's own 50 ms, which the added latency leaves out
+        assert first["requests"] > 0 and first["waited_cores"] >= 0
+        assert first["floor_added_p99_ms"] is not None
         assert result["capacity_rps"] in (0, 10, 20)
     assert "routed capacity >= 1200 req/s per core" in out.stdout
 

@@ -161,7 +161,7 @@ class PostgresLogStore(SqlLogStore):
 
     async def _write(self, items: Sequence[Observation | Label]) -> None:
         assert self._pool is not None
-        calls = [_clean(self.call_row(o)) for o in items if isinstance(o, Observation)]
+        calls = [_clean(row) for row in await self.call_rows(items)]
         labels = [label_row(x) for x in items if isinstance(x, Label)]
         async with self._pool.acquire() as conn, conn.transaction():
             if calls:

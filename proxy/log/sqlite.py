@@ -127,7 +127,7 @@ class SqliteLogStore(SqlLogStore):
         return results
 
     async def _write(self, items: Sequence[Observation | Label]) -> None:
-        calls = [self.call_row(o) for o in items if isinstance(o, Observation)]
+        calls = await self.call_rows(items)
         labels = [label_row(x) for x in items if isinstance(x, Label)]
         # One hop to a worker thread per batch (inserts and commit together): aiosqlite's one hop per
         # statement cost a routed call ~0.5 ms of CPU at low load, when every batch is a single row.
