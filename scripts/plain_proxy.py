@@ -13,6 +13,8 @@ from typing import Any
 import aiohttp
 import uvicorn
 
+from scripts.plain_upstream import read_body
+
 
 class PlainProxy:
     def __init__(self, upstream: str) -> None:
@@ -23,12 +25,7 @@ class PlainProxy:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         if scope["path"] == "/health":
             status, answer = 200, b'{"status":"ok"}'
         else:

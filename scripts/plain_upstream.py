@@ -152,13 +152,19 @@ NATIVE = {
 DELAY_S = 0.0
 
 
-async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def read_body(receive: Any) -> bytes:
+    """The whole request body of an ASGI request, however many messages it came in."""
     body = b""
     more = True
     while more:
         message = await receive()
         body += message.get("body", b"")
         more = message.get("more_body", False)
+    return body
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    body = await read_body(receive)
     if scope["path"] == "/health":
         await _send(send, 200, b'{"status":"ok"}', b"application/json")
         return
