@@ -15,18 +15,23 @@ from proxy.cli import main as switchyard
 from proxy.route.router import DEFAULT_MODELS_DIR
 from scripts.harness import to_toml
 from tests.conftest import SIM_KEY, logged_row, make_config_dict
+from tests.test_learning_log import labels_of
 
 
 @pytest.fixture
 def labelled_log(client: openai.OpenAI, proxy_url: str, sim_url: str, db_path: Path, tmp_path: Path) -> Path:
     """Ten labelled routed calls in the shared log, and the proxy's config written as TOML."""
+    call_ids = []
     for i in range(10):
         raw = client.chat.completions.with_raw_response.create(
             model="router", messages=[{"role": "user", "content": f"Replay question {i}: what is {i} squared?"}]
         )
-        call_id = raw.headers["x-router-request-id"]
-        httpx.post(f"{proxy_url}/v1/feedback", json={"request_id": call_id, "score": (i % 3) / 2}).raise_for_status()
-    logged_row(db_path, call_id, "id")
+        call_ids.append(raw.headers["x-router-request-id"])
+        feedback = {"request_id": call_ids[-1], "score": (i % 3) / 2}
+        httpx.post(f"{proxy_url}/v1/feedback", json=feedback).raise_for_status()
+    logged_row(db_path, call_ids[-1], "id")
+    for call_id in call_ids:  # labels, like calls, are written off the request path
+        labels_of(db_path, call_id, 1)
     config = tmp_path / "config.toml"
     config.write_text(to_toml(make_config_dict(sim_url, db_path)))
     return config
