@@ -15,8 +15,9 @@ installs litellm's proxy into var/bench/litellm-venv (first run only) and measur
 named and routed (10 deployments under one model name), so ratios come from one run.
 
 The c=1 added p50 (plain upstream) is the median over `--c1-runs` rounds that alternate going direct and
-the proxy (direct, routed, direct, named, ...): one run's difference moves with whatever else the machine
-is doing, a median of adjacent pairs much less.
+the proxy (direct, routed, direct, named, direct, floor, ...): one run's difference moves with whatever else
+the machine is doing, a median of adjacent pairs much less. "floor" is a no-op forwarder on the proxy's core
+(`scripts.plain_proxy`): the least one more Python hop adds on this machine.
 
 `--capacity` measures capacity instead (scripts/capacity.py): with the 50 ms upstream, the highest rate per
 core at which routed and named p99 added latency stays <= 10 ms, offered open-loop (scripts/openloop.py)
@@ -46,7 +47,7 @@ from pathlib import Path
 import aiohttp
 
 from scripts import capacity
-from scripts.bench_targets import children, cpu_seconds, process, start_litellm, start_switchyard
+from scripts.bench_targets import children, cpu_seconds, process, start_litellm, start_plain_proxy, start_switchyard
 from scripts.harness import free_port, rss_bytes
 
 MESSAGES = [{"role": "user", "content": "Give me one short sentence about the sea."}]
@@ -201,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                 with starter as (url, pid, ready_s):
                     ready.setdefault(name, []).append(ready_s)
                     if upstream == "plain" and 1 in levels and args.c1_runs > 0:
-                        paired[name] = alternate_c1(up_url, url, args.c1_runs, args.seconds)
+                        with start_plain_proxy(up_url, work) as floor:
+                            paired[name] = alternate_c1(up_url, url, floor, args.c1_runs, args.seconds)
                     for mode, model in (("routed", "router"), ("named", "b0")):
                         for stream in (False, True):
                             for c in levels:
@@ -223,14 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def alternate_c1(direct_url: str, url: str, rounds: int, seconds: float) -> dict[str, list[float]]:
-    """Added p50 at c=1 of each round of direct, routed, direct, named: each proxy run is set against the
-    direct run just before it, so both saw the machine in the same state."""
-    added: dict[str, list[float]] = {"routed": [], "named": []}
+def alternate_c1(direct_url: str, url: str, floor_url: str, rounds: int, seconds: float) -> dict[str, list[float]]:
+    """Added p50 at c=1 of each round of direct, routed, direct, named, direct, floor: each proxy run is set
+    against the direct run just before it, so both saw the machine in the same state. "floor" is the no-op
+    forwarder (scripts/plain_proxy.py) on the same core: what one more Python hop adds here, before any work."""
+    added: dict[str, list[float]] = {"routed": [], "named": [], "floor": []}
     for _ in range(rounds):
-        for mode, model in (("routed", "router"), ("named", "b0")):
+        for mode, target, model in (("routed", url, "router"), ("named", url, "b0"), ("floor", floor_url, "plain")):
             direct = measure("direct", "plain", "-", direct_url, "plain", False, 1, seconds, None)
-            proxied = measure("-", "plain", mode, url, model, False, 1, seconds, None)
+            proxied = measure("-", "plain", mode, target, model, False, 1, seconds, None)
             added[mode].append(proxied.p50_ms - direct.p50_ms)
     return added
 

@@ -79,11 +79,14 @@ def test_bench_smoke(tmp_path: Path) -> None:
     }
     assert all(r["errors"] == 0 and r["rps"] > 0 for r in rows)
     assert all(r["cpu_ms_per_request"] > 0 and r["rss_mb"] > 0 for r in rows if r["target"] == "switchyard")
-    # The c=1 figure: one added p50 per alternating round, per mode, judged by their median.
+    # The c=1 figure: one added p50 per alternating round, per mode, judged by their median; beside them the
+    # no-op forwarder's (the floor of one more hop).
     assert {mode: len(runs) for mode, runs in report["c1_added_p50_ms"]["switchyard"].items()} == {
         "routed": 2,
         "named": 2,
+        "floor": 2,
     }
+    assert "switchyard floor added p50 at c=1: median" in out.stdout
     assert "routed added p50 at c=1 <= 1 ms (median of 2 alternating rounds)" in out.stdout
     assert "resident memory" in out.stdout
     (ready_s,) = report["ready_s"]["switchyard"]  # one start: one upstream
