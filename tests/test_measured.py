@@ -202,3 +202,14 @@ def test_a_stand_in_without_a_measurement_is_refused() -> None:
 def test_row_medians_are_numpys_medians(width: int) -> None:
     rows = np.random.default_rng(width).lognormal(size=(7, width))
     assert np.array_equal(measured._row_medians(rows), np.median(rows, axis=1))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_one_candidates_median_latency_is_the_general_cases(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    p50 = rng.uniform(0.1, 2.0)
+    rate = rng.uniform(20.0, 200.0)
+    grid = measured.SpeedGrid.of([(p50 * 0.6, p50, p50 * 1.9)], [(rate * 0.5, rate, rate * 1.4)])
+    prompt, out = float(rng.integers(0, 5000)), float(rng.integers(1, 2000))
+    general = grid.median_latency_s(prompt, np.array([out]))[0]
+    assert grid.one_median_latency_s(prompt, out) == general  # the same number, not a close one

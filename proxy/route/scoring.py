@@ -127,8 +127,7 @@ def _scores(
 def prior_latency_s(profile: LLMProfile, prompt_tokens: float, output_tokens: float) -> float:
     """The prior's prediction of a call's total time (as `_scores` makes it): what live speed compares a
     non-streamed call's time with, after every call, named or routed."""
-    grid = _speed_grid(*_measured(profile))
-    return float(grid.median_latency_s(prompt_tokens, np.array([output_tokens]))[0])
+    return _speed_grid(*_measured(profile)).one_median_latency_s(prompt_tokens, output_tokens)
 
 
 @lru_cache(maxsize=4096)
