@@ -143,8 +143,9 @@ def _add_train(commands: Commands) -> None:
     p.add_argument(
         "--bag",
         type=int,
-        default=1,
-        help="correctness classifiers (LightGBM seeds 0..BAG-1) whose margins are averaged, served as one",
+        default=3,
+        help="correctness classifiers (LightGBM seeds 0..BAG-1) whose margins are averaged, served as one "
+        "(default: 3; 1 is the single model)",
     )
     p.add_argument("--config", help="the proxy's TOML config: which model each logged backend name is")
     p.set_defaults(run=_train, parser=p)

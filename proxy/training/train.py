@@ -56,12 +56,13 @@ def train(
     folds: int = td.FOLDS,
     backends: Mapping[str, Backend] | None = None,
     min_head_prompts: int = tl.MIN_HEAD_PROMPTS,
-    bag: int = 1,
+    bag: int = 3,
 ) -> dict[str, Any]:
     """`backends`: the proxy's backends by name, so log rows (named by backend) get the profiles the proxy
     gives them; without it a model name is looked up in the catalog as it is. `min_head_prompts`: the fewest
     training prompts of a model that earn it a lexical head (`proxy/training/lexical.py`). `bag`: how many
-    correctness classifiers (LightGBM seeds 0..bag-1) average their margins (`proxy/training/bagging.py`)."""
+    correctness classifiers (LightGBM seeds 0..bag-1) average their margins (`proxy/training/bagging.py`; 3
+    by default: the routing figures of one seed move with the seed, models/README.md)."""
     if bag < 1:
         raise TrainingError(f"a bag needs at least one classifier, not {bag}")
     started = time.perf_counter()
