@@ -122,7 +122,7 @@ def train(
             "params": {**CLASSIFIER_PARAMS, "n_estimators": corr.trees},
             "bag": {
                 "members": bag,
-                "seeds": list(range(bag)),
+                "seeds": [m.get_params()["random_state"] for m in corr.members],
                 "served_as": "one tree ensemble: every member's trees, leaf values divided by the members' count, "
                 "i.e. the mean of their margins",
             },
