@@ -105,6 +105,7 @@ def test_the_guard_turns_only_a_train_library_into_the_message() -> None:
 def test_train_libraries_are_imported_only_by_the_training_modules_that_need_them() -> None:
     allowed = {
         "proxy/training/fit.py",
+        "proxy/training/bagging.py",
         "proxy/training/export.py",
         "proxy/training/baselines.py",
         "proxy/training/lexical.py",

@@ -140,6 +140,13 @@ def _add_train(commands: Commands) -> None:
     p.add_argument("--out", default="models", help="output directory (default: models)")
     p.add_argument("--threads", type=int, default=1, help="LightGBM threads")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds over the training prompts")
+    p.add_argument(
+        "--bag",
+        type=int,
+        default=3,
+        help="correctness classifiers (LightGBM seeds 0..BAG-1) whose margins are averaged, served as one "
+        "(default: 3; 1 is the single model)",
+    )
     p.add_argument("--config", help="the proxy's TOML config: which model each logged backend name is")
     p.set_defaults(run=_train, parser=p)
 
@@ -154,7 +161,7 @@ def _train(args: argparse.Namespace) -> int:
     backends = {b.name: b for b in load_config(Path(args.config)).backends} if args.config else None
     try:
         files = data_files(args.data or (), args.data_dir, args.log or ())
-        train(files, Path(args.out), threads=args.threads, folds=args.folds, backends=backends)
+        train(files, Path(args.out), threads=args.threads, folds=args.folds, backends=backends, bag=args.bag)
     except TrainingError as exc:
         args.parser.exit(1, f"switchyard train: {exc}\n")
     return 0

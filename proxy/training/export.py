@@ -31,7 +31,7 @@ LIBRARIES = ("lightgbm", "scikit-learn", "onnx", "onnxmltools", "onnxruntime", "
 OPSET = 15
 
 
-def to_onnx(model: lgb.LGBMClassifier | lgb.LGBMRegressor, n_features: int, name: str) -> onnx.ModelProto:
+def to_onnx(model: lgb.Booster | lgb.LGBMClassifier | lgb.LGBMRegressor, n_features: int, name: str) -> onnx.ModelProto:
     proto: onnx.ModelProto = convert_lightgbm(
         model,
         name=name,
@@ -92,7 +92,7 @@ def library_versions() -> dict[str, str]:
 
 def write_models(
     out_dir: Path,
-    correctness: lgb.LGBMClassifier,
+    correctness: lgb.Booster | lgb.LGBMClassifier,
     calibration: Calibration,
     length: lgb.LGBMRegressor,
     names: tuple[str, ...],

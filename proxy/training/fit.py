@@ -5,7 +5,9 @@ profile still gets a score. Labels in (0, 1) (judge scores, partial credit) ente
 (1, w=label) and (0, w=1-label), so the model estimates the expected label. The number of trees is
 chosen by early stopping in cross-validation over the prompt folds (never a held-out prompt); the
 out-of-fold predictions fit an isotonic map (raw probability -> calibrated), stored as knots and
-applied with linear interpolation, and the final model is refitted on all training rows.
+applied with linear interpolation, and the final model is refitted on all training rows. With `bag`
+K > 1 each fit is K classifiers (seeds seed..seed+K-1) whose margins are averaged (`bagging.py`): the
+out-of-fold predictions are those of each fold's bag, so the calibration fits what is served.
 
 Output length: log1p(output tokens) from the rows where upstream recorded the answer's length.
 """
@@ -21,6 +23,7 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
+from proxy.training.bagging import merge
 from proxy.training.metrics import ece
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,8 @@ class Calibration:
 
 @dataclass(frozen=True)
 class Correctness:
-    model: lgb.LGBMClassifier
+    members: tuple[lgb.LGBMClassifier, ...]  # one per seed, `trees` trees each
+    model: lgb.Booster  # the members as one booster (`bagging.merge`): what is exported and served
     calibration: Calibration
     trees: int
     cv: dict[str, float]  # out-of-fold metrics on the training prompts
@@ -97,27 +101,34 @@ def fit_correctness(
     threads: int = 1,
     seed: int = 0,
     params: dict[str, Any] | None = None,
+    bag: int = 1,
 ) -> Correctness:
-    """Cross-validate over `folds` (one fold id per row), calibrate out of fold, refit on everything."""
+    """Cross-validate over `folds` (one fold id per row), calibrate out of fold, refit on everything;
+    `bag` classifiers per fit, seeds `seed` onwards. The tree count is the mean early-stopping point of
+    every fold and seed; each fold's bag predicts its rows with each member at its own stopping point."""
+    seeds = range(seed, seed + bag)
     oof = np.zeros(len(y))
     best: list[int] = []
     for k in np.unique(folds):
         va = folds == k
         xs, ys, ws = soft_rows(x[~va], y[~va])
         xv, yv, wv = soft_rows(x[va], y[va])
-        model = _classifier(MAX_TREES, threads, seed, params)
-        model.fit(
-            xs,
-            ys,
-            sample_weight=ws,
-            eval_X=(xv,),
-            eval_y=(yv,),
-            eval_sample_weight=[wv],
-            callbacks=[lgb.early_stopping(PATIENCE, verbose=False)],
-        )
-        best.append(int(model.best_iteration_ or MAX_TREES))
-        oof[va] = np.asarray(model.predict_proba(x[va], num_iteration=best[-1]))[:, 1]
-        log.info("correctness fold %s: %d trees, out-of-fold AUC %.4f", k, best[-1], _auc(y[va], oof[va]))
+        members: list[str] = []
+        for s in seeds:
+            model = _classifier(MAX_TREES, threads, s, params)
+            model.fit(
+                xs,
+                ys,
+                sample_weight=ws,
+                eval_X=(xv,),
+                eval_y=(yv,),
+                eval_sample_weight=[wv],
+                callbacks=[lgb.early_stopping(PATIENCE, verbose=False)],
+            )
+            best.append(int(model.best_iteration_ or MAX_TREES))
+            members.append(model.booster_.model_to_string(num_iteration=best[-1]))
+        oof[va] = merge(members).predict(x[va])
+        log.info("correctness fold %s: %s trees, out-of-fold AUC %.4f", k, best[-bag:], _auc(y[va], oof[va]))
     trees = int(np.mean(best))
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
     calibration = _thin(iso.X_thresholds_, iso.y_thresholds_)
@@ -130,10 +141,11 @@ def fit_correctness(
         "ece_calibrated_in_sample": ece(calibrated, y),
         "trees_per_fold": float(np.mean(best)),
     }
-    log.info("correctness: refitting on all %d training rows with %d trees", len(y), trees)
+    log.info("correctness: refitting %d classifier(s) on all %d training rows, %d trees each", bag, len(y), trees)
     xs, ys, ws = soft_rows(x, y)
-    final = _classifier(trees, threads, seed, params).fit(xs, ys, sample_weight=ws)
-    return Correctness(final, calibration, trees, cv)
+    final = tuple(_classifier(trees, threads, s, params).fit(xs, ys, sample_weight=ws) for s in seeds)
+    served = merge([m.booster_.model_to_string() for m in final])
+    return Correctness(final, served, calibration, trees, cv)
 
 
 def fit_output_length(x: np.ndarray, out_tokens: np.ndarray, threads: int = 1, seed: int = 0) -> lgb.LGBMRegressor:

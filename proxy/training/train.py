@@ -29,10 +29,12 @@ from proxy.settings import Backend
 from proxy.training import data as td
 from proxy.training import lexical as tl
 from proxy.training import profiles as tp
+from proxy.training.bagging import mean_margin
 from proxy.training.export import write_models
 from proxy.training.fit import (
     CLASSIFIER_PARAMS,
     REGRESSOR_PARAMS,
+    Correctness,
     classification_metrics,
     fit_correctness,
     fit_output_length,
@@ -54,10 +56,15 @@ def train(
     folds: int = td.FOLDS,
     backends: Mapping[str, Backend] | None = None,
     min_head_prompts: int = tl.MIN_HEAD_PROMPTS,
+    bag: int = 3,
 ) -> dict[str, Any]:
     """`backends`: the proxy's backends by name, so log rows (named by backend) get the profiles the proxy
     gives them; without it a model name is looked up in the catalog as it is. `min_head_prompts`: the fewest
-    training prompts of a model that earn it a lexical head (`proxy/training/lexical.py`)."""
+    training prompts of a model that earn it a lexical head (`proxy/training/lexical.py`). `bag`: how many
+    correctness classifiers (LightGBM seeds 0..bag-1) average their margins (`proxy/training/bagging.py`; 3
+    by default: the routing figures of one seed move with the seed, models/README.md)."""
+    if bag < 1:
+        raise TrainingError(f"a bag needs at least one classifier, not {bag}")
     started = time.perf_counter()
     log.info("reading %s", ", ".join(str(f) for f in files))
     ds = td.load_data(files)
@@ -93,15 +100,15 @@ def train(
     )
     row_folds = np.array([sp.fold[int(i)] for i in train_t.prompt])
 
-    log.info("correctness model: %d-fold cross-validation, then a refit", folds)
-    corr = fit_correctness(train_t.x, train_t.label, row_folds, threads=threads)
+    log.info("correctness model: %d-fold cross-validation, then a refit; a bag of %d", folds, bag)
+    corr = fit_correctness(train_t.x, train_t.label, row_folds, threads=threads, bag=bag)
     length_target, length_source = _length_target(train_t)
     log.info("output-length model on %s", length_source)
     length = fit_output_length(train_t.x, length_target, threads=threads)
 
     metrics: dict[str, Any] = {"cross_validation": corr.cv}
     if len(test_t.label):
-        p = corr.calibration.apply(np.asarray(corr.model.predict_proba(test_t.x))[:, 1])
+        p = corr.calibration.apply(np.asarray(corr.model.predict(test_t.x)))
         metrics["held_out"] = classification_metrics(test_t.label, p)
         metrics["held_out_by_source"] = _by_source(ds, test_t, p)
         metrics["held_out_output_length"] = _length_metrics(test_t, np.asarray(length.predict(test_t.x)))
@@ -113,6 +120,12 @@ def train(
             "label": LABEL,
             "model": "LightGBM binary classifier over every (prompt, candidate) feature row, one model for all LLMs",
             "params": {**CLASSIFIER_PARAMS, "n_estimators": corr.trees},
+            "bag": {
+                "members": bag,
+                "seeds": [m.get_params()["random_state"] for m in corr.members],
+                "served_as": "one tree ensemble: every member's trees, leaf values divided by the members' count, "
+                "i.e. the mean of their margins",
+            },
             "soft_labels": "labels strictly between 0 and 1 enter as a positive and a negative row weighted by them",
         },
         "output_length": {
@@ -200,12 +213,13 @@ EXPORT_TOLERANCE = {"p": 1e-3, "log_tokens": 1e-2}
 MAX_DISAGREEING_SHARE = 0.01
 
 
-def _check_export(out: Path, corr: Any, length: Any, t: td.Table) -> None:
-    """The ONNX graphs must reproduce the LightGBM predictions on the inputs they see (float32)."""
+def _check_export(out: Path, corr: Correctness, length: Any, t: td.Table) -> None:
+    """The ONNX graphs must reproduce the LightGBM predictions on the inputs they see (float32); the
+    correctness model's, as its members' mean margin computed one by one, so the bag's merge is checked too."""
     scorer = OnnxScorer.load(out, t.names)
     x = t.x[:2000].astype(np.float32).astype(np.float64)
     got_p, got_l = scorer.predict_raw(x)
-    want_p, want_l = corr.model.predict_proba(x)[:, 1], length.predict(x)
+    want_p, want_l = 1.0 / (1.0 + np.exp(-mean_margin(corr.members, x))), length.predict(x)
     problem = export_disagreement({"p": (want_p, got_p), "log_tokens": (want_l, got_l)})
     if problem is not None:
         raise TrainingError(f"ONNX export disagrees with LightGBM: {problem}")
