@@ -17,6 +17,10 @@ from pathlib import Path
 from proxy.cli.common import Commands, command, train_extra
 
 DB_HELP = "the proxy's log: a SQLite file or a postgresql:// DSN"
+CALIBRATION_HELP = (
+    "what the isotonic calibration of P(acceptable) is fitted on: prompt (default), out-of-fold predictions; "
+    "source, those and each training source's rows predicted by a model fitted on the other sources"
+)
 
 
 def add(commands: Commands) -> None:
@@ -140,6 +144,7 @@ def _add_train(commands: Commands) -> None:
     p.add_argument("--out", default="models", help="output directory (default: models)")
     p.add_argument("--threads", type=int, default=1, help="LightGBM threads")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds over the training prompts")
+    p.add_argument("--calibration", default="prompt", help=CALIBRATION_HELP)
     p.add_argument("--config", help="the proxy's TOML config: which model each logged backend name is")
     p.set_defaults(run=_train, parser=p)
 
@@ -154,7 +159,14 @@ def _train(args: argparse.Namespace) -> int:
     backends = {b.name: b for b in load_config(Path(args.config)).backends} if args.config else None
     try:
         files = data_files(args.data or (), args.data_dir, args.log or ())
-        train(files, Path(args.out), threads=args.threads, folds=args.folds, backends=backends)
+        train(
+            files,
+            Path(args.out),
+            threads=args.threads,
+            folds=args.folds,
+            backends=backends,
+            calibration=args.calibration,
+        )
     except TrainingError as exc:
         args.parser.exit(1, f"switchyard train: {exc}\n")
     return 0
@@ -220,6 +232,7 @@ def _add_evaluate(commands: Commands) -> None:
     )
     p.add_argument("--loso-sources", help="comma-separated source names: --loso for these only")
     p.add_argument("--threads", type=int, default=1, help="--loso: LightGBM threads")
+    p.add_argument("--calibration", default="prompt", help="--loso: the models' calibration, as for train")
     p.set_defaults(run=_evaluate, parser=p)
 
 
@@ -247,7 +260,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.loso or args.loso_sources:  # first: a source name that is not in the data fails before any replay
         wanted = frozenset(s.strip() for s in args.loso_sources.split(",")) if args.loso_sources else None
         try:
-            loso = leave_one_source_out(files, wanted, args.threads)
+            loso = leave_one_source_out(files, wanted, args.threads, calibration=args.calibration)
         except ValueError as exc:
             args.parser.error(str(exc))
     try:

@@ -7,6 +7,10 @@ chosen by early stopping in cross-validation over the prompt folds (never a held
 out-of-fold predictions fit an isotonic map (raw probability -> calibrated), stored as knots and
 applied with linear interpolation, and the final model is refitted on all training rows.
 
+Calibration "source" adds, for each training source, the predictions of a model (the CV's tree count)
+fitted on the other sources: out-of-fold predictions come from a model that saw the prompt's own
+source, so a map fitted on them alone is too confident on a kind of data the model never saw.
+
 Output length: log1p(output tokens) from the rows where upstream recorded the answer's length.
 """
 
@@ -55,6 +59,8 @@ REGRESSOR_PARAMS: dict[str, Any] = {
 MAX_TREES = 1500
 PATIENCE = 50
 CALIBRATION_KNOTS = 200
+# What the isotonic map is fitted on: out-of-fold predictions (by prompt), or those and out-of-source ones.
+CALIBRATIONS = ("prompt", "source")
 
 
 @dataclass(frozen=True)
@@ -97,43 +103,69 @@ def fit_correctness(
     threads: int = 1,
     seed: int = 0,
     params: dict[str, Any] | None = None,
+    sources: np.ndarray | None = None,
 ) -> Correctness:
-    """Cross-validate over `folds` (one fold id per row), calibrate out of fold, refit on everything."""
-    oof = np.zeros(len(y))
-    best: list[int] = []
-    for k in np.unique(folds):
-        va = folds == k
-        xs, ys, ws = soft_rows(x[~va], y[~va])
-        xv, yv, wv = soft_rows(x[va], y[va])
-        model = _classifier(MAX_TREES, threads, seed, params)
-        model.fit(
-            xs,
-            ys,
-            sample_weight=ws,
-            eval_X=(xv,),
-            eval_y=(yv,),
-            eval_sample_weight=[wv],
-            callbacks=[lgb.early_stopping(PATIENCE, verbose=False)],
-        )
-        best.append(int(model.best_iteration_ or MAX_TREES))
-        oof[va] = np.asarray(model.predict_proba(x[va], num_iteration=best[-1]))[:, 1]
-        log.info("correctness fold %s: %d trees, out-of-fold AUC %.4f", k, best[-1], _auc(y[va], oof[va]))
+    """Cross-validate over `folds` (one fold id per row), calibrate out of fold, refit on everything.
+    With `sources` (one source per row, at least two distinct), the calibration is fitted on the out-of-fold
+    predictions and, as many again, each source's rows predicted by a model fitted on the other sources."""
+    oof, best = _held_out_predictions(x, y, folds, threads, seed, params)
     trees = int(np.mean(best))
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
-    calibration = _thin(iso.X_thresholds_, iso.y_thresholds_)
-    calibrated = calibration.apply(oof)
+    seen, truth = oof, y
     cv = {
         "auc": _auc(y, oof),
         "log_loss_raw": _log_loss(y, oof),
-        "log_loss_calibrated": _log_loss(y, calibrated),
         "ece_raw": ece(oof, y),
-        "ece_calibrated_in_sample": ece(calibrated, y),
         "trees_per_fold": float(np.mean(best)),
     }
+    if sources is not None and len(np.unique(sources)) > 1:
+        oos, _ = _held_out_predictions(x, y, sources, threads, seed, params, trees=trees)
+        seen, truth = np.concatenate([oof, oos]), np.concatenate([y, y])
+        cv.update({"auc_out_of_source": _auc(y, oos), "ece_raw_out_of_source": ece(oos, y)})
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(seen, truth)
+    calibration = _thin(iso.X_thresholds_, iso.y_thresholds_)
+    calibrated = calibration.apply(oof)
+    cv.update({"log_loss_calibrated": _log_loss(y, calibrated), "ece_calibrated_in_sample": ece(calibrated, y)})
     log.info("correctness: refitting on all %d training rows with %d trees", len(y), trees)
     xs, ys, ws = soft_rows(x, y)
     final = _classifier(trees, threads, seed, params).fit(xs, ys, sample_weight=ws)
     return Correctness(final, calibration, trees, cv)
+
+
+def _held_out_predictions(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    threads: int,
+    seed: int,
+    params: dict[str, Any] | None,
+    trees: int | None = None,
+) -> tuple[np.ndarray, list[int]]:
+    """Each group's rows predicted by a model fitted on the other groups' rows, and each model's tree count:
+    early stopping on the held group picks it when `trees` is None (cross-validation), else `trees`."""
+    pred = np.zeros(len(y))
+    used: list[int] = []
+    for k in np.unique(groups):
+        held = groups == k
+        xs, ys, ws = soft_rows(x[~held], y[~held])
+        if trees is None:
+            xv, yv, wv = soft_rows(x[held], y[held])
+            model = _classifier(MAX_TREES, threads, seed, params)
+            model.fit(
+                xs,
+                ys,
+                sample_weight=ws,
+                eval_X=(xv,),
+                eval_y=(yv,),
+                eval_sample_weight=[wv],
+                callbacks=[lgb.early_stopping(PATIENCE, verbose=False)],
+            )
+            used.append(int(model.best_iteration_ or MAX_TREES))
+        else:
+            model = _classifier(trees, threads, seed, params).fit(xs, ys, sample_weight=ws)
+            used.append(trees)
+        pred[held] = np.asarray(model.predict_proba(x[held], num_iteration=used[-1]))[:, 1]
+        log.info("correctness, group %s held out: %d trees, AUC %.4f", k, used[-1], _auc(y[held], pred[held]))
+    return pred, used
 
 
 def fit_output_length(x: np.ndarray, out_tokens: np.ndarray, threads: int = 1, seed: int = 0) -> lgb.LGBMRegressor:
