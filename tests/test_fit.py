@@ -33,6 +33,7 @@ def test_the_source_calibration_is_fitted_on_predictions_for_sources_held_out_of
     assert by_source.cv["auc_out_of_source"] < 0.3
     assert 0.3 < by_source.calibration.apply(np.array([0.9]))[0] < 0.7
     assert "auc_out_of_source" not in by_prompt.cv
+    assert (by_prompt.calibrated_on, by_source.calibrated_on) == ("prompt", "source")
     # The model itself (trees, refit on every row) is the same: only the map changes.
     assert by_source.trees == by_prompt.trees
 
@@ -42,3 +43,4 @@ def test_one_source_leaves_nothing_to_hold_out_so_the_calibration_is_by_prompt()
     one = fit.fit_correctness(x, y, folds, sources=np.full(len(y), "a"))
     by_prompt = fit.fit_correctness(x, y, folds)
     np.testing.assert_array_equal(one.calibration.y, by_prompt.calibration.y)
+    assert one.calibrated_on == "prompt"

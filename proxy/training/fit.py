@@ -80,6 +80,7 @@ class Correctness:
     calibration: Calibration
     trees: int
     cv: dict[str, float]  # out-of-fold metrics on the training prompts
+    calibrated_on: str  # one of CALIBRATIONS: "source" only where there were two sources to hold out
 
 
 def soft_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -110,7 +111,7 @@ def fit_correctness(
     predictions and, as many again, each source's rows predicted by a model fitted on the other sources."""
     oof, best = _held_out_predictions(x, y, folds, threads, seed, params)
     trees = int(np.mean(best))
-    seen, truth = oof, y
+    seen, truth, calibrated_on = oof, y, "prompt"
     cv = {
         "auc": _auc(y, oof),
         "log_loss_raw": _log_loss(y, oof),
@@ -119,7 +120,7 @@ def fit_correctness(
     }
     if sources is not None and len(np.unique(sources)) > 1:
         oos, _ = _held_out_predictions(x, y, sources, threads, seed, params, trees=trees)
-        seen, truth = np.concatenate([oof, oos]), np.concatenate([y, y])
+        seen, truth, calibrated_on = np.concatenate([oof, oos]), np.concatenate([y, y]), "source"
         cv.update({"auc_out_of_source": _auc(y, oos), "ece_raw_out_of_source": ece(oos, y)})
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(seen, truth)
     calibration = _thin(iso.X_thresholds_, iso.y_thresholds_)
@@ -128,7 +129,7 @@ def fit_correctness(
     log.info("correctness: refitting on all %d training rows with %d trees", len(y), trees)
     xs, ys, ws = soft_rows(x, y)
     final = _classifier(trees, threads, seed, params).fit(xs, ys, sample_weight=ws)
-    return Correctness(final, calibration, trees, cv)
+    return Correctness(final, calibration, trees, cv, calibrated_on)
 
 
 def _held_out_predictions(

@@ -121,8 +121,8 @@ def train(
         "feature_version": VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "correctness": {
-            "label": LABEL + FITTED_ON[calibration],
-            "calibrated_on": calibration,
+            "label": LABEL + FITTED_ON[corr.calibrated_on],
+            "calibrated_on": corr.calibrated_on,
             "model": "LightGBM binary classifier over every (prompt, candidate) feature row, one model for all LLMs",
             "params": {**CLASSIFIER_PARAMS, "n_estimators": corr.trees},
             "soft_labels": "labels strictly between 0 and 1 enter as a positive and a negative row weighted by them",
