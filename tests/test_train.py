@@ -78,6 +78,7 @@ def test_train_on_a_tiny_file_writes_a_loadable_model_dir(tiny_models: tuple[Pat
     assert set(manifest["derived_profiles"]) == {"acme-unknown-13b"}
     assert manifest["training_data"][0]["sha256"] == td.sha256_file(data)
     assert manifest["metrics"]["held_out"]["rows"] > 0
+    # One source: nothing to hold out, so the default calibration by source falls back to the one by prompt.
     assert manifest["correctness"]["calibrated_on"] == "prompt" and "out_of_source" not in str(manifest["metrics"])
     written = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert written["model_version"] == manifest["model_version"]

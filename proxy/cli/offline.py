@@ -18,8 +18,8 @@ from proxy.cli.common import Commands, command, train_extra
 
 DB_HELP = "the proxy's log: a SQLite file or a postgresql:// DSN"
 CALIBRATION_HELP = (
-    "what the isotonic calibration of P(acceptable) is fitted on: prompt (default), out-of-fold predictions; "
-    "source, those and each training source's rows predicted by a model fitted on the other sources"
+    "what the isotonic calibration of P(acceptable) is fitted on: source (default), out-of-fold predictions and "
+    "each training source's rows predicted by a model fitted on the other sources; prompt, out-of-fold only"
 )
 
 
@@ -144,7 +144,7 @@ def _add_train(commands: Commands) -> None:
     p.add_argument("--out", default="models", help="output directory (default: models)")
     p.add_argument("--threads", type=int, default=1, help="LightGBM threads")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds over the training prompts")
-    p.add_argument("--calibration", default="prompt", help=CALIBRATION_HELP)
+    p.add_argument("--calibration", default="source", help=CALIBRATION_HELP)
     p.add_argument("--config", help="the proxy's TOML config: which model each logged backend name is")
     p.set_defaults(run=_train, parser=p)
 
@@ -232,7 +232,7 @@ def _add_evaluate(commands: Commands) -> None:
     )
     p.add_argument("--loso-sources", help="comma-separated source names: --loso for these only")
     p.add_argument("--threads", type=int, default=1, help="--loso: LightGBM threads")
-    p.add_argument("--calibration", default="prompt", help="--loso: the models' calibration, as for train")
+    p.add_argument("--calibration", default="source", help="--loso: the models' calibration, as for train")
     p.set_defaults(run=_evaluate, parser=p)
 
 

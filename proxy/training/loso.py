@@ -32,7 +32,7 @@ def leave_one_source_out(
     sources: frozenset[str] | None = None,
     threads: int = 1,
     folds: int = td.FOLDS,
-    calibration: str = "prompt",
+    calibration: str = "source",
 ) -> dict[str, Any]:
     """Per source (those of `sources` only, when given): its ECE and AUC under a model trained without it,
     with `calibration` (`train.train`)."""

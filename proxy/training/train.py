@@ -60,7 +60,7 @@ def train(
     folds: int = td.FOLDS,
     backends: Mapping[str, Backend] | None = None,
     min_head_prompts: int = tl.MIN_HEAD_PROMPTS,
-    calibration: str = "prompt",
+    calibration: str = "source",
 ) -> dict[str, Any]:
     """`backends`: the proxy's backends by name, so log rows (named by backend) get the profiles the proxy
     gives them; without it a model name is looked up in the catalog as it is. `min_head_prompts`: the fewest
