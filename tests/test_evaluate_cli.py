@@ -147,3 +147,7 @@ def test_leave_one_source_out_trains_without_the_source_and_scores_its_held_out_
     with pytest.raises(SystemExit) as refused:
         main(["evaluate", *files, "--json", str(tmp_path / "x.json"), "--loso-sources", "gamma"])
     assert refused.value.code == 2 and "no source gamma" in capsys.readouterr().err
+    # The models trained without a source get the calibration asked for; one that does not exist is refused.
+    with pytest.raises(SystemExit) as refused:
+        main(["evaluate", *files, "--json", str(tmp_path / "x.json"), "--loso-sources", "beta", "--calibration", "x"])
+    assert refused.value.code == 2 and "calibration 'x': expected one of prompt, source" in capsys.readouterr().err

@@ -79,6 +79,8 @@ def test_train_on_a_tiny_file_writes_a_loadable_model_dir(tiny_models: tuple[Pat
     assert manifest["training_data"][0]["sha256"] == td.sha256_file(data)
     assert manifest["metrics"]["held_out"]["rows"] > 0
     assert manifest["correctness"]["bag"]["members"] == 3 and manifest["correctness"]["bag"]["seeds"] == [0, 1, 2]
+    # One source: nothing to hold out, so the default calibration by source falls back to the one by prompt.
+    assert manifest["correctness"]["calibrated_on"] == "prompt" and "out_of_source" not in str(manifest["metrics"])
     written = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert written["model_version"] == manifest["model_version"]
 
@@ -126,6 +128,10 @@ def test_the_train_command_writes_what_train_writes_and_evaluate_reads_it(
     with pytest.raises(SystemExit) as failed:
         main(["train", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "none")])
     assert failed.value.code == 1 and "no *_long.csv.gz under" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(SystemExit) as failed:
+        main(["train", "--data", str(data), "--out", str(tmp_path / "none"), "--calibration", "by-model"])
+    assert failed.value.code == 1 and "calibration 'by-model': expected one of" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
 
 

@@ -17,6 +17,10 @@ from pathlib import Path
 from proxy.cli.common import Commands, command, train_extra
 
 DB_HELP = "the proxy's log: a SQLite file or a postgresql:// DSN"
+CALIBRATION_HELP = (
+    "what the isotonic calibration of P(acceptable) is fitted on: source (default), out-of-fold predictions and "
+    "each training source's rows predicted by a model fitted on the other sources; prompt, out-of-fold only"
+)
 
 
 def add(commands: Commands) -> None:
@@ -147,6 +151,7 @@ def _add_train(commands: Commands) -> None:
         help="correctness classifiers (LightGBM seeds 0..BAG-1) whose margins are averaged, served as one "
         "(default: 3; 1 is the single model)",
     )
+    p.add_argument("--calibration", default="source", help=CALIBRATION_HELP)
     p.add_argument("--config", help="the proxy's TOML config: which model each logged backend name is")
     p.set_defaults(run=_train, parser=p)
 
@@ -161,7 +166,15 @@ def _train(args: argparse.Namespace) -> int:
     backends = {b.name: b for b in load_config(Path(args.config)).backends} if args.config else None
     try:
         files = data_files(args.data or (), args.data_dir, args.log or ())
-        train(files, Path(args.out), threads=args.threads, folds=args.folds, backends=backends, bag=args.bag)
+        train(
+            files,
+            Path(args.out),
+            threads=args.threads,
+            folds=args.folds,
+            backends=backends,
+            bag=args.bag,
+            calibration=args.calibration,
+        )
     except TrainingError as exc:
         args.parser.exit(1, f"switchyard train: {exc}\n")
     return 0
@@ -227,6 +240,7 @@ def _add_evaluate(commands: Commands) -> None:
     )
     p.add_argument("--loso-sources", help="comma-separated source names: --loso for these only")
     p.add_argument("--threads", type=int, default=1, help="--loso: LightGBM threads")
+    p.add_argument("--calibration", default="source", help="--loso: the models' calibration, as for train")
     p.set_defaults(run=_evaluate, parser=p)
 
 
@@ -254,7 +268,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.loso or args.loso_sources:  # first: a source name that is not in the data fails before any replay
         wanted = frozenset(s.strip() for s in args.loso_sources.split(",")) if args.loso_sources else None
         try:
-            loso = leave_one_source_out(files, wanted, args.threads)
+            loso = leave_one_source_out(files, wanted, args.threads, calibration=args.calibration)
         except ValueError as exc:
             args.parser.error(str(exc))
     try:

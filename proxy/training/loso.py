@@ -1,11 +1,11 @@
 """Leave one source out: how well P(acceptable) holds on a kind of data the model never trained on.
 
-For each source S: the shipped model type (`train.train`, with the options of `make models`) is trained on
-every other source's rows, then S's held-out prompts (the split `train` makes) are replayed through it by
-`evaluate`, with profiles and History from the other sources' training prompts, so nothing of S enters
-but its prompts. Reported: the ECE and AUC of its P(acceptable) there, with 90% intervals, next to the
-number of prompts. Slow (one training per source), so `switchyard evaluate` runs it only when asked.
-Needs the [train] extra.
+For each source S: the shipped model type (`train.train`, with the options of `make models` and the
+calibration asked for) is trained on every other source's rows, then S's held-out prompts (the split
+`train` makes) are replayed through it by `evaluate`, with profiles and History from the other sources'
+training prompts, so nothing of S enters but its prompts. Reported: the ECE and AUC of its P(acceptable)
+there, with 90% intervals, next to the number of prompts. Slow (one training per source), so
+`switchyard evaluate` runs it only when asked. Needs the [train] extra.
 """
 
 from __future__ import annotations
@@ -21,21 +21,29 @@ from proxy.training import data as td
 from proxy.training.dataset import iter_rows, question_key
 from proxy.training.evaluate import evaluate
 from proxy.training.export_log import write_csv
+from proxy.training.fit import CALIBRATIONS
 from proxy.training.train import train
 
 log = logging.getLogger(__name__)
 
 
 def leave_one_source_out(
-    files: Sequence[Path], sources: frozenset[str] | None = None, threads: int = 1, folds: int = td.FOLDS
+    files: Sequence[Path],
+    sources: frozenset[str] | None = None,
+    threads: int = 1,
+    folds: int = td.FOLDS,
+    calibration: str = "source",
 ) -> dict[str, Any]:
-    """Per source (those of `sources` only, when given): its ECE and AUC under a model trained without it."""
+    """Per source (those of `sources` only, when given): its ECE and AUC under a model trained without it,
+    with `calibration` (`train.train`)."""
     names = sorted({r.source for f in files for r in iter_rows(f)})
     if sources is not None:
         unknown = sources - set(names)
         if unknown:
             raise ValueError(f"no source {', '.join(sorted(unknown))} in the data (it has: {', '.join(names)})")
         names = [n for n in names if n in sources]
+    if calibration not in CALIBRATIONS:
+        raise ValueError(f"calibration {calibration!r}: expected one of {', '.join(CALIBRATIONS)}")
     out: dict[str, Any] = {}
     for done, source in enumerate(names, 1):
         with tempfile.TemporaryDirectory(prefix="switchyard-loso-") as tmp:
@@ -54,7 +62,7 @@ def leave_one_source_out(
                 n_held,
                 n_others,
             )
-            train([others], Path(tmp) / "models", threads=threads, folds=folds)
+            train([others], Path(tmp) / "models", threads=threads, folds=folds, calibration=calibration)
             report = evaluate([others], Path(tmp) / "models", baselines=False, test=[held])
         out[source] = _calibration(report["sources"].get(source))
         log.info("leave-one-out %s: %s", source, out[source])

@@ -32,6 +32,7 @@ from proxy.training import profiles as tp
 from proxy.training.bagging import mean_margin
 from proxy.training.export import write_models
 from proxy.training.fit import (
+    CALIBRATIONS,
     CLASSIFIER_PARAMS,
     REGRESSOR_PARAMS,
     Correctness,
@@ -45,8 +46,13 @@ log = logging.getLogger(__name__)
 LABEL = (
     "P(acceptable): the probability that the candidate's answer to this prompt is acceptable, i.e. the expected "
     "upstream quality label in [0, 1] (benchmark exact match / unit tests = 0 or 1, judge score / 10, task metric); "
-    "calibrated with an isotonic map fitted on out-of-fold predictions of the training prompts"
+    "calibrated with an isotonic map fitted on "
 )
+FITTED_ON = {
+    "prompt": "out-of-fold predictions of the training prompts",
+    "source": "out-of-fold predictions of the training prompts and, as many again, each source's predicted by a "
+    "model fitted on the other sources",
+}
 
 
 def train(
@@ -57,14 +63,18 @@ def train(
     backends: Mapping[str, Backend] | None = None,
     min_head_prompts: int = tl.MIN_HEAD_PROMPTS,
     bag: int = 3,
+    calibration: str = "source",
 ) -> dict[str, Any]:
     """`backends`: the proxy's backends by name, so log rows (named by backend) get the profiles the proxy
     gives them; without it a model name is looked up in the catalog as it is. `min_head_prompts`: the fewest
     training prompts of a model that earn it a lexical head (`proxy/training/lexical.py`). `bag`: how many
     correctness classifiers (LightGBM seeds 0..bag-1) average their margins (`proxy/training/bagging.py`; 3
-    by default: the routing figures of one seed move with the seed, models/README.md)."""
+    by default: the routing figures of one seed move with the seed, models/README.md). `calibration`: what
+    the isotonic map is fitted on (`fit.CALIBRATIONS`, `FITTED_ON`)."""
     if bag < 1:
         raise TrainingError(f"a bag needs at least one classifier, not {bag}")
+    if calibration not in CALIBRATIONS:
+        raise TrainingError(f"calibration {calibration!r}: expected one of {', '.join(CALIBRATIONS)}")
     started = time.perf_counter()
     log.info("reading %s", ", ".join(str(f) for f in files))
     ds = td.load_data(files)
@@ -101,7 +111,8 @@ def train(
     row_folds = np.array([sp.fold[int(i)] for i in train_t.prompt])
 
     log.info("correctness model: %d-fold cross-validation, then a refit; a bag of %d", folds, bag)
-    corr = fit_correctness(train_t.x, train_t.label, row_folds, threads=threads, bag=bag)
+    row_sources = _row_sources(ds, train_t) if calibration == "source" else None
+    corr = fit_correctness(train_t.x, train_t.label, row_folds, threads=threads, bag=bag, sources=row_sources)
     length_target, length_source = _length_target(train_t)
     log.info("output-length model on %s", length_source)
     length = fit_output_length(train_t.x, length_target, threads=threads)
@@ -117,7 +128,8 @@ def train(
         "feature_version": VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "correctness": {
-            "label": LABEL,
+            "label": LABEL + FITTED_ON[corr.calibrated_on],
+            "calibrated_on": corr.calibrated_on,
             "model": "LightGBM binary classifier over every (prompt, candidate) feature row, one model for all LLMs",
             "params": {**CLASSIFIER_PARAMS, "n_estimators": corr.trees},
             "bag": {
@@ -188,8 +200,13 @@ def _length_target(t: td.Table) -> tuple[np.ndarray, str]:
     return t.expected_out, "fallback: the features' task-based expected answer length (the data records none)"
 
 
+def _row_sources(ds: td.DataSet, t: td.Table) -> np.ndarray:
+    """Each row's source (the sources of a prompt found in several, joined, as one)."""
+    return np.array([ds.sources.get(ds.items[int(i)].key, "") for i in t.prompt])
+
+
 def _by_source(ds: td.DataSet, t: td.Table, p: np.ndarray) -> dict[str, dict[str, float]]:
-    src = np.array([ds.sources.get(ds.items[int(i)].key, "") for i in t.prompt])
+    src = _row_sources(ds, t)
     return {s: classification_metrics(t.label[src == s], p[src == s]) for s in sorted(set(src))}
 
 
