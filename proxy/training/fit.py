@@ -9,10 +9,10 @@ applied with linear interpolation, and the final model is refitted on all traini
 K > 1 each fit is K classifiers (seeds seed..seed+K-1) whose margins are averaged (`bagging.py`): the
 out-of-fold predictions are those of each fold's bag, so the calibration fits what is served.
 
-Calibration "source" adds, for each training source, the predictions of a model (the CV's tree count)
+Calibration "source" adds, for each training source, the predictions of a bag (the CV's tree count)
 fitted on the other sources: out-of-fold predictions come from a model that saw the prompt's own
 source, so a map fitted on them alone is too confident on a kind of data the model never saw (left out of
-training, ECE on MMLU-Pro 0.102 -> 0.076 with it; models/README.md).
+training, ECE on MMLU-Pro 0.102 -> 0.090 for the shipped models; models/README.md).
 
 Output length: log1p(output tokens) from the rows where upstream recorded the answer's length.
 """
