@@ -29,7 +29,7 @@ from proxy.settings import Backend
 from proxy.training import data as td
 from proxy.training import lexical as tl
 from proxy.training import profiles as tp
-from proxy.training.bagging import mean_margin
+from proxy.training.bagging import float32_thresholds, mean_margin
 from proxy.training.export import write_models
 from proxy.training.fit import (
     CALIBRATIONS,
@@ -124,7 +124,7 @@ def train(
         metrics["held_out_by_source"] = _by_source(ds, test_t, p)
         metrics["held_out_output_length"] = _length_metrics(test_t, np.asarray(length.predict(test_t.x)))
         log.info("held-out correctness: %s", _fmt(metrics["held_out"]))
-    manifest = {
+    manifest: dict[str, Any] = {
         "feature_version": VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "correctness": {
@@ -187,7 +187,17 @@ def train(
     }
     written = write_models(out, corr.model, corr.calibration, length, train_t.names, manifest, heads)
     learned.write(out, profiles, everything)
-    _check_export(out, corr, length, test_t if len(test_t.label) else train_t)
+    checked_on = test_t if len(test_t.label) else train_t
+    problem = _export_problem(out, corr, length, checked_on)
+    if problem is not None:  # thresholds the float32 graph rounds across: exported so that it cannot
+        log.warning("ONNX export disagrees with LightGBM (%s): exporting with float32 thresholds", problem)
+        manifest["correctness"]["thresholds"] = "each the largest float32 not above LightGBM's (exact on float32)"
+        written = write_models(
+            out, float32_thresholds(corr.model), corr.calibration, length, train_t.names, manifest, heads
+        )
+        problem = _export_problem(out, corr, length, checked_on)
+    if problem is not None:
+        raise TrainingError(f"ONNX export disagrees with LightGBM: {problem}")
     log.info("wrote %s in %.0f s", out, time.perf_counter() - started)
     return written
 
@@ -230,16 +240,15 @@ EXPORT_TOLERANCE = {"p": 1e-3, "log_tokens": 1e-2}
 MAX_DISAGREEING_SHARE = 0.01
 
 
-def _check_export(out: Path, corr: Correctness, length: Any, t: td.Table) -> None:
-    """The ONNX graphs must reproduce the LightGBM predictions on the inputs they see (float32); the
-    correctness model's, as its members' mean margin computed one by one, so the bag's merge is checked too."""
+def _export_problem(out: Path, corr: Correctness, length: Any, t: td.Table) -> str | None:
+    """Whether the ONNX graphs reproduce the LightGBM predictions on the inputs they see (float32), and if not
+    how they differ; the correctness model's as its members' mean margin computed one by one, so the bag's
+    merge is checked too."""
     scorer = OnnxScorer.load(out, t.names)
     x = t.x[:2000].astype(np.float32).astype(np.float64)
     got_p, got_l = scorer.predict_raw(x)
     want_p, want_l = 1.0 / (1.0 + np.exp(-mean_margin(corr.members, x))), length.predict(x)
-    problem = export_disagreement({"p": (want_p, got_p), "log_tokens": (want_l, got_l)})
-    if problem is not None:
-        raise TrainingError(f"ONNX export disagrees with LightGBM: {problem}")
+    return export_disagreement({"p": (want_p, got_p), "log_tokens": (want_l, got_l)})
 
 
 def export_disagreement(outputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | None:
