@@ -41,6 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,7 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cmd = [sys.executable, "-m", "scripts.plain_upstream", "--port", str(up_port)]
             cmd += ["--delay-ms", "50"] if upstream == "plain50" else []
-        with process(cmd, f"{up_url}/health", work / f"{upstream}.log", cpu=0):
+        # The no-op forwarder behind the c=1 rounds: one for every target measured against this upstream.
+        pair_c1 = upstream == "plain" and 1 in levels and args.c1_runs > 0
+        with (
+            process(cmd, f"{up_url}/health", work / f"{upstream}.log", cpu=0),
+            start_plain_proxy(up_url, work) if pair_c1 else nullcontext() as floor,
+        ):
             model_for_sim = upstream == "sim"
             direct = {}
             for stream in (False, True):
@@ -201,9 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, starter in targets:
                 with starter as (url, pid, ready_s):
                     ready.setdefault(name, []).append(ready_s)
-                    if upstream == "plain" and 1 in levels and args.c1_runs > 0:
-                        with start_plain_proxy(up_url, work) as floor:
-                            paired[name] = alternate_c1(up_url, url, floor, args.c1_runs, args.seconds)
+                    if floor is not None:
+                        paired[name] = alternate_c1(up_url, url, floor, args.c1_runs, args.seconds)
                     for mode, model in (("routed", "router"), ("named", "b0")):
                         for stream in (False, True):
                             for c in levels:
