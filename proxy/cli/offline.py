@@ -19,7 +19,7 @@ from proxy.cli.common import Commands, command, train_extra
 DB_HELP = "the proxy's log: a SQLite file or a postgresql:// DSN"
 CALIBRATION_HELP = (
     "what the isotonic calibration of P(acceptable) is fitted on: source (default), out-of-fold predictions and "
-    "each training source's rows predicted by a model fitted on the other sources; prompt, out-of-fold only"
+    "each training source's rows predicted by a bag fitted on the other sources; prompt, out-of-fold only"
 )
 
 
