@@ -53,30 +53,3 @@ def test_a_bag_of_one_exports_exactly_as_the_single_model() -> None:
     merged = bagging.merge([single.booster_.model_to_string()])
     one, alone = (export.to_onnx(m, 6, "c").SerializeToString() for m in (merged, single))
     assert one == alone
-
-
-def _onnx_p(model: object, x: np.ndarray) -> np.ndarray:
-    ort = pytest.importorskip("onnxruntime")
-    session = ort.InferenceSession(export.to_onnx(model, x.shape[1], "c").SerializeToString())
-    probabilities = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[1]
-    return np.asarray([row[1] for row in probabilities] if isinstance(probabilities, list) else probabilities[:, 1])
-
-
-def test_float32_thresholds_decide_as_lightgbm_on_float32_inputs() -> None:
-    rng = np.random.default_rng(11)
-    x = rng.random((3000, 1))
-    y = (x[:, 0] + rng.normal(scale=0.3, size=3000) > 0.5).astype(float)
-    model = lgb.LGBMClassifier(n_estimators=8, num_leaves=6, verbose=-1).fit(x, y).booster_
-    thresholds = [
-        float(t)
-        for line in model.model_to_string().splitlines()
-        if line.startswith("threshold=")
-        for t in line.split("=")[1].split()
-    ]
-    # The adversarial inputs: each threshold's nearest float32, which ONNX's float32 thresholds equal.
-    on = np.array([[float(np.float32(t))] for t in thresholds])
-    want = model.predict(on)  # LightGBM on the float32 values the proxy would send
-    assert np.abs(_onnx_p(model, on) - want).max() > 1e-3  # rounded to nearest, some rows go the other way
-    exact = bagging.float32_thresholds(model)
-    np.testing.assert_array_equal(exact.predict(on), want)  # the same model for float32 inputs
-    np.testing.assert_allclose(_onnx_p(exact, on), want, atol=1e-6)

@@ -135,17 +135,17 @@ def test_the_train_command_writes_what_train_writes_and_evaluate_reads_it(
     assert not (tmp_path / "none").exists()
 
 
-def test_a_few_float32_threshold_flips_pass_the_export_check_and_a_broken_export_fails_it() -> None:
-    """Valid data must never fail training: one row whose feature sits on a split threshold (dP 0.0169, as a
-    valid two-model file gave) is float32 rounding; an export that moves most rows is broken."""
+def test_the_export_check_fails_on_a_single_row_the_graph_moves() -> None:
+    """The graph decides as LightGBM on float32 inputs (`export.to_onnx`), so one row off by the dP 0.0169 a
+    threshold rounded to nearest once gave is a wrong export; float32 arithmetic on the leaves is not."""
     from proxy.training.train import export_disagreement
 
     want = np.linspace(0.1, 0.9, 500)
+    assert export_disagreement({"p": (want, want + 1e-7), "log_tokens": (want, want)}) is None
     flipped = want.copy()
     flipped[7] += 0.0169
-    assert export_disagreement({"p": (want, flipped), "log_tokens": (want, want)}) is None
-    broken = export_disagreement({"p": (want, want[::-1].copy()), "log_tokens": (want, want)})
-    assert broken is not None and broken.startswith("p differs by more than 0.001 on")
+    moved = export_disagreement({"p": (want, flipped), "log_tokens": (want, want)})
+    assert moved == "p differs by more than 1e-05 on 1 of 500 rows"
 
 
 def test_the_router_loads_the_lexical_heads_training_wrote_and_refuses_a_changed_file(

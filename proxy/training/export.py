@@ -20,6 +20,7 @@ from proxy.route.features.lexical import FILE as LEXICAL_FILE
 from proxy.route.features.lexical import LexicalHeads
 from proxy.route.scoring import MANIFEST, MANIFEST_FORMAT
 from proxy.training.fit import Calibration
+from proxy.training.trees import float32_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,11 @@ OPSET = 15
 
 
 def to_onnx(model: lgb.Booster | lgb.LGBMClassifier | lgb.LGBMRegressor, n_features: int, name: str) -> onnx.ModelProto:
+    """The model as an ONNX graph over float32 features that decides exactly as LightGBM does on them: each
+    threshold is the largest float32 not above LightGBM's (`float32_thresholds`), not the converter's nearest."""
+    booster = model if isinstance(model, lgb.Booster) else model.booster_
     proto: onnx.ModelProto = convert_lightgbm(
-        model,
+        float32_thresholds(booster),
         name=name,
         initial_types=[(INPUT, FloatTensorType([None, n_features]))],
         zipmap=False,
