@@ -1,6 +1,7 @@
 """Time one whole routing decision: features, both trained models and the choice, 10 candidates, on one core.
 
 Usage: .venv/bin/python -m scripts.bench_decision [--models models/] [--iterations 5000] [--candidates 10]
+       [--prompt long|short]
 
 `Router.decide` is what serving calls before forwarding: the prompt's features for ten candidates
 (the same ~500-word request as scripts/bench_features.py), the correctness and output-length models
@@ -8,7 +9,8 @@ Usage: .venv/bin/python -m scripts.bench_decision [--models models/] [--iteratio
 models and the knowledge they were trained with are loaded as the proxy loads them. The first 200
 decisions are a warm-up. Reported: wall-clock percentiles, and thread CPU time to tell a slow run
 from a busy machine. `--candidates N` routes among N backends instead (the ten models in turn), to see how
-the decision's cost grows with the candidate list.
+the decision's cost grows with the candidate list. `--prompt short` routes scripts/bench.py's one-sentence
+request instead (no system prompt), the one the proxy benchmark sends.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from proxy import config as config_mod
 from proxy.route.features import load_resources
 from proxy.route.features.examples import request_from_prompt
 from proxy.route.router import DEFAULT_MODELS_DIR, Router, load_models
+from scripts.bench import MESSAGES
 from scripts.bench_features import ASK, MODELS, SYSTEM, _pin, _q
 
 
@@ -31,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--iterations", type=int, default=5000)
     parser.add_argument("--candidates", type=int, default=len(MODELS))
+    parser.add_argument("--prompt", choices=("long", "short"), default="long")
     args = parser.parse_args(argv)
     pinned = _pin()
     n = args.candidates
@@ -42,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     scorer, knowledge = load_models(config, args.models, load_resources())
     router = Router(config, scorer, knowledge=knowledge)
-    request = request_from_prompt(ASK, system=SYSTEM, model="router")
+    if args.prompt == "long":
+        request = request_from_prompt(ASK, system=SYSTEM, model="router")
+    else:
+        request = request_from_prompt(MESSAGES[0]["content"], model="router")
     for _ in range(200):
         router.decide(request)
     times, cpu = [], []

@@ -10,9 +10,10 @@ models and knowledge), and compares every number: each candidate's feature row, 
 latency and output-token predictions, and the choice (serving order, reason, each candidate's cost and
 utility). The requests are the everyday prompts of tests/fixtures plus `--prompts` prompts of the data's
 labelled sets (when ../shared/data is present), each sent in one of four shapes (plain, with a system
-prompt, asking for JSON with max_tokens, with tools) to eleven backends: ten catalog models and one the
-catalog does not know. Prints the largest differences; exits 1 when one exceeds `--tolerance` or a choice
-differs.
+prompt, asking for JSON with max_tokens, with tools), every fifth after two earlier turns, to eleven backends
+(ten catalog models and one the catalog does not know) or to one of two `router.candidates` lists. Prints the
+largest differences and how many requests' feature rows differ in any bit; exits 1 when a number differs by
+more than `--tolerance`, a feature bit or a choice differs.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ UNKNOWN_MODEL = "acme/mystery-chat-1"  # not in the catalog: its features take t
 SYSTEM = "You are a helpful assistant for an online shop. Answer briefly and politely."
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
 NUMBERS = ("p_acceptable", "ttft_s", "latency_s", "output_tokens")
+EARLIER_TURNS = [
+    {"role": "user", "content": "I am planning a trip to Lisbon in May and need some help with the details."},
+    {"role": "assistant", "content": "Happy to help! Tell me your dates, your budget and what you enjoy doing."},
+]
+# The alias's eleven backends, then two `router.candidates` lists of another size and order.
+LINEUPS: tuple[tuple[str, ...], ...] = ((), ("c1", "c4", "unknown"), ("c9", "c0", "c5", "c2", "c7", "c3"))
 
 
 def prompts(data_dir: Path, n: int) -> list[str]:
@@ -52,14 +59,19 @@ def prompts(data_dir: Path, n: int) -> list[str]:
 
 
 def body(i: int, prompt: str) -> dict[str, Any]:
-    """The i-th request: one of four shapes, so the capability and length features vary too."""
+    """The i-th request: one of four shapes, so the capability and length features vary too; every fifth a
+    follow-up turn (its earlier turns are the context), and one of three candidate lists."""
     shape = i % 4
     messages = [{"role": "system", "content": SYSTEM}] if shape == 1 else []
+    if i % 5 == 4:
+        messages += EARLIER_TURNS
     out: dict[str, Any] = {"model": "router", "messages": [*messages, {"role": "user", "content": prompt}]}
     if shape == 2:
         out |= {"response_format": {"type": "json_object"}, "max_tokens": 50 + i % 700}
     if shape == 3:
         out["tools"] = TOOLS
+    if LINEUPS[i % len(LINEUPS)]:
+        out["router"] = {"candidates": list(LINEUPS[i % len(LINEUPS)])}
     return out
 
 
@@ -113,11 +125,12 @@ def decisions_at(ref: str, texts: list[str], models_dir: Path) -> list[dict[str,
 def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
     """The largest absolute difference of each number, and how many requests differ in anything else."""
     worst = {k: 0.0 for k in ("rows", *NUMBERS, "cost_usd", "utility")}
-    other = {"error": 0, "order": 0, "reason": 0, "dropped": 0, "shape": 0}
+    other = {"error": 0, "order": 0, "reason": 0, "dropped": 0, "shape": 0, "feature_bits": 0}
     for a, b in zip(old, new, strict=True):
         if "error" in a or "error" in b:
             other["error"] += a.get("error") != b.get("error")
             continue
+        other["feature_bits"] += a["rows"].tobytes() != b["rows"].tobytes()  # a refactor must not move one bit
         for key in ("order", "reason", "dropped"):
             other[key] += a[key] != b[key]
         for key in worst:
