@@ -43,6 +43,7 @@ from proxy.route.lineup import LineupCache
 from proxy.route.profile import LLMProfile
 
 VERSION = "1.1"
+_NON_ASCII_SHARE = prompt.NAMES.index("p_non_ascii_share")
 
 __all__ = [
     "DOMAINS",
@@ -164,7 +165,7 @@ def compute_features(
     res = resources or default_resources()
     conv = conversation(request.messages)
     a = prompt.analyze(request, conv, res.vocab, res.lexicon, res.tokens)
-    side = cross.prompt_side(request, a, a.values[prompt.NAMES.index("p_non_ascii_share")])
+    side = cross.prompt_side(request, a, a.values[_NON_ASCII_SHARE])
     names = res.names
     n_p, n_l = len(a.values), len(llm.NAMES)
     rows = np.empty((len(profiles), len(names)), dtype=np.float32)

@@ -75,9 +75,7 @@ def analyze(
     ask_words = conv.ask_words
     ctx_words = words(conv.context) if conv.context else []
     sys_words = words(conv.system) if conv.system else []
-    weighted = vocab.counts(
-        (vocab.ids(ask_words), 1.0), (vocab.ids(ctx_words), CONTEXT_WEIGHT), (vocab.ids(sys_words), SYSTEM_WEIGHT)
-    )
+    weighted = vocab.counts((ask_words, 1.0), (ctx_words, CONTEXT_WEIGHT), (sys_words, SYSTEM_WEIGHT))
     lex, sem, known = vocab.scores(weighted)
     n_weighted = max(1.0, len(ask_words) + CONTEXT_WEIGHT * len(ctx_words) + SYSTEM_WEIGHT * len(sys_words))
 

@@ -31,12 +31,13 @@ class Vocabulary:
     def ids(self, words: Sequence[str]) -> np.ndarray:
         return np.fromiter(map(self.index.get, words, repeat(0, len(words))), dtype=np.intp, count=len(words))
 
-    def counts(self, *weighted_ids: tuple[np.ndarray, float]) -> np.ndarray:
-        """Weighted word counts over ids, e.g. counts((ask_ids, 1.0), (context_ids, 0.35))."""
+    def counts(self, *weighted_words: tuple[Sequence[str], float]) -> np.ndarray:
+        """Weighted word counts over ids, e.g. counts((ask_words, 1.0), (context_words, 0.35)). An empty list is
+        not mapped at all (most requests have no context, many no system prompt)."""
         total: np.ndarray | None = None
-        for ids, weight in weighted_ids:
-            if ids.size:
-                part = np.bincount(ids, minlength=self.size)
+        for ws, weight in weighted_words:
+            if ws:
+                part = np.bincount(self.ids(ws), minlength=self.size)
                 total = (part if weight == 1.0 else part * weight) if total is None else total + part * weight
         return total if total is not None else np.zeros(self.size)
 
@@ -45,21 +46,24 @@ class Vocabulary:
 
         The LSA vector is the sublinear tf-idf (log(1 + count) x idf) of the known words, l2-normalised,
         times the projection."""
-        total = float(counts.sum())
+        # Sums by np.add.reduce, what ndarray.sum() runs after a Python-level detour that costs as much again.
+        total = float(np.add.reduce(counts))
         # The non-zero ids through a boolean mask: nonzero() of the float counts themselves cost 10 us, this 2.
-        nz = (counts != 0).nonzero()[0]
-        nz = nz[nz > 0]  # id 0: words no vocabulary knows
+        # Id 0 (words no vocabulary knows) is left out by starting at id 1.
+        nz = (counts[1:] != 0).nonzero()[0]
         if not nz.size:
             return np.zeros(len(COLUMNS)), np.zeros(self.projection.shape[1]), 0.0
+        nz += 1
         c = counts[nz]
         lexicon = c @ self.lexicon[nz]
         idf = self.idf[nz]
         known = idf > 0
-        if not known.any():
+        c_known = c[known]
+        if not c_known.size:
             return lexicon, np.zeros(self.projection.shape[1]), 0.0
-        x = np.log1p(c[known]) * idf[known]
+        x = np.log1p(c_known) * idf[known]
         x /= np.sqrt(x @ x)
-        return lexicon, x @ self.projection[nz[known]], float(c[known].sum()) / total
+        return lexicon, x @ self.projection[nz[known]], float(np.add.reduce(c_known)) / total
 
 
 def build_vocabulary(lexicon: Lexicon, semantic: SemanticModel) -> Vocabulary:
