@@ -1,0 +1,55 @@
+"""Demanding requests (`features/demand.py`) and each model's prior weighed into their P(acceptable) (`hard_prior`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from proxy.route.catalog import load_catalog
+from proxy.route.features import compute_features
+from proxy.route.features.examples import request_from_prompt
+from proxy.route.scoring import PriorScorer
+
+# Not prompts of the everyday fixtures: those measure the routing, these only the rules.
+DEMANDING = (
+    "Prove that the product of two odd integers is odd.",
+    "Let G be a finite group. Show that the number of elements of order 2 is odd if |G| is even.",
+    "Design the backend of a ride-hailing service matching 100k drivers per city in under a second.",
+    "Why does this C code crash with a data race when two threads update the counter?",
+    "Implement a thread-safe ring buffer in Go and explain what happens when the reader is slower.",
+    "Write a function that finds the k-th smallest element of two sorted arrays in O(log n).",
+    "Our service's p99 latency doubles every hour in production; what is the root cause and how do we find it?",
+    "Compute the expected value of the maximum of three dice, then show the full derivation.",
+)
+PLAIN = (
+    "Hello, how are you?",
+    "What is the capital of Italy?",
+    "Design a logo for my bakery called Sunrise.",
+    "Convert 12 inches to centimetres.",
+    "To pass, the student needs to show that he read the book. How many pages did he read if he read 20 a day?",
+    "Write a short email inviting the team to Friday's lunch.",
+    "Which of the following must the plaintiff prove?\nA) intent\nB) damage\nC) both\nD) neither",
+)
+
+
+@pytest.mark.parametrize("prompt", DEMANDING)
+def test_demanding_requests_are_found(prompt: str) -> None:
+    assert compute_features(request_from_prompt(prompt), []).prompt.demanding
+
+
+@pytest.mark.parametrize("prompt", PLAIN)
+def test_plain_requests_and_multiple_choice_are_not_demanding(prompt: str) -> None:
+    assert not compute_features(request_from_prompt(prompt), []).prompt.demanding
+
+
+def test_a_demanding_request_costs_weak_models_more_acceptability_than_strong_ones() -> None:
+    catalog = load_catalog()
+    profiles = [catalog.profile(m) for m in ("o1-mini", "gemini-1.5-flash", "llama-3.1-8b-instruct")]
+    scorer = PriorScorer()
+    plain = scorer.score(compute_features(request_from_prompt("What is 7 times 8?"), profiles), profiles, None)
+    hard = scorer.score(compute_features(request_from_prompt(DEMANDING[0]), profiles), profiles, None)
+    assert np.allclose(plain.p_acceptable, [p.accuracy for p in profiles])  # the prior rule, untouched
+    drop = plain.p_acceptable - hard.p_acceptable
+    assert (drop > 0).all()
+    assert drop[0] < drop[1] and drop[0] < drop[2]  # the strong model keeps the most
+    assert np.argmax(hard.p_acceptable) == 0
