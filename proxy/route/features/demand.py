@@ -25,41 +25,144 @@ weak cues:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+from proxy.route.features.text import words
 
 MIN_WEAK = 2  # one weak cue ("latency", "algorithm") is common in plain questions; two rarely are
 
-_STRONG = re.compile(
-    # a proof asked for: an imperative at the start of a clause ("Prove that", ", then derive"), not "he must
-    # prove that" or "needs to show that"
+# Cues are single words (looked up among the ask's words) or phrases (substrings of the lower-cased ask, searched
+# only when the ask holds their first word): one set intersection over the words and a few substring searches,
+# where one regex of them all cost over a millisecond on a 4,500-character ask.
+_STRONG_WORDS = frozenset(
+    (
+        "rigorous rigorously irrational undecidable undecidability deadlock deadlocks deadlocked atomics "
+        "linearizable linearizability concurrent concurrently byzantine paxos crdt crdts replicas idempotent "
+        "idempotency idempotence"
+    ).split()
+)
+_STRONG_PHRASES = (
+    "np-hard",
+    "np-complete",
+    "lock-free",
+    "wait-free",
+    "data race",
+    "race condition",
+    "memory order",
+    "atomic operation",
+    "atomic variable",
+    "atomic instruction",
+    "thread-safe",
+    "thread safe",
+    "work-stealing",
+    "work stealing",
+    "consensus algorithm",
+    "consensus protocol",
+    "raft consensus",
+    "raft protocol",
+    "raft algorithm",
+    "raft leader",
+    "raft log",
+    "replication lag",
+    "replication layer",
+    "replication log",
+    "replication protocol",
+    "database replication",
+    "streaming replication",
+    "synchronous replication",
+    "multi-region replication",
+    "exactly-once",
+    "at-least-once",
+    "network partition",
+    "type-level",
+    "template metaprogramming",
+    "borrow checker",
+    "undefined behavio",
+    "time complexity",
+    "space complexity",
+    "linear time",
+    "linear-time",
+    "logarithmic time",
+    "quadratic time",
+    "constant time",
+    "constant-time",
+)
+# A proof asked for: an imperative at the start of a clause ("Prove that", ", then derive"), not "he must prove
+# that" or "needs to show that"; or a proof or derivation named as what to give.
+_PROOF = re.compile(
     r"(?:^|[.,;:!?]\s*|\band |\bthen |\bplease )(?:prove|disprove|show that|derive)\b"
-    r"|\b(?:give|write|provide|sketch|show|include) (?:an? |the |your )?(?:\w+ )?(?:proof|derivation)s?\b"
-    r"|\b(?:rigorous(?:ly)?|irrational|undecidab\w*|np-(?:hard|complete)|lock-free|wait-free|data races?|"
-    r"race conditions?|deadlock\w*|memory order\w*|atomics|atomic (?:operations?|variables?|instructions?)|"
-    r"linearizab\w*|thread-safe|work-stealing|concurrent(?:ly)?|consensus (?:algorithm|protocol)s?|byzantine|"
-    r"raft (?:consensus|protocol|algorithm|leader|log|cluster)|paxos|crdts?|replicas|"
-    r"(?:database|leader|log|streaming|synchronous|asynchronous|multi-region) "
-    r"replication|replication (?:lag|layer|log|protocol)|exactly-once|at-least-once|idempoten\w*|"
-    r"network partitions?|type-level|template metaprogramming|borrow checker|undefined behaviou?r|"
-    r"(?:time|space) complexity|(?:linear|logarithmic|quadratic|constant)[- ]time)\b"
-    r"|\bdesign\b[^.\n]{0,60}?\b(?:system|service|architecture|pipeline|database|storage|backend|scheduler|"
-    r"platform|protocol|cache|queue|cluster|ledger|layer|engine|infrastructure)s?\b"
-    r"|\bo\((?:1|n|log|m|k|v|e|n\^?2|n\*m|nm|n \* m)[^)\n]{0,10}\)",
+    r"|\b(?:give|write|provide|sketch|show|include) (?:an? |the |your )?(?:\w+ )?(?:proof|derivation)s?\b",
     re.MULTILINE,
 )
-_WEAK = re.compile(
-    r"\b(?:trade-?offs?|justify|justification|edge cases?|failure modes?|correctness|root cause|in production|"
-    r"production traffic|only under|intermittent(?:ly)?|explain why|algorithms?|recurrences?|closed form|"
-    r"expected (?:number|value)|asymptotic\w*|per second|p99|throughput|latency|at scale|memory leaks?|"
-    r"invariants?|fault[- ]toleran\w*|distributed|consistency|scalab\w*|optimal(?:ly)?|converges?|diverges?)\b"
+_DESIGN = re.compile(
+    r"\bdesign\b[^.\n]{0,60}?\b(?:system|service|architecture|pipeline|database|storage|backend|scheduler|"
+    r"platform|protocol|cache|queue|cluster|ledger|layer|engine|infrastructure)s?\b"
+)
+_BIG_O = re.compile(r"\bo\((?:1|n|log|m|k|v|e|n\^?2|n\*m|nm|n \* m)[^)\n]{0,10}\)")
+_WEAK_WORDS = frozenset(
+    (
+        "justify justification correctness intermittent intermittently algorithm algorithms recurrence "
+        "recurrences asymptotic asymptotically p99 throughput latency invariant invariants distributed "
+        "consistency scalable scalability optimal optimally converge converges diverge diverges"
+    ).split()
+)
+_WEAK_PHRASES = (
+    "trade-off",
+    "tradeoff",
+    "trade off",
+    "edge case",
+    "failure mode",
+    "root cause",
+    "in production",
+    "production traffic",
+    "only under",
+    "explain why",
+    "closed form",
+    "expected number",
+    "expected value",
+    "per second",
+    "at scale",
+    "memory leak",
+    "fault toleran",
+    "fault-toleran",
 )
 
 
-def demanding(low: str, task: str) -> bool:
-    """Whether the lower-cased ask `low`, of task type `task` (`task.py`), is of the demanding kind (see the
-    module's docstring). A multiple-choice question never is: its answer is a letter, and benchmarks, which the
-    trained model knows, are full of them ("the plaintiff must prove...", "DNA replication")."""
+def _by_first_word(phrases: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for p in phrases:
+        first = words(p)[0]
+        out[first] = (*out.get(first, ()), p)
+    return out
+
+
+_STRONG_BY_WORD = _by_first_word(_STRONG_PHRASES)
+_WEAK_BY_WORD = _by_first_word(_WEAK_PHRASES)
+_PROOF_WORDS = frozenset(("prove", "disprove", "show", "derive", "proof", "proofs", "derivation", "derivations"))
+
+# Every word that can start a cue: the ask's words are intersected with these once.
+_CUE_WORDS = (
+    _STRONG_WORDS | _STRONG_BY_WORD.keys() | _PROOF_WORDS | {"design", "o"} | _WEAK_WORDS | _WEAK_BY_WORD.keys()
+)
+
+
+def demanding(low: str, ask_words: Sequence[str], task: str) -> bool:
+    """Whether the lower-cased ask `low` (its words `ask_words`), of task type `task` (`task.py`), is of the
+    demanding kind (see the module's docstring). A multiple-choice question never is: its answer is a letter,
+    and benchmarks, which the trained model knows, are full of them ("the plaintiff must prove...")."""
     if task == "multiple_choice":
         return False
-    if _STRONG.search(low):
+    present = _CUE_WORDS.intersection(ask_words)
+    if not present:
+        return False
+    if not _STRONG_WORDS.isdisjoint(present):
         return True
-    return len(set(_WEAK.findall(low))) >= MIN_WEAK
+    if any(p in low for w in present.intersection(_STRONG_BY_WORD) for p in _STRONG_BY_WORD[w]):
+        return True
+    if not _PROOF_WORDS.isdisjoint(present) and _PROOF.search(low):
+        return True
+    if ("design" in present and _DESIGN.search(low)) or ("o" in present and _BIG_O.search(low)):
+        return True
+    weak = len(_WEAK_WORDS & present)
+    weak += sum(p in low for w in present.intersection(_WEAK_BY_WORD) for p in _WEAK_BY_WORD[w])
+    return weak >= MIN_WEAK

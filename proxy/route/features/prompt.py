@@ -146,7 +146,7 @@ def analyze(
         expected_output_tokens=expected,
         complexity=hardness,
         semantic=semantic,
-        demanding=demand.demanding(low, task),
+        demanding=demand.demanding(low, ask_words, task),
     )
 
 
