@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import numpy as np
 import pytest
 
+from proxy import config as config_mod
+from proxy.http.app import create_app
 from proxy.route.catalog import load_catalog
 from proxy.route.features import compute_features
 from proxy.route.features.examples import request_from_prompt
 from proxy.route.scoring import PriorScorer
+from tests.conftest import ROOT
 
 # Not prompts of the everyday fixtures: those measure the routing, these only the rules.
 DEMANDING = (
@@ -53,3 +59,18 @@ def test_a_demanding_request_costs_weak_models_more_acceptability_than_strong_on
     assert (drop > 0).all()
     assert drop[0] < drop[1] and drop[0] < drop[2]  # the strong model keeps the most
     assert np.argmax(hard.p_acceptable) == 0
+
+
+def test_v1_route_says_whether_a_request_is_demanding() -> None:
+    async def route(prompt: str) -> dict:
+        app = create_app(config_mod.load(ROOT / "config.example.toml"), environ={})
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://switchyard") as client:
+                body = {"model": "router", "messages": [{"role": "user", "content": prompt}]}
+                response = await client.post("/v1/route", json=body)
+                response.raise_for_status()
+                return response.json()
+
+    assert asyncio.run(route(DEMANDING[2]))["demanding"] is True
+    assert asyncio.run(route(PLAIN[0]))["demanding"] is False
