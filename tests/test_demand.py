@@ -21,11 +21,14 @@ DEMANDING = (
     "Prove that the product of two odd integers is odd.",
     "Let G be a finite group. Show that the number of elements of order 2 is odd if |G| is even.",
     "Design the backend of a ride-hailing service matching 100k drivers per city in under a second.",
-    "Why does this C code crash with a data race when two threads update the counter?",
+    "Find why this C code crashes with a data race when two threads update the counter, and fix it.",
     "Implement a thread-safe ring buffer in Go and explain what happens when the reader is slower.",
     "Write a function that finds the k-th smallest element of two sorted arrays in O(log n).",
     "Our service's p99 latency doubles every hour in production; what is the root cause and how do we find it?",
     "Compute the expected value of the maximum of three dice, then show the full derivation.",
+    # Three kinds of work at once, whatever the subject: a multi-part analysis.
+    "Profile our checkout flow, find where the extra database round trips come from, and estimate how much "
+    "batching them would save.",
 )
 PLAIN = (
     "Hello, how are you?",
@@ -36,6 +39,17 @@ PLAIN = (
     "Write a short email inviting the team to Friday's lunch.",
     "Which of the following must the plaintiff prove?\nA) intent\nB) damage\nC) both\nD) neither",
 )
+# Short questions that name a hard topic but ask for no work: a definition, a yes or no, a list of names.
+TOPIC_ONLY = (
+    "What does linearizability mean?",
+    "Is ConcurrentHashMap thread-safe?",
+    "What is the time complexity of quicksort?",
+    "Is DELETE idempotent in REST?",
+    "Define a network partition.",
+    "Name two lock-free data structures.",
+    "Is e irrational?",
+    "What is a livelock, and how is it different from a deadlock?",
+)
 
 
 @pytest.mark.parametrize("prompt", DEMANDING)
@@ -45,6 +59,11 @@ def test_demanding_requests_are_found(prompt: str) -> None:
 
 @pytest.mark.parametrize("prompt", PLAIN)
 def test_plain_requests_and_multiple_choice_are_not_demanding(prompt: str) -> None:
+    assert not compute_features(request_from_prompt(prompt), []).prompt.demanding
+
+
+@pytest.mark.parametrize("prompt", TOPIC_ONLY)
+def test_a_short_question_naming_a_hard_topic_is_not_demanding(prompt: str) -> None:
     assert not compute_features(request_from_prompt(prompt), []).prompt.demanding
 
 
