@@ -39,7 +39,8 @@ def main() -> None:
     print(f"feature set {VERSION}: {len(features.names)} features x {len(features.candidates)} candidates")
     print(
         f"tokens {info.tokens}, words {info.words}, task {info.task}, domain {info.domain}, "
-        f"expected output tokens {info.expected_output_tokens}, buckets {', '.join(info.buckets)}"
+        f"expected output tokens {info.expected_output_tokens}, buckets {', '.join(info.buckets)}, "
+        f"demanding {info.demanding}"
     )
     print("task probabilities: " + ", ".join(f"{t} {p:.2f}" for t, p in zip(TASKS, info.task_probs, strict=True)))
     for p in profiles:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
+from proxy import config as config_mod
+from scripts.everyday import load_prompts, route_all, shares
+from tests.conftest import ROOT
 from tests.test_scripts_smoke import run_script
 
 
@@ -12,6 +18,16 @@ def test_everyday_reports_both_shares() -> None:
     out = run_script("scripts.everyday")
     assert out.returncode == 0, out.stderr
     assert "easy prompts routed cheap" in out.stdout and "hard prompts routed dearer" in out.stdout
+
+
+def test_everyday_prompts_meet_the_issue_targets_with_the_shipped_models() -> None:
+    """Issue 15's acceptance: >= 85% of the easy prompts to a candidate under a quarter of the dearest's predicted
+    cost, >= 70% of the hard ones above it (default demo candidates, through /v1/route)."""
+    if not (ROOT / "models" / "manifest.json").is_file():
+        pytest.skip("models/ has no manifest.json: run `make models` to train the shipped models")
+    config = config_mod.load(ROOT / "config.example.toml")
+    got = shares(asyncio.run(route_all(config, load_prompts())))
+    assert got["easy"] >= 0.85 and got["hard"] >= 0.70, got
 
 
 def test_speed_shift_smoke(tmp_path: Path) -> None:

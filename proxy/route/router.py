@@ -76,6 +76,8 @@ class Decision:
             "model_version": self.scores.model_version if self.scores else None,
             "feature_version": self.features.version if self.features else None,
             "task": self.features.prompt.task if self.features else None,
+            # A demanding request's P(acceptable) has each model's prior weighed in (`hard_prior`).
+            "demanding": self.features.prompt.demanding if self.features else None,
             "live_speed": self.live_speed or None,
             "speed_sources": self.speed_sources,
             # Serving order first (chosen, then fallbacks), then the dropped ones with the reason.

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from proxy.route import measured
+from proxy.route import hard_prior, measured
 from proxy.route.features import VERSION, Features, feature_names
 from proxy.route.lineup import LineupCache
 from proxy.route.profile import LLMProfile
@@ -109,8 +109,10 @@ def _scores(
     max_output_tokens: int | None,
     version: str,
 ) -> Scores:
-    """Both scorers' shared tail: cap the output length, then latency = the median of TTFT + tokens / speed under
-    the measured spread."""
+    """Both scorers' shared tail: each model's prior weighed in on a demanding request (`hard_prior`), cap the
+    output length, then latency = the median of TTFT + tokens / speed under the measured spread."""
+    if features.prompt.demanding:
+        p_acceptable = hard_prior.weigh_in(p_acceptable, lineup.accuracy)
     limits = lineup.limits if max_output_tokens is None else np.minimum(lineup.limits, float(max_output_tokens))
     out = np.minimum(output_tokens, limits)
     tokens = features.prompt.tokens

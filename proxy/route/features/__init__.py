@@ -73,6 +73,7 @@ class PromptInfo:
     domain: str = "general"
     expected_output_tokens: int = 0
     buckets: tuple[str, ...] = ()  # History buckets of this prompt (for logging outcomes and leave-one-out)
+    demanding: bool = False  # a proof, system design, tricky code... (`demand.py`): the scorers weigh in a prior
 
 
 @dataclass(frozen=True)
@@ -192,5 +193,6 @@ def compute_features(
             domain=a.domain,
             expected_output_tokens=a.expected_output_tokens,
             buckets=side.buckets,
+            demanding=a.demanding,
         ),
     )

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from proxy.request import ChatRequest
-from proxy.route.features import layout, style
+from proxy.route.features import demand, layout, style
 from proxy.route.features import task as task_rules
 from proxy.route.features.lexicon import COLUMNS, DOMAINS, TASKS, Lexicon
 from proxy.route.features.text import Conversation, TriggerFilter, words
@@ -63,6 +63,7 @@ class PromptAnalysis:
     expected_output_tokens: int
     complexity: float  # 0..1, how demanding the ask looks: task, length, readability, nesting
     semantic: tuple[float, ...]
+    demanding: bool  # a proof, system design, tricky code...: not a feature, for the scorers' prior (demand.py)
 
 
 def names(semantic_dims: int) -> tuple[str, ...]:
@@ -143,6 +144,7 @@ def analyze(
         expected_output_tokens=expected,
         complexity=hardness,
         semantic=semantic,
+        demanding=demand.demanding(low, ask_words, task),
     )
 
 
