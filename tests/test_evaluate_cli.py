@@ -130,7 +130,7 @@ def test_leave_one_source_out_trains_without_the_source_and_scores_its_held_out_
 ) -> None:
     data, models = trained
     other = tmp_path / "beta_long.csv.gz"
-    write_long(other, 150, seed=11, first=5000, source="beta")
+    write_long(other, 450, seed=11, first=5000, source="beta", task_of=_by_benchmark)  # >= 10 GSM8K held out
     files = ("--data", str(data), "--data", str(other))
     report, table = _evaluate(capsys, models, tmp_path / "e.json", *files, "--no-baselines", "--loso-sources", "beta")
     loso = report["leave_one_source_out"]
@@ -140,7 +140,17 @@ def test_leave_one_source_out_trains_without_the_source_and_scores_its_held_out_
     assert 0.0 <= beta["ece"] <= 1.0 and 0.0 <= beta["auc"] <= 1.0
     lo, hi = beta["interval_90"]["ece"]
     assert lo <= beta["ece"] <= hi
-    assert "leave one source out" in table and "beta" in table.split("leave one source out")[1]
+    # Which way P is off, per candidate and per benchmark: every prompt has each candidate's label, so the
+    # pooled means are the candidates' means, and the benchmarks' prompts add up to the source's.
+    per_model = beta["by_candidate"]
+    assert set(per_model) == set(beta["candidates"]) and len(per_model) >= 2
+    assert beta["mean_p"] == pytest.approx(sum(m["mean_p"] for m in per_model.values()) / len(per_model))
+    assert beta["mean_label"] == pytest.approx(sum(m["mean_label"] for m in per_model.values()) / len(per_model))
+    assert set(beta["by_benchmark"]) == {"gsm8k", "mmlu"}
+    assert sum(b["prompts"] for b in beta["by_benchmark"].values()) == beta["prompts"]
+    assert set(beta["by_benchmark"]["mmlu"]["by_candidate"]) == set(beta["candidates"])
+    loso_table = table.split("leave one source out")[1]
+    assert "beta" in loso_table and f"mmlu / {GPT4}" in loso_table and "mean P" in loso_table
 
     from proxy.cli import main
 

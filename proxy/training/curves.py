@@ -52,8 +52,23 @@ def summarize(
 
 
 def calibration(p: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """ECE and AUC of P(acceptable) over every (prompt, candidate) pair."""
-    return {"ece": tm.ece(p.ravel(), labels.ravel()), "auc": tm.auc(p.ravel(), labels.ravel())}
+    """ECE and AUC of P(acceptable) over every (prompt, candidate) pair, and the mean P and mean label: ECE
+    says how far P is off, their gap which way (too confident or too timid)."""
+    p, labels = p.ravel(), labels.ravel()
+    return {
+        "ece": tm.ece(p, labels),
+        "auc": tm.auc(p, labels),
+        "mean_p": float(p.mean()),
+        "mean_label": float(labels.mean()),
+    }
+
+
+def calibration_by_candidate(
+    p: np.ndarray, labels: np.ndarray, candidates: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """`calibration` of each candidate's column (`p`, `labels`: prompts x candidates): a pooled ECE mixes
+    one model's P too high with another's too low, and says nothing of which model it misjudges."""
+    return {m: calibration(p[:, j], labels[:, j]) for j, m in enumerate(candidates)}
 
 
 def scalars(

@@ -42,7 +42,25 @@ def format_report(report: dict[str, Any]) -> str:
                 f"   {source:40s} {c['prompts']:6d} prompts  ECE {c['ece']:.4f} [{_span(ece).strip()}]"
                 f"  AUC {c['auc']:.4f} [{_span(auc).strip()}]"
             )
+            lines += _loso_parts(c)
     return "\n".join(lines)
+
+
+def _loso_parts(c: dict[str, Any]) -> list[str]:
+    """Where a left-out source's P is off, and which way: per candidate, then per benchmark and candidate."""
+    parts = [("", c)] + [(f"{bench} / ", b) for bench, b in c.get("by_benchmark", {}).items()]
+    lines = []
+    for prefix, part in parts:
+        if prefix:
+            head = f"     {prefix + 'all':38s} {part['prompts']:6d} prompts"
+            lines.append(f"{head}  ECE {part['ece']:.4f}  " + _gap(part))
+        for model, m in part.get("by_candidate", {}).items():
+            lines.append(f"     {prefix + model:38s} {'':14s}  ECE {m['ece']:.4f}  " + _gap(m))
+    return lines
+
+
+def _gap(m: dict[str, Any]) -> str:
+    return f"mean P {m['mean_p']:.3f} vs label {m['mean_label']:.3f}"
 
 
 def _table(r: dict[str, Any]) -> list[str]:

@@ -4,7 +4,8 @@ For each source S: the shipped model type (`train.train`, with the options of `m
 calibration asked for) is trained on every other source's rows, then S's held-out prompts (the split
 `train` makes) are replayed through it by `evaluate`, with profiles and History from the other sources'
 training prompts, so nothing of S enters but its prompts. Reported: the ECE and AUC of its P(acceptable)
-there, with 90% intervals, next to the number of prompts. Slow (one training per source), so
+there, with 90% intervals, next to the number of prompts, and the mean P against the mean label, all of it
+also per candidate and per benchmark of the source (`by_candidate`, `by_benchmark`). Slow (one training per source), so
 `switchyard evaluate` runs it only when asked. Needs the [train] extra.
 """
 
@@ -70,8 +71,17 @@ def leave_one_source_out(
 
 
 def _calibration(r: dict[str, Any] | None) -> dict[str, Any]:
+    """The source's calibration numbers, and the same per candidate and per benchmark of the source (the
+    pooled ECE cannot say whether one model, one benchmark or every row is off, nor which way)."""
     if r is None:
         return {"prompts": 0, "note": "fewer than two candidates or prompts with a label for every candidate"}
+    out = _numbers(r)
+    if "by_benchmark" in r:
+        out["by_benchmark"] = {name: _numbers(b) for name, b in r["by_benchmark"].items()}
+    return out
+
+
+def _numbers(r: dict[str, Any]) -> dict[str, Any]:
     m = r["routers"]["switchyard"]
     return {
         "prompts": r["prompts"],
@@ -79,4 +89,7 @@ def _calibration(r: dict[str, Any] | None) -> dict[str, Any]:
         "ece": m["ece"],
         "auc": m["auc"],
         "interval_90": {"ece": m["interval_90"]["ece"], "auc": m["interval_90"]["auc"]},
+        "mean_p": m["mean_p"],
+        "mean_label": m["mean_label"],
+        "by_candidate": m["calibration_by_candidate"],
     }

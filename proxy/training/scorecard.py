@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from proxy.training.curves import (
+    calibration_by_candidate,
     fixed_intervals,
     intervals,
     model_intervals,
@@ -68,6 +69,8 @@ def routed(name: str, sl: Slice, picks: np.ndarray, p: np.ndarray | None = None)
     p_slice = None if p is None else p[sl.rows]
     m = summarize(name, cost, quality, sl.singles, sl.best, sl.cheapest, share, p_slice, sl.labels)
     m["interval_90"] = intervals(sl.labels, sl.costs, pk, sl.candidates, sl.best, sl.cheapest, p=p_slice)
+    if p_slice is not None:
+        m["calibration_by_candidate"] = calibration_by_candidate(p_slice, sl.labels, sl.candidates)
     return m
 
 
