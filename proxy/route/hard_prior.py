@@ -35,9 +35,14 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(q / (1.0 - q))
 
 
-def weigh_in(p_acceptable: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
-    """P(acceptable) of a demanding request: the trained model's `p_acceptable` and each candidate's prior
-    (from its `accuracy`, the prior rule's P), averaged in logits (see the module's docstring)."""
-    prior = _logit(accuracy) - SHIFT
+def prior_logits(accuracy: np.ndarray) -> np.ndarray:
+    """Each candidate's prior on a demanding request, in logits, from its `accuracy` (the prior rule's P): the
+    same on every request to a candidate list, so the scorers keep it with the list's other constants."""
+    return _logit(accuracy) - SHIFT
+
+
+def weigh_in(p_acceptable: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """P(acceptable) of a demanding request: the trained model's `p_acceptable` and each candidate's `prior`
+    (`prior_logits`), averaged in logits (see the module's docstring)."""
     mixed = (1.0 - PRIOR_WEIGHT) * _logit(p_acceptable) + PRIOR_WEIGHT * prior
     return 1.0 / (1.0 + np.exp(-mixed))

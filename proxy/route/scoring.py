@@ -84,6 +84,7 @@ class _Lineup:
     ttft_s: np.ndarray  # the measured median TTFT of a short prompt
     speed: measured.SpeedGrid
     accuracy: np.ndarray  # the prior rule's P(acceptable)
+    demanding_prior: np.ndarray  # logit of each candidate's P(acceptable) on a demanding request (`hard_prior`)
 
 
 def _lineup(candidates: tuple[LLMProfile, ...]) -> _Lineup:
@@ -98,6 +99,7 @@ def _lineup(candidates: tuple[LLMProfile, ...]) -> _Lineup:
         ttft_s=np.array([q[1] for q in ttft_q]),
         speed=measured.SpeedGrid.of(ttft_q, tps_q),
         accuracy=accuracy,
+        demanding_prior=hard_prior.prior_logits(accuracy),
     )
 
 
@@ -112,7 +114,7 @@ def _scores(
     """Both scorers' shared tail: each model's prior weighed in on a demanding request (`hard_prior`), cap the
     output length, then latency = the median of TTFT + tokens / speed under the measured spread."""
     if features.prompt.demanding:
-        p_acceptable = hard_prior.weigh_in(p_acceptable, lineup.accuracy)
+        p_acceptable = hard_prior.weigh_in(p_acceptable, lineup.demanding_prior)
     limits = lineup.limits if max_output_tokens is None else np.minimum(lineup.limits, float(max_output_tokens))
     out = np.minimum(output_tokens, limits)
     tokens = features.prompt.tokens
