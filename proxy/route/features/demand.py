@@ -97,17 +97,19 @@ _STRONG_PHRASES = (
     "constant time",
     "constant-time",
 )
+# Where a clause starts: an imperative there asks for something ("Prove that", ", then derive").
+_CLAUSE = r"(?:^|[.,;:!?]\s*|\band |\bthen |\bplease )"
 # A proof asked for: an imperative at the start of a clause ("Prove that", ", then derive"), not "he must prove
 # that" or "needs to show that"; or a proof or derivation named as what to give.
 _PROOF = re.compile(
-    r"(?:^|[.,;:!?]\s*|\band |\bthen |\bplease )(?:prove|disprove|show that|derive)\b"
+    _CLAUSE + r"(?:prove|disprove|show that|derive)\b"
     r"|\b(?:give|write|provide|sketch|show|include) (?:an? |the |your )?(?:\w+ )?(?:proof|derivation)s?\b",
     re.MULTILINE,
 )
 # Work asked for: a word of `_WORK_WORDS` that opens a clause (as in `_PROOF`: the window before it ends where a
 # clause starts) and is followed by its object ("write a", not the word list "write, read"); "explain" only as
 # "explain why/how", since "explain what a mutex is" asks for a definition; "how" only as "how do we".
-_CLAUSE_START = re.compile(r"(?:^|[.,;:!?]\s*|\band |\bthen |\bplease )\Z", re.MULTILINE)
+_CLAUSE_START = re.compile(_CLAUSE + r"\Z", re.MULTILINE)
 _TAILS = {"explain": r"\b[^.?!\n]{0,30}?\b(?:why|how)\b", "how": r" (?:do|can|should) (?:i|we)\b"}
 _DESIGN = re.compile(
     r"\bdesign\b[^.\n]{0,60}?\b(?:system|service|architecture|pipeline|database|storage|backend|scheduler|"
