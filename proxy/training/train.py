@@ -187,10 +187,7 @@ def train(
     }
     written = write_models(out, corr.model, corr.calibration, length, train_t.names, manifest, heads)
     learned.write(out, profiles, everything)
-    checked_on = test_t if len(test_t.label) else train_t
-    problem = _export_problem(out, corr, length, checked_on)
-    if problem is not None:
-        raise TrainingError(f"ONNX export disagrees with LightGBM: {problem}")
+    _check_export(out, corr, length, test_t if len(test_t.label) else train_t)
     log.info("wrote %s in %.0f s", out, time.perf_counter() - started)
     return written
 
@@ -232,15 +229,16 @@ def _length_metrics(t: td.Table, pred_log: np.ndarray) -> dict[str, float]:
 EXPORT_TOLERANCE = {"p": 1e-5, "log_tokens": 1e-4}
 
 
-def _export_problem(out: Path, corr: Correctness, length: Any, t: td.Table) -> str | None:
-    """Whether the ONNX graphs reproduce the LightGBM predictions on the inputs they see (float32), and if not
-    how they differ; the correctness model's as its members' mean margin computed one by one, so the bag's
-    merge is checked too."""
+def _check_export(out: Path, corr: Correctness, length: Any, t: td.Table) -> None:
+    """The ONNX graphs must reproduce the LightGBM predictions on the inputs they see (float32); the
+    correctness model's, as its members' mean margin computed one by one, so the bag's merge is checked too."""
     scorer = OnnxScorer.load(out, t.names)
     x = t.x[:2000].astype(np.float32).astype(np.float64)
     got_p, got_l = scorer.predict_raw(x)
     want_p, want_l = 1.0 / (1.0 + np.exp(-mean_margin(corr.members, x))), length.predict(x)
-    return export_disagreement({"p": (want_p, got_p), "log_tokens": (want_l, got_l)})
+    problem = export_disagreement({"p": (want_p, got_p), "log_tokens": (want_l, got_l)})
+    if problem is not None:
+        raise TrainingError(f"ONNX export disagrees with LightGBM: {problem}")
 
 
 def export_disagreement(outputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | None:
