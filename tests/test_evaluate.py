@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from proxy.training import metrics as tm
-from proxy.training.curves import intervals
+from proxy.training.curves import intervals, paired_intervals
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"
@@ -94,6 +94,34 @@ def test_bootstrap_intervals_redraw_the_prompts_and_keep_the_picks() -> None:
     # A target no setting reaches in any draw has no finite cost: the interval says so.
     weak_only = intervals(labels, costs, picks[:1], ("weak", "strong"), "strong", "weak", draws=20)
     assert weak_only["cost_frac_at_95pct_quality"] == [None, None]
+
+
+def test_paired_intervals_judge_two_routers_on_the_same_draws() -> None:
+    rng = np.random.default_rng(2)
+    n = 400
+    weak_right = rng.random(n) < 0.6
+    labels = np.column_stack([weak_right, np.ones(n)]).astype(float)
+    costs = np.column_stack([np.full(n, 1.0), np.full(n, 10.0)])
+    pool, best = ("weak", "strong"), "strong"
+    weak, strong = np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
+    knowing = (~weak_right).astype(np.int64)  # the strong model exactly where the weak one fails
+    guessing = (rng.random(n) < 0.4).astype(np.int64)  # as many calls to it, at random
+    smart = np.vstack([weak, knowing, strong])
+    blind = np.vstack([weak, guessing, strong])
+    same = paired_intervals(labels, costs, smart, smart, pool, best, "weak", draws=50)
+    assert same["cost_frac_at_95pct_quality"] == [0.0, 0.0] and same["aiq"] == [0.0, 0.0]
+    # Knowing which prompts need the strong model reaches its quality at about 40% of its cost; guessing
+    # needs most of it, on every draw: the whole interval of the difference is below 0.
+    gap = paired_intervals(labels, costs, smart, blind, pool, best, "weak", draws=50)
+    lo, hi = gap["cost_frac_at_95pct_quality"]
+    assert lo is not None and hi is not None and lo <= hi < -0.2
+    assert gap["aiq"][0] is not None and gap["aiq"][0] > 0
+    # Never calling the strong model reaches 95% of its quality on no draw: infinitely dearer, or cheaper
+    # the other way round.
+    never = paired_intervals(labels, costs, smart[:1], blind, pool, best, "weak", draws=20)
+    assert never["cost_frac_at_95pct_quality"] == [math.inf, math.inf]
+    back = paired_intervals(labels, costs, blind, smart[:1], pool, best, "weak", draws=20)
+    assert back["cost_frac_at_95pct_quality"] == [-math.inf, -math.inf]
 
 
 def test_evaluate_replays_held_out_prompts_on_a_slice_of_the_data(tmp_path: Path) -> None:

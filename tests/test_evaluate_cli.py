@@ -90,6 +90,12 @@ def test_train_files_are_all_training_less_the_test_questions(
     # The previous models (here the same ones) are a router of their own, through the same replay.
     for suffix in ("", "/qw", "/v"):
         assert routers["previous" + suffix]["aiq"] == routers["switchyard" + suffix]["aiq"]
+        # Each of Switchyard's routers carries its difference from the others under its policy: from the
+        # same models, nothing on any draw.
+        versus = routers["switchyard" + suffix]["versus"]
+        assert set(versus) == {name + suffix for name in ("tfidf_logistic", "knn", "previous")}
+        assert versus["previous" + suffix]["difference"]["aiq"] == 0.0
+        assert versus["previous" + suffix]["interval_90"]["aiq"] == [0.0, 0.0]
 
 
 def test_train_without_test_is_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:

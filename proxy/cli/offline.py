@@ -193,9 +193,11 @@ def _add_evaluate(commands: Commands) -> None:
         "per benchmark for a source whose task column names a few, e.g. RouteLLM's MMLU, GSM8K, MT-Bench:\n"
         "each model's quality and cost, the oracle, each router's quality-cost curve, AIQ, APGR, CPT, ECE, AUC\n"
         "and cost at equal quality read off the curve's upper hull, all with 90% bootstrap intervals; APGR and\n"
-        "CPT are null where the best model is also the cheapest), the same as a table on stdout, and --plot\n"
-        "(PNG). --loso adds leave-one-source-out calibration (slow: it trains a model per source). The\n"
-        "baselines, --loso and --plot need the [train] extra; --no-baselines without them does not.",
+        "CPT are null where the best model is also the cheapest; under `versus`, Switchyard's difference from\n"
+        "each baseline under the same policy, with that difference's 90% interval over the same draws), the\n"
+        "same as a table on stdout, and --plot (PNG). --loso adds leave-one-source-out calibration (slow: it\n"
+        "trains a model per source). The baselines, --loso and --plot need the [train] extra; --no-baselines\n"
+        "without them does not.",
     )
     p.add_argument("--data", action="append", help="a long-format .csv or .csv.gz file (repeatable)")
     p.add_argument("--data-dir", default="../shared/data", help="used when no --data is given")

@@ -102,15 +102,21 @@ def scalars(
     return out
 
 
-Interval = list[float | None] | None  # [5th, 95th percentile]; None in a bound: not reached; None: omitted
+# [5th, 95th percentile]; None in a bound: not reached (a difference's: -inf or inf); None: omitted
+Interval = list[float | None] | None
 
 
 def bootstrap(
-    n: int, stat: Callable[[np.ndarray], dict[str, float | None]], draws: int = INTERVAL_DRAWS, seed: int = 0
+    n: int,
+    stat: Callable[[np.ndarray], dict[str, float | None]],
+    draws: int = INTERVAL_DRAWS,
+    seed: int = 0,
+    signed_infinity: bool = False,
 ) -> dict[str, Interval]:
     """A 90% bootstrap interval for each number `stat` computes from a draw of `n` prompts (row indexes,
     drawn with replacement). A NaN (a quality the curve does not reach on a draw) counts as infinitely
-    much, so such an interval ends in None; a number `stat` omits (None) has no interval."""
+    much, so such an interval ends in None (with `signed_infinity`, -inf or inf: a difference can be
+    infinite either way); a number `stat` omits (None) has no interval."""
     rng = np.random.default_rng(seed)
     samples: dict[str, list[float] | None] = {}
     for _ in range(draws):
@@ -125,7 +131,7 @@ def bootstrap(
             out[k] = None
             continue
         lo, hi = np.quantile(np.asarray(values), [0.05, 0.95], method="nearest")
-        out[k] = [float(x) if np.isfinite(x) else None for x in (lo, hi)]
+        out[k] = [float(x) if np.isfinite(x) or signed_infinity else None for x in (lo, hi)]
     return out
 
 
@@ -143,16 +149,63 @@ def intervals(
     """90% intervals of a router's numbers (`scalars`, and `calibration` given its P(acceptable) `p`): the
     held-out prompts are redrawn and everything is recomputed on the draw (the single models, the best
     one's quality and cost, the router's curve) except the picks, which the fixed settings made per prompt."""
-    b = list(candidates).index(best)
 
     def stat(rows: np.ndarray) -> dict[str, float | None]:
-        lab, cst, pk = labels[rows], costs[rows], picks[:, rows]
-        quality, cost = picked_means(lab, cst, pk)
-        share = (pk == b).mean(axis=1)
-        out = scalars(cost, quality, single_models(lab, cst, candidates), best, cheapest, share)
-        return out if p is None else {**out, **calibration(p[rows], lab)}
+        out = _drawn_scalars(labels, costs, picks, candidates, best, cheapest, rows)
+        return out if p is None else {**out, **calibration(p[rows], labels[rows])}
 
     return bootstrap(len(labels), stat, draws, seed)
+
+
+def paired_intervals(
+    labels: np.ndarray,
+    costs: np.ndarray,
+    picks: np.ndarray,
+    other: np.ndarray,
+    candidates: Sequence[str],
+    best: str,
+    cheapest: str,
+    draws: int = INTERVAL_DRAWS,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """90% intervals of the difference between two routers' numbers (`picks`' minus `other`'s) on the same
+    draws of the prompts. Each router's own interval is mostly which prompts were drawn (how hard, how dear),
+    and that is shared by two routers replayed on the same prompts, so their intervals overlap far more than
+    their difference varies: an interval of the difference that excludes 0 is a lead the draw does not
+    explain. A quality one curve does not reach on a draw is an infinite cost (`difference`), so an end of
+    the interval can be -inf or inf."""
+
+    def stat(rows: np.ndarray) -> dict[str, float | None]:
+        mine = _drawn_scalars(labels, costs, picks, candidates, best, cheapest, rows)
+        theirs = _drawn_scalars(labels, costs, other, candidates, best, cheapest, rows)
+        return {k: difference(v, theirs[k]) for k, v in mine.items()}
+
+    return bootstrap(len(labels), stat, draws, seed, signed_infinity=True)
+
+
+def difference(mine: float | None, theirs: float | None) -> float | None:
+    """One number minus another's, where NaN is a quality not reached (an infinite cost): both unreached is
+    a tie, one is infinitely worse. None (a number omitted) stays None."""
+    if mine is None or theirs is None:
+        return None
+    a, b = (np.inf if np.isnan(x) else x for x in (mine, theirs))
+    return 0.0 if a == b else float(a - b)
+
+
+def _drawn_scalars(
+    labels: np.ndarray,
+    costs: np.ndarray,
+    picks: np.ndarray,
+    candidates: Sequence[str],
+    best: str,
+    cheapest: str,
+    rows: np.ndarray,
+) -> dict[str, float | None]:
+    """`scalars` of a router's fixed picks on a draw of the prompts, the single models recomputed on it."""
+    lab, cst, pk = labels[rows], costs[rows], picks[:, rows]
+    quality, cost = picked_means(lab, cst, pk)
+    share = (pk == list(candidates).index(best)).mean(axis=1)
+    return scalars(cost, quality, single_models(lab, cst, candidates), best, cheapest, share)
 
 
 def fixed_intervals(

@@ -32,7 +32,7 @@ from proxy.training import profiles as tp
 from proxy.training.dataset import benchmark_of
 from proxy.training.eval_data import held_out, with_test_files
 from proxy.training.replay import COST_UNIT_USD, Replayed, backend_of, replay, sweep
-from proxy.training.scorecard import describe, routed, slice_of, unrouted
+from proxy.training.scorecard import Slice, describe, routed, slice_of, unrouted, versus
 
 log = logging.getLogger(__name__)
 # "threshold" is choose() as it is; "quality-weight" adds the quality term; "value" also prices cost in dollars
@@ -43,6 +43,8 @@ POLICIES = (("threshold", ""), ("quality-weight", "/qw"), ("value", "/v"))
 MAX_BENCHMARKS = 12  # more distinct benchmarks than this in a source (MMLU-Pro's 91 categories): no breakdown
 COVERAGE = 0.9  # a model that answered fewer of a source's replayed prompts is not one of its candidates
 MIN_BENCHMARK_PROMPTS = 10  # a benchmark with fewer replayed prompts gets no numbers of its own
+# The routers Switchyard's are compared with, prompt by prompt (`versus`): each under the same policy.
+COMPARED = ("tfidf_logistic", "knn", "previous")
 
 
 def evaluate_source(
@@ -69,10 +71,13 @@ def evaluate_source(
         result["by_benchmark"] = {name: {**describe(sl), "routers": {}} for name, sl in parts.items()}
     log.info("%s: %d prompts, %d candidates; router sweep", source, len(prompts), len(candidates))
 
+    picks: dict[str, np.ndarray] = {}
+
     def add(name: str, replayed: Sequence[Replayed], p_used: np.ndarray | None) -> None:
         p = np.vstack([r.scores.p_acceptable for r in replayed]) if p_used is None else p_used
         for policy, suffix in POLICIES:
             curve = sweep(replayed, backends, p_used, policy)
+            picks[name + suffix] = curve.picks
             m = routed(name + suffix, whole, curve.picks, p)
             m["policy"] = policy
             m["settings"] = {
@@ -106,10 +111,24 @@ def evaluate_source(
             log.info("%s: baselines trained on %d training prompts", source, len(train))
             for name, fn in (("tfidf_logistic", bl.tfidf_logistic), ("knn", bl.knn)):
                 add(name, prompts, fn(texts, train_labels, test_texts))
+    compare(result, whole, parts, picks)
     result["routers"].update(unrouted(whole))
     for bench, sl in parts.items():
         result["by_benchmark"][bench]["routers"].update(unrouted(sl))
     return result
+
+
+def compare(result: dict[str, Any], whole: Slice, parts: dict[str, Slice], picks: dict[str, np.ndarray]) -> None:
+    """Add to each of Switchyard's routers its difference from each COMPARED router under the same policy,
+    with the difference's own 90% interval (`versus`), on the source and on each benchmark."""
+    for _, suffix in POLICIES:
+        mine = "switchyard" + suffix
+        for other in (name + suffix for name in COMPARED if name + suffix in picks):
+            for sl, routers in [(whole, result["routers"])] + [
+                (sl, result["by_benchmark"][bench]["routers"]) for bench, sl in parts.items()
+            ]:
+                vs = versus(sl, routers[mine], routers[other], picks[mine], picks[other])
+                routers[mine].setdefault("versus", {})[other] = vs
 
 
 def benchmark_rows(benchmarks: Sequence[str]) -> dict[str, np.ndarray]:

@@ -1,5 +1,6 @@
 """`switchyard evaluate`'s report as text: one table per source (and per benchmark of it), a column per
-metric, a row per router with its 90% interval under it."""
+metric, a row per router with its 90% interval under it, and under Switchyard's its difference from each
+router it is compared with (`evaluate.COMPARED`), that difference's interval under it."""
 
 from __future__ import annotations
 
@@ -69,13 +70,21 @@ def _table(r: dict[str, Any]) -> list[str]:
         lines.append(f"   {m:40s} quality {s['quality']:.4f}{_around(s, 'quality')}  cost ${s['cost']:.6f}")
     o = r["oracle"]
     lines.append(f"   {'oracle':40s} quality {o['quality']:.4f}{_around(o, 'quality')}  cost ${o['cost']:.6f}")
-    lines.append(f"   {'router':20s} " + " ".join(f"{k:>10s}" for k in COLUMNS.values()))
+    lines.append(f"   {'router':26s} " + " ".join(f"{k:>10s}" for k in COLUMNS.values()))
     omitted = ""
     for name, m in r["routers"].items():
         # A number the router does not have is "-"; one omitted on purpose (APGR where the best is cheapest) is blank.
-        lines.append(f"   {name:20s} " + " ".join(_cell(m[k]) if k in m else f"{'-':>10s}" for k in COLUMNS))
+        lines.append(f"   {name:26s} " + " ".join(_cell(m[k]) if k in m else f"{'-':>10s}" for k in COLUMNS))
         if "interval_90" in m:
-            lines.append(f"   {'  90% interval':20s} " + " ".join(_span(m["interval_90"].get(k)) for k in COLUMNS))
+            lines.append(f"   {'  90% interval':26s} " + " ".join(_span(m["interval_90"].get(k)) for k in COLUMNS))
+        for other, vs in m.get("versus", {}).items():
+            # Its difference from another router on the same prompts, and the difference's own interval.
+            gap, span = vs["difference"], vs["interval_90"]
+            lines.append(
+                f"   {'  minus ' + other:26s} "
+                + " ".join(_cell(gap[k]) if k in gap else f"{'-':>10s}" for k in COLUMNS)
+            )
+            lines.append(f"   {'    90% interval':26s} " + " ".join(_gap_span(span.get(k)) for k in COLUMNS))
         omitted = m.get("apgr_omitted_reason", omitted)
     if omitted:
         lines.append(f"   APGR/CPT blank: {omitted}")
@@ -96,3 +105,10 @@ def _span(v: list[float | None] | None) -> str:
         return f"{'':10s}"
     lo, hi = (f"{x:.2f}" if x is not None else "inf" for x in v)
     return f"{lo + '-' + hi:>10s}"
+
+
+def _gap_span(v: list[float | None] | None) -> str:
+    """A difference's interval, signed ("-0.12+0.03", "+0.05+inf")."""
+    if v is None:
+        return f"{'':10s}"
+    return f"{f'{v[0]:+.2f}{v[1]:+.2f}':>10s}"

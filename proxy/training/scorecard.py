@@ -16,10 +16,12 @@ import numpy as np
 
 from proxy.training.curves import (
     calibration_by_candidate,
+    difference,
     fixed_intervals,
     intervals,
     model_intervals,
     oracle,
+    paired_intervals,
     random_mix,
     single_models,
     summarize,
@@ -72,6 +74,16 @@ def routed(name: str, sl: Slice, picks: np.ndarray, p: np.ndarray | None = None)
     if p_slice is not None:
         m["calibration_by_candidate"] = calibration_by_candidate(p_slice, sl.labels, sl.candidates)
     return m
+
+
+def versus(
+    sl: Slice, mine: dict[str, Any], theirs: dict[str, Any], picks: np.ndarray, other: np.ndarray
+) -> dict[str, Any]:
+    """How far one router (`mine`, its picks over the whole source) is from another (`theirs`) on the slice:
+    each number's difference and that difference's 90% interval over the same draws of the prompts."""
+    pk, ok = picks[:, sl.rows], other[:, sl.rows]
+    spans = paired_intervals(sl.labels, sl.costs, pk, ok, sl.candidates, sl.best, sl.cheapest)
+    return {"difference": {k: difference(mine[k], theirs[k]) for k in spans}, "interval_90": spans}
 
 
 def unrouted(sl: Slice) -> dict[str, dict[str, Any]]:
