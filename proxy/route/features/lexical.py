@@ -145,8 +145,8 @@ class LexicalHeads:
         if lineup is not None:
             if lineup.at.size:
                 # The same C-ordered float32 (heads x buckets) block as `weights[np.ix_(rows, v.index)]`, so the
-                # same product, read from the lineup's bucket-major copy.
-                block = np.ascontiguousarray(lineup.by_bucket[v.index].T, dtype=np.float32)
+                # same product, read from the lineup's bucket-major copy (with take(), as `Vocabulary.scores` does).
+                block = np.ascontiguousarray(lineup.by_bucket.take(v.index, axis=0).T, dtype=np.float32)
                 out[lineup.at] = block @ v.value.astype(np.float64) + lineup.bias
             return out
         found = [(j, r) for j, k in enumerate(keys) if (r := self.rows.get(k)) is not None]
