@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,11 @@ MIN_BENCHMARK_PROMPTS = 10  # a benchmark with fewer replayed prompts gets no nu
 # The routers Switchyard's are compared with, prompt by prompt (`versus`): each under the same policy.
 COMPARED = ("tfidf_logistic", "knn", "previous")
 
+# Routers made outside this module (a research script's): given a source, the data, the split, the source's
+# replayed prompts and its candidates, P(acceptable) (prompts x candidates) by router name, replayed as the
+# baselines are.
+MoreRouters = Callable[[str, td.DataSet, td.Split, Sequence[Replayed], tuple[str, ...]], dict[str, np.ndarray]]
+
 
 def evaluate_source(
     source: str,
@@ -56,8 +61,10 @@ def evaluate_source(
     profiles: dict[str, Any],
     baselines: bool,
     previous: Sequence[Replayed] = (),
+    more: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """`previous`: the same prompts replayed through the previous shipped models (a router of its own)."""
+    """`previous`: the same prompts replayed through the previous shipped models (a router of its own);
+    `more`: other routers' P(acceptable) of the prompts (prompts x candidates), by name."""
     labels = np.vstack([r.labels for r in prompts])
     costs = np.vstack([r.costs for r in prompts])
     whole = slice_of(labels, costs, candidates, np.arange(len(prompts)))
@@ -111,6 +118,8 @@ def evaluate_source(
             log.info("%s: baselines trained on %d training prompts", source, len(train))
             for name, fn in (("tfidf_logistic", bl.tfidf_logistic), ("knn", bl.knn)):
                 add(name, prompts, fn(texts, train_labels, test_texts))
+    for name, p in (more or {}).items():
+        add(name, prompts, p)
     compare(result, whole, parts, picks)
     result["routers"].update(unrouted(whole))
     for bench, sl in parts.items():
@@ -174,6 +183,7 @@ def evaluate(
     test: Sequence[Path] = (),
     train_all: bool = False,
     previous_models: Path | None = None,
+    more_routers: MoreRouters | None = None,
 ) -> dict[str, Any]:
     """`files`: the data whose training part (every prompt with `train_all`) the knowledge and the
     baselines learn from; `test`: files every prompt of which is replayed (default: the held-out part of
@@ -181,7 +191,8 @@ def evaluate(
     `only`: the candidate pool, by the data's model names (default: every model of each source).
     `knowledge`: "train" builds profiles and History from the training prompts (the honest replay);
     "catalog" uses what the proxy uses (catalog profiles, `History.from_catalog`), whose measured counts
-    include held-out prompts: only for checking that the proxy and this script agree on a prompt."""
+    include held-out prompts: only for checking that the proxy and this script agree on a prompt.
+    `more_routers`: routers replayed beside the others on every source (`MoreRouters`)."""
     started = time.perf_counter()
     ds, sp = with_test_files(files, test, train_all) if test else held_out(files)
     stats = tp.model_stats([ds.items[i] for i in sp.train], ds.costs)
@@ -242,7 +253,10 @@ def evaluate(
             if previous
             else []
         )
-        report["sources"][source] = evaluate_source(source, ds, sp, prompts, candidates, profiles, baselines, before)
+        more = more_routers(source, ds, sp, prompts, candidates) if more_routers else None
+        report["sources"][source] = evaluate_source(
+            source, ds, sp, prompts, candidates, profiles, baselines, before, more
+        )
         if sparse:
             report["sources"][source]["candidates_left_out"] = {
                 "models": sparse,
