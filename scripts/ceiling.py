@@ -1,0 +1,267 @@
+"""How far can routing on prompt difficulty go? A ceiling for issue #15's targets, beside the real routers.
+
+Every router of `switchyard evaluate` predicts P(acceptable) from the prompt. The best a router could do by
+knowing exactly how hard a held-out prompt is for models in general, and nothing model-specific, is replayed
+here through the same held-out split, replay, policies and metrics (`proxy.training.evaluate`'s
+`more_routers`), beside the shipped models and TF-IDF + logistic regression:
+
+- `difficulty_loo`: P_ij = E[sigmoid(theta_j - b_i)], theta_j candidate j's ability in a Rasch model fitted (marginal
+  maximum likelihood, b ~ N(0, s^2)) on the source's training prompts and every model of the source, the
+  expectation over the held-out prompt's difficulty b_i given its labels on every OTHER model of the source that
+  answered it, never j's own: the prior keeps one label from giving an infinite difficulty, and averaging over
+  what b_i may be keeps P calibrated where plugging in one estimate would be overconfident;
+- `difficulty_outside`: b_i from the models outside the candidate pool only (none for a source whose models are
+  all candidates, as RouterBench's 11: no such row); a prompt none of them answered gets the prior;
+- `difficulty_2pl_*`: the same with a 2PL model (each model its own sensitivity to difficulty, shrunk towards
+  the Rasch one): still one number per prompt, nothing model-specific about it;
+- `oracle_labels`: P = the real labels, the oracle through the same policy, for reference.
+
+If `difficulty_loo` misses a target, no router that learns only how hard a prompt is can meet it on these data:
+what is left is which model happens to get which prompt right.
+
+Usage:
+    python -m scripts.ceiling --data-dir ../shared/data --sources RouterBench,LLMRouter --json var/ceiling.json
+    python -m scripts.ceiling --data ../shared/data/zeroeval/zeroeval_long.csv.gz \\
+        --candidates o1-mini-2024-09-12,gpt-4o-2024-08-06,... --json var/ceiling_zeroeval9.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from proxy.training import data as td
+from proxy.training.replay import Replayed
+
+NODES = 61  # Gauss-Hermite nodes over a prompt's standardised difficulty z ~ N(0, 1)
+LEVEL_PRIOR_VAR = 100.0  # nearly flat: a model's level is pinned by thousands of labels
+SLOPE_PRIOR_VAR = 0.25  # 2PL: a model's slope is shrunk towards the Rasch slope (sd 0.5)
+ROWS = (
+    "oracle_labels/v",
+    "difficulty_loo/v",
+    "difficulty_2pl_loo/v",
+    "difficulty_outside/v",
+    "difficulty_2pl_outside/v",
+    "switchyard/v",
+    "tfidf_logistic/v",
+)
+METRICS = (("cost_frac_at_95pct_quality", "c@95%"), ("cost_frac_at_99pct_quality", "c@99%"), ("aiq", "AIQ"))
+
+
+@dataclass(frozen=True)
+class Irt:
+    """P(model k answers a prompt of difficulty z) = sigmoid(level_k - slope_k * z), z ~ N(0, 1): one slope
+    for every model (Rasch: theta_k = level_k / slope, difficulty b = slope * z) or one per model (2PL)."""
+
+    models: tuple[str, ...]
+    level: np.ndarray
+    slope: np.ndarray
+
+
+def _nodes() -> tuple[np.ndarray, np.ndarray]:
+    z, w = np.polynomial.hermite_e.hermegauss(NODES)
+    return z, np.log(w / w.sum())
+
+
+def _log_p(irt: Irt, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log P(right) and log P(wrong), nodes x models."""
+    eta = irt.level[None, :] - irt.slope[None, :] * z[:, None]
+    return -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
+
+
+def _log_lik(labels: np.ndarray, irt: Irt, z: np.ndarray) -> np.ndarray:
+    """Per prompt and node, the log likelihood of the prompt's labels (NaN: not answered; a partial label
+    counts as that share of a right answer)."""
+    seen = ~np.isnan(labels)
+    right = np.where(seen, labels, 0.0)
+    lp, lq = _log_p(irt, z)
+    return right @ lp.T + (seen - right) @ lq.T
+
+
+def _posterior(log_lik: np.ndarray, log_w: np.ndarray) -> np.ndarray:
+    post = log_lik + log_w[None, :]
+    post = np.exp(post - post.max(axis=1, keepdims=True))
+    return post / post.sum(axis=1, keepdims=True)
+
+
+def fit_irt(labels: np.ndarray, models: Sequence[str], two_pl: bool = False) -> Irt:
+    """Marginal maximum likelihood by EM over the quadrature nodes (`labels`: prompts x models in [0, 1],
+    NaN where a model did not answer): the difficulty is integrated out, so a prompt with few labels does not
+    shrink the models' levels as a fitted difficulty per prompt would. The 2PL starts from the Rasch fit, its
+    slopes shrunk towards the Rasch slope."""
+    m = labels.shape[1]
+    rasch = _em(labels, Irt(tuple(models), np.zeros(m), np.ones(m)), None)
+    return _em(labels, rasch, float(rasch.slope[0])) if two_pl else rasch
+
+
+def _em(labels: np.ndarray, irt: Irt, slope_centre: float | None, iterations: int = 1000) -> Irt:
+    """EM from `irt`; each M step one Newton step on the expected log likelihood: per model on (level, slope)
+    with the slopes' prior at `slope_centre`, or, with None, on the levels and then on one shared slope."""
+    z, log_w = _nodes()
+    seen = ~np.isnan(labels)
+    right = np.where(seen, labels, 0.0)
+    for _ in range(iterations):
+        post = _posterior(_log_lik(labels, irt, z), log_w)
+        counts = (post.T @ right).T, (post.T @ seen).T  # models x nodes: expected right answers, answers
+        resid, info = _residuals(counts, irt.level, irt.slope, z)
+        g_level = resid.sum(axis=1) - irt.level / LEVEL_PRIOR_VAR
+        h_level = info.sum(axis=1) + 1 / LEVEL_PRIOR_VAR
+        if slope_centre is None:
+            level = irt.level + g_level / h_level
+            resid, info = _residuals(counts, level, irt.slope, z)
+            slope = irt.slope - (resid * z).sum() / (info * z**2).sum()
+        else:
+            g_slope = -(resid * z).sum(axis=1) - (irt.slope - slope_centre) / SLOPE_PRIOR_VAR
+            h_cross = -(info * z).sum(axis=1)
+            h_slope = (info * z**2).sum(axis=1) + 1 / SLOPE_PRIOR_VAR
+            det = h_level * h_slope - h_cross**2
+            level = irt.level + (h_slope * g_level - h_cross * g_slope) / det
+            slope = irt.slope + (h_level * g_slope - h_cross * g_level) / det
+        step = max(np.abs(level - irt.level).max(), np.abs(slope - irt.slope).max())
+        irt = Irt(irt.models, level, np.maximum(slope, 0.05))
+        if step < 1e-6:
+            break
+    return irt
+
+
+def _residuals(
+    counts: tuple[np.ndarray, np.ndarray], level: np.ndarray, slope: np.ndarray, z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected right answers less predicted ones, and the Fisher information, models x nodes."""
+    right, answers = counts
+    p = _sigmoid(level[:, None] - slope[:, None] * z[None, :])
+    return right - answers * p, answers * p * (1 - p)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def matrix(correct: Sequence[dict[str, float]], models: Sequence[str]) -> np.ndarray:
+    return np.array([[c.get(m, np.nan) for m in models] for c in correct], dtype=float).reshape(len(correct), -1)
+
+
+def difficulty_routers(
+    irt: Irt, held: np.ndarray, candidates: Sequence[str], outside: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """P(acceptable) (prompts x candidates) of the two difficulty oracles for the held-out labels `held`
+    (prompts x the IRT model's models): candidate j's chance of being right averaged over the prompt's
+    difficulty given the other models' labels (leave one out) or the outside models' labels only."""
+    z, log_w = _nodes()
+    col = [irt.models.index(m) for m in candidates]
+    p = np.exp(_log_p(irt, z)[0][:, col])  # nodes x candidates
+    loo = np.empty((len(held), len(candidates)))
+    for j, k in enumerate(col):
+        others = held.copy()
+        others[:, k] = np.nan
+        loo[:, j] = _posterior(_log_lik(others, irt, z), log_w) @ p[:, j]
+    out = {"loo": loo}
+    if outside:
+        only = np.full_like(held, np.nan)
+        keep = [irt.models.index(m) for m in outside]
+        only[:, keep] = held[:, keep]
+        out["outside"] = _posterior(_log_lik(only, irt, z), log_w) @ p
+    return out
+
+
+class Ceiling:
+    """`evaluate`'s `more_routers`: fits the source's Rasch and 2PL models on its training prompts (every model
+    of the source) and keeps what it used per source in `notes`."""
+
+    def __init__(self, pool: frozenset[str] | None, sources: frozenset[str] | None = None) -> None:
+        self.pool, self.sources = pool, sources
+        self.notes: dict[str, dict[str, Any]] = {}
+
+    def __call__(
+        self, source: str, ds: td.DataSet, sp: td.Split, prompts: Sequence[Replayed], candidates: tuple[str, ...]
+    ) -> dict[str, np.ndarray]:
+        if self.sources is not None and source not in self.sources:
+            return {}
+        models = ds.source_models[source]
+        train = matrix(
+            [ds.items[i].correct for i in sp.train if source in ds.sources.get(ds.items[i].key, "").split("|")], models
+        )
+        outside = [m for m in models if m not in candidates and (self.pool is None or m not in self.pool)]
+        held = matrix([r.item.correct for r in prompts], models)
+        out = {"oracle_labels": np.vstack([r.labels for r in prompts])}
+        fits = {"difficulty": fit_irt(train, models), "difficulty_2pl": fit_irt(train, models, two_pl=True)}
+        for name, irt in fits.items():
+            out.update({f"{name}_{k}": p for k, p in difficulty_routers(irt, held, candidates, outside).items()})
+        rasch, two_pl = fits["difficulty"], fits["difficulty_2pl"]
+        answered_outside = ~np.isnan(held[:, [models.index(m) for m in outside]])
+        self.notes[source] = {
+            "irt_models": len(models),
+            "irt_training_prompts": len(train),
+            "rasch_difficulty_sd": round(float(rasch.slope[0]), 3),
+            "rasch_theta": {m: round(float(rasch.level[models.index(m)]), 3) for m in candidates},
+            "2pl_slope": {m: round(float(two_pl.slope[models.index(m)]), 3) for m in candidates},
+            "outside_models": outside,
+            "held_out_prompts_with_an_outside_label": int(answered_outside.any(axis=1).sum()),
+            "labels_per_held_out_prompt": round(float((~np.isnan(held)).sum(axis=1).mean()), 2),
+        }
+        return out
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = []
+    for source, r in report["sources"].items():
+        note = r.get("ceiling")
+        if note is None:
+            continue
+        lines.append(
+            f"\n== {source}: {r['prompts']} held-out prompts x {len(r['candidates'])} candidates,"
+            f" best {r['best_model']}; IRT on {note['irt_models']} models,"
+            f" {len(note['outside_models'])} outside the pool"
+        )
+        lines.append(f"   {'router':26s}" + "".join(f"{h:>22s}" for _, h in METRICS) + f"{'AUC':>8s}")
+        for name in ROWS:
+            m = r["routers"].get(name)
+            if m is None:
+                continue
+            cells = "".join(_cell(m.get(k), m["interval_90"].get(k)) for k, _ in METRICS)
+            lines.append(f"   {name:26s}{cells}{m.get('auc', float('nan')):8.3f}")
+    return "\n".join(lines)
+
+
+def _cell(v: float | None, span: list[float | None] | None) -> str:
+    value = "-" if v is None or np.isnan(v) else f"{v:.3f}"
+    lo, hi = ("-" if x is None else f"{x:.3f}" for x in (span or [None, None]))
+    return f"{value + ' [' + lo + ', ' + hi + ']':>22s}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from proxy.route.router import DEFAULT_MODELS_DIR
+    from proxy.training.dataset import find_long_files
+    from proxy.training.evaluate import evaluate
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", action="append", help="a long-format file (repeatable); default: every one of --data-dir")
+    ap.add_argument("--data-dir", default="../shared/data")
+    ap.add_argument("--candidates", help="comma-separated candidate pool, as `switchyard evaluate --candidates`")
+    ap.add_argument("--sources", help="comma-separated: the ceiling for these sources only (default: every one)")
+    ap.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="the models replayed as 'switchyard'")
+    ap.add_argument("--json", type=Path, required=True, help="write evaluate's report, with the ceiling routers")
+    args = ap.parse_args(argv)
+    files = [Path(f) for f in args.data] if args.data else find_long_files(Path(args.data_dir))
+    pool = frozenset(n.strip() for n in args.candidates.split(",") if n.strip()) if args.candidates else None
+    sources = frozenset(n.strip() for n in args.sources.split(",")) if args.sources else None
+    ceiling = Ceiling(pool, sources)
+    report = evaluate(files, args.models, only=pool, more_routers=ceiling)
+    for source, note in ceiling.notes.items():
+        if source in report["sources"]:
+            report["sources"][source]["ceiling"] = note
+    report["command"] = " ".join(["python -m scripts.ceiling", *(sys.argv[1:] if argv is None else argv)])
+    args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    sys.stdout.write(table(report) + f"\nreport: {args.json} ({report['seconds']} s)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
