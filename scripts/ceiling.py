@@ -1,26 +1,31 @@
 """How far can routing on prompt difficulty go? A ceiling for issue #15's targets, beside the real routers.
 
 Every router of `switchyard evaluate` predicts P(acceptable) from the prompt. The best a router could do by
-knowing exactly how hard a held-out prompt is for models in general, and nothing model-specific, is replayed
-here through the same held-out split, replay, policies and metrics (`proxy.training.evaluate`'s
-`more_routers`), beside the shipped models and TF-IDF + logistic regression:
+knowing how hard a held-out prompt is for models in general, and nothing model-specific, is replayed here
+through the same held-out split, replay, policies and metrics (`proxy.training.evaluate`'s `more_routers`),
+beside the shipped models and TF-IDF + logistic regression. An item-response model is fitted (marginal maximum
+likelihood, the difficulty integrated out over b ~ N(0, s^2)) on the source's training prompts and every model
+of the source: Rasch, P(model j right on prompt i) = sigmoid(theta_j - b_i), and 2PL (each model its own
+sensitivity to difficulty, shrunk towards the Rasch one). A held-out prompt's P_ij is then the model's chance
+averaged over b_i given some of the prompt's labels (the prior keeps one label from giving an infinite
+difficulty; the average keeps P calibrated where one plug-in b_i would be overconfident):
 
-- `difficulty_loo`: P_ij = E[sigmoid(theta_j - b_i)], theta_j candidate j's ability in a Rasch model fitted (marginal
-  maximum likelihood, b ~ N(0, s^2)) on the source's training prompts and every model of the source, the
-  expectation over the held-out prompt's difficulty b_i given its labels on every OTHER model of the source that
-  answered it, never j's own: the prior keeps one label from giving an infinite difficulty, and averaging over
-  what b_i may be keeps P calibrated where plugging in one estimate would be overconfident;
-- `difficulty_outside`: b_i from the models outside the candidate pool only (none for a source whose models are
-  all candidates, as RouterBench's 11: no such row); a prompt none of them answered gets the prior;
-- `difficulty_2pl_*`: the same with a 2PL model (each model its own sensitivity to difficulty, shrunk towards
-  the Rasch one): still one number per prompt, nothing model-specific about it;
+- `difficulty_outside`: b_i from the models outside the candidate pool only: the clean ceiling, no candidate's
+  label in it. Only where the source has such models (ZeroEval 47 of 56, MMLU-Pro 9 of 17; RouterBench's and
+  LLMRouter's models are all candidates: no row);
+- `difficulty_all`: b_i from every model's labels, the candidate's own too: optimistic, each candidate's own
+  answer moves the prompt's difficulty by about 1/n of it (n labels);
+- `difficulty_loo`: b_i^(-j) from every model but j: pessimistic, and badly so with few models. Each candidate's
+  P reads its rivals' labels but not its own, so where two candidates disagree the one that was wrong looks
+  better (the other's right answer made the prompt look easy for it; its own wrong one is unread);
 - `oracle_labels`: P = the real labels, the oracle through the same policy, for reference.
 
-If `difficulty_loo` misses a target, no router that learns only how hard a prompt is can meet it on these data:
-what is left is which model happens to get which prompt right.
+A target `difficulty_all` misses is out of reach for routing on prompt difficulty on these data: what is left
+is which model happens to get which prompt right, which no prompt representation predicts.
 
 Usage:
-    python -m scripts.ceiling --data-dir ../shared/data --sources RouterBench,LLMRouter --json var/ceiling.json
+    python -m scripts.ceiling --data-dir ../shared/data \\
+        --sources "routerbench(via RouterDC repo),LLMRouter(dcrouter_preprocessed)" --json var/ceiling.json
     python -m scripts.ceiling --data ../shared/data/zeroeval/zeroeval_long.csv.gz \\
         --candidates o1-mini-2024-09-12,gpt-4o-2024-08-06,... --json var/ceiling_zeroeval9.json
 """
@@ -45,10 +50,11 @@ LEVEL_PRIOR_VAR = 100.0  # nearly flat: a model's level is pinned by thousands o
 SLOPE_PRIOR_VAR = 0.25  # 2PL: a model's slope is shrunk towards the Rasch slope (sd 0.5)
 ROWS = (
     "oracle_labels/v",
-    "difficulty_loo/v",
-    "difficulty_2pl_loo/v",
     "difficulty_outside/v",
     "difficulty_2pl_outside/v",
+    "difficulty_all/v",
+    "difficulty_2pl_all/v",
+    "difficulty_loo/v",
     "switchyard/v",
     "tfidf_logistic/v",
 )
@@ -149,25 +155,26 @@ def matrix(correct: Sequence[dict[str, float]], models: Sequence[str]) -> np.nda
 
 
 def difficulty_routers(
-    irt: Irt, held: np.ndarray, candidates: Sequence[str], outside: Sequence[str]
+    irt: Irt, held: np.ndarray, candidates: Sequence[str], outside: Sequence[str], loo: bool = True
 ) -> dict[str, np.ndarray]:
-    """P(acceptable) (prompts x candidates) of the two difficulty oracles for the held-out labels `held`
-    (prompts x the IRT model's models): candidate j's chance of being right averaged over the prompt's
-    difficulty given the other models' labels (leave one out) or the outside models' labels only."""
+    """P(acceptable) (prompts x candidates) of the difficulty oracles for the held-out labels `held` (prompts x
+    the IRT model's models): each candidate's chance of being right averaged over the prompt's difficulty given
+    every model's labels ("all"), the outside models' only ("outside"), or every other model's ("loo")."""
     z, log_w = _nodes()
     col = [irt.models.index(m) for m in candidates]
     p = np.exp(_log_p(irt, z)[0][:, col])  # nodes x candidates
-    loo = np.empty((len(held), len(candidates)))
-    for j, k in enumerate(col):
-        others = held.copy()
-        others[:, k] = np.nan
-        loo[:, j] = _posterior(_log_lik(others, irt, z), log_w) @ p[:, j]
-    out = {"loo": loo}
+    out = {"all": _posterior(_log_lik(held, irt, z), log_w) @ p}
     if outside:
         only = np.full_like(held, np.nan)
         keep = [irt.models.index(m) for m in outside]
         only[:, keep] = held[:, keep]
         out["outside"] = _posterior(_log_lik(only, irt, z), log_w) @ p
+    if loo:
+        out["loo"] = np.empty((len(held), len(candidates)))
+        for j, k in enumerate(col):
+            others = held.copy()
+            others[:, k] = np.nan
+            out["loo"][:, j] = _posterior(_log_lik(others, irt, z), log_w) @ p[:, j]
     return out
 
 
@@ -193,7 +200,8 @@ class Ceiling:
         out = {"oracle_labels": np.vstack([r.labels for r in prompts])}
         fits = {"difficulty": fit_irt(train, models), "difficulty_2pl": fit_irt(train, models, two_pl=True)}
         for name, irt in fits.items():
-            out.update({f"{name}_{k}": p for k, p in difficulty_routers(irt, held, candidates, outside).items()})
+            routers = difficulty_routers(irt, held, candidates, outside, loo=name == "difficulty")
+            out.update({f"{name}_{k}": p for k, p in routers.items()})
         rasch, two_pl = fits["difficulty"], fits["difficulty_2pl"]
         answered_outside = ~np.isnan(held[:, [models.index(m) for m in outside]])
         self.notes[source] = {

@@ -26,6 +26,7 @@ def test_a_candidates_own_label_never_moves_its_difficulty_oracle() -> None:
     np.testing.assert_array_equal(before["loo"][:, 0], after["loo"][:, 0])
     assert not np.allclose(before["loo"][:, 1:], after["loo"][:, 1:])  # b and c read a's
     np.testing.assert_array_equal(before["outside"], after["outside"])  # the pool's unread
+    assert not np.allclose(before["all"], after["all"])  # every label read, a's own too
     # A prompt the others got right is easier for a than one they got wrong; every P stays inside (0, 1).
     assert before["loo"][0, 0] > before["loo"][1, 0]
     assert ((before["loo"] > 0) & (before["loo"] < 1)).all()
@@ -68,7 +69,7 @@ def test_the_script_replays_the_ceiling_beside_evaluates_routers(tmp_path: Path)
     r = json.loads(out.read_text())["sources"]["synthetic"]
     assert r["ceiling"]["outside_models"] == list(outside) and r["ceiling"]["irt_models"] == 5
     routers = r["routers"]
-    named = ("oracle_labels/v", "difficulty_loo/v", "difficulty_2pl_outside/v", "switchyard/v", "tfidf_logistic/v")
+    named = ("oracle_labels/v", "difficulty_outside/v", "difficulty_2pl_all/v", "difficulty_loo/v", "switchyard/v")
     assert all(name in routers for name in named)
     assert routers["oracle_labels/v"]["auc"] == 1.0  # P is the label
     oracle = routers["oracle_labels/v"]["aiq"]
