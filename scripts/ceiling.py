@@ -47,6 +47,7 @@ from proxy.training.replay import Replayed
 
 NODES = 61  # Gauss-Hermite nodes over a prompt's standardised difficulty z ~ N(0, 1)
 LEVEL_PRIOR_VAR = 100.0  # nearly flat: a model's level is pinned by thousands of labels
+TASK_PRIOR_VAR = 0.25  # a model's level on one task differs from its level overall by about 0.5 (sd), a priori
 SLOPE_PRIOR_VAR = 0.25  # 2PL: a model's slope is shrunk towards the Rasch slope (sd 0.5)
 ROWS = (
     "oracle_labels/v",
@@ -55,6 +56,8 @@ ROWS = (
     "difficulty_all/v",
     "difficulty_2pl_all/v",
     "difficulty_loo/v",
+    "difficulty_task_outside/v",
+    "difficulty_task_all/v",
     "switchyard/v",
     "tfidf_logistic/v",
 )
@@ -107,9 +110,39 @@ def fit_irt(labels: np.ndarray, models: Sequence[str], two_pl: bool = False) -> 
     return _em(labels, rasch, float(rasch.slope[0])) if two_pl else rasch
 
 
-def _em(labels: np.ndarray, irt: Irt, slope_centre: float | None, iterations: int = 1000) -> Irt:
+def fit_by_task(labels: np.ndarray, models: Sequence[str], tasks: Sequence[str], names: Sequence[str]) -> Irt:
+    """A Rasch model whose "models" are (task, model) pairs (`by_task`'s columns, task `names` in order): each
+    model's level on each task, shrunk towards its level over every task (a task with no training prompt
+    keeps that); one difficulty scale."""
+    rasch = fit_irt(labels, models)
+    start = Irt(
+        tuple(f"{t}/{m}" for t in names for m in models),
+        np.tile(rasch.level, len(names)),
+        np.full(len(names) * len(models), rasch.slope[0]),
+    )
+    return _em(by_task(labels, tasks, names), start, None, (start.level, TASK_PRIOR_VAR))
+
+
+def by_task(labels: np.ndarray, tasks: Sequence[str], names: Sequence[str]) -> np.ndarray:
+    """prompts x (task, model) columns, task-major: a prompt's labels in its own task's block, NaN elsewhere."""
+    out = np.full((len(labels), len(names) * labels.shape[1]), np.nan)
+    for i, t in enumerate(tasks):
+        g = list(names).index(t) * labels.shape[1]
+        out[i, g : g + labels.shape[1]] = labels[i]
+    return out
+
+
+def _em(
+    labels: np.ndarray,
+    irt: Irt,
+    slope_centre: float | None,
+    level_prior: tuple[np.ndarray, float] | None = None,
+    iterations: int = 1000,
+) -> Irt:
     """EM from `irt`; each M step one Newton step on the expected log likelihood: per model on (level, slope)
-    with the slopes' prior at `slope_centre`, or, with None, on the levels and then on one shared slope."""
+    with the slopes' prior at `slope_centre`, or, with None, on the levels and then on one shared slope.
+    `level_prior`: the levels' prior means and variance (default: 0 and nearly flat)."""
+    centre, var = level_prior or (np.zeros(len(irt.level)), LEVEL_PRIOR_VAR)
     z, log_w = _nodes()
     seen = ~np.isnan(labels)
     right = np.where(seen, labels, 0.0)
@@ -117,8 +150,8 @@ def _em(labels: np.ndarray, irt: Irt, slope_centre: float | None, iterations: in
         post = _posterior(_log_lik(labels, irt, z), log_w)
         counts = (post.T @ right).T, (post.T @ seen).T  # models x nodes: expected right answers, answers
         resid, info = _residuals(counts, irt.level, irt.slope, z)
-        g_level = resid.sum(axis=1) - irt.level / LEVEL_PRIOR_VAR
-        h_level = info.sum(axis=1) + 1 / LEVEL_PRIOR_VAR
+        g_level = resid.sum(axis=1) - (irt.level - centre) / var
+        h_level = info.sum(axis=1) + 1 / var
         if slope_centre is None:
             level = irt.level + g_level / h_level
             resid, info = _residuals(counts, level, irt.slope, z)
@@ -155,26 +188,30 @@ def matrix(correct: Sequence[dict[str, float]], models: Sequence[str]) -> np.nda
 
 
 def difficulty_routers(
-    irt: Irt, held: np.ndarray, candidates: Sequence[str], outside: Sequence[str], loo: bool = True
+    irt: Irt, held: np.ndarray, columns: np.ndarray, outside: Sequence[int], loo: bool = True
 ) -> dict[str, np.ndarray]:
     """P(acceptable) (prompts x candidates) of the difficulty oracles for the held-out labels `held` (prompts x
-    the IRT model's models): each candidate's chance of being right averaged over the prompt's difficulty given
-    every model's labels ("all"), the outside models' only ("outside"), or every other model's ("loo")."""
+    the IRT model's columns; `columns`: prompts x candidates, each candidate's column for the prompt): each
+    candidate's chance of being right averaged over the prompt's difficulty given every label ("all"), the
+    labels of the `outside` columns only ("outside"), or every label but the candidate's own ("loo")."""
     z, log_w = _nodes()
-    col = [irt.models.index(m) for m in candidates]
-    p = np.exp(_log_p(irt, z)[0][:, col])  # nodes x candidates
-    out = {"all": _posterior(_log_lik(held, irt, z), log_w) @ p}
+    p = np.exp(_log_p(irt, z)[0])  # nodes x columns
+    rows = np.arange(len(held))[:, None]
+
+    def predict(labels: np.ndarray) -> np.ndarray:
+        return np.asarray((_posterior(_log_lik(labels, irt, z), log_w) @ p)[rows, columns])
+
+    out = {"all": predict(held)}
     if outside:
         only = np.full_like(held, np.nan)
-        keep = [irt.models.index(m) for m in outside]
-        only[:, keep] = held[:, keep]
-        out["outside"] = _posterior(_log_lik(only, irt, z), log_w) @ p
+        only[:, outside] = held[:, outside]
+        out["outside"] = predict(only)
     if loo:
-        out["loo"] = np.empty((len(held), len(candidates)))
-        for j, k in enumerate(col):
+        out["loo"] = np.empty(columns.shape)
+        for j in range(columns.shape[1]):
             others = held.copy()
-            others[:, k] = np.nan
-            out["loo"][:, j] = _posterior(_log_lik(others, irt, z), log_w) @ p[:, j]
+            others[rows[:, 0], columns[:, j]] = np.nan
+            out["loo"][:, j] = predict(others)[:, j]
     return out
 
 
@@ -192,16 +229,27 @@ class Ceiling:
         if self.sources is not None and source not in self.sources:
             return {}
         models = ds.source_models[source]
-        train = matrix(
-            [ds.items[i].correct for i in sp.train if source in ds.sources.get(ds.items[i].key, "").split("|")], models
-        )
+        items = [ds.items[i] for i in sp.train if source in ds.sources.get(ds.items[i].key, "").split("|")]
+        train, train_keys = matrix([it.correct for it in items], models), [it.key for it in items]
         outside = [m for m in models if m not in candidates and (self.pool is None or m not in self.pool)]
         held = matrix([r.item.correct for r in prompts], models)
         out = {"oracle_labels": np.vstack([r.labels for r in prompts])}
+        columns = np.tile([models.index(m) for m in candidates], (len(prompts), 1))
+        away = [models.index(m) for m in outside]
         fits = {"difficulty": fit_irt(train, models), "difficulty_2pl": fit_irt(train, models, two_pl=True)}
         for name, irt in fits.items():
-            routers = difficulty_routers(irt, held, candidates, outside, loo=name == "difficulty")
+            routers = difficulty_routers(irt, held, columns, away, loo=name == "difficulty")
             out.update({f"{name}_{k}": p for k, p in routers.items()})
+        task_train, task_held = (
+            [task_of(ds, source, key) for key in keys] for keys in (train_keys, [r.item.key for r in prompts])
+        )
+        tasks = sorted(set(task_train) | set(task_held))
+        if len(tasks) > 1:  # each model's level per task: what a router that knows the task adds to difficulty
+            by = fit_by_task(train, models, task_train, tasks)
+            block = np.array([tasks.index(t) for t in task_held])[:, None] * len(models)
+            away_by_task = [g * len(models) + k for g in range(len(tasks)) for k in away]
+            routers = difficulty_routers(by, by_task(held, task_held, tasks), block + columns, away_by_task, loo=False)
+            out.update({f"difficulty_task_{k}": p for k, p in routers.items()})
         rasch, two_pl = fits["difficulty"], fits["difficulty_2pl"]
         answered_outside = ~np.isnan(held[:, [models.index(m) for m in outside]])
         self.notes[source] = {
@@ -213,8 +261,14 @@ class Ceiling:
             "outside_models": outside,
             "held_out_prompts_with_an_outside_label": int(answered_outside.any(axis=1).sum()),
             "labels_per_held_out_prompt": round(float((~np.isnan(held)).sum(axis=1).mean()), 2),
+            "tasks": tasks,
         }
         return out
+
+
+def task_of(ds: td.DataSet, source: str, key: str) -> str:
+    """A prompt's task in its source, coarse: MMLU-Pro's "law|ori_mmlu-professional_law" is "law"."""
+    return ds.tasks.get((source, key), "").split("|")[0].split(":")[0]
 
 
 def table(report: dict[str, Any]) -> str:
