@@ -15,13 +15,19 @@ difficulty; the average keeps P calibrated where one plug-in b_i would be overco
   LLMRouter's models are all candidates: no row);
 - `difficulty_all`: b_i from every model's labels, the candidate's own too: optimistic, each candidate's own
   answer moves the prompt's difficulty by about 1/n of it (n labels);
+- `difficulty_pool`: b_i from the candidates' labels only, the candidate's own too: what `difficulty_all` is
+  where the source has no other model; beside `difficulty_outside` it measures how optimistic that is;
 - `difficulty_loo`: b_i^(-j) from every model but j: pessimistic, and badly so with few models. Each candidate's
   P reads its rivals' labels but not its own, so where two candidates disagree the one that was wrong looks
   better (the other's right answer made the prompt look easy for it; its own wrong one is unread);
+- `difficulty_task_*`: the Rasch model over (task, model) pairs, each model's level on each task of the source's
+  task column (MMLU-Pro's 14 subjects, ZeroEval's and RouterBench's 3 benchmarks) shrunk towards its overall
+  level: difficulty plus the model-specific skill a router can learn from the prompt's task;
 - `oracle_labels`: P = the real labels, the oracle through the same policy, for reference.
 
-A target `difficulty_all` misses is out of reach for routing on prompt difficulty on these data: what is left
-is which model happens to get which prompt right, which no prompt representation predicts.
+A target `difficulty_all` misses is out of reach for routing on prompt difficulty on these data; one
+`difficulty_task_all` misses too is out of reach for difficulty plus per-task skill: what is left is which model
+happens to get which prompt right, which no representation of the prompt's difficulty or task predicts.
 
 Usage:
     python -m scripts.ceiling --data-dir ../shared/data \\
@@ -35,7 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +59,12 @@ ROWS = (
     "oracle_labels/v",
     "difficulty_outside/v",
     "difficulty_2pl_outside/v",
+    "difficulty_pool/v",
     "difficulty_all/v",
     "difficulty_2pl_all/v",
     "difficulty_loo/v",
     "difficulty_task_outside/v",
+    "difficulty_task_pool/v",
     "difficulty_task_all/v",
     "switchyard/v",
     "tfidf_logistic/v",
@@ -188,12 +196,13 @@ def matrix(correct: Sequence[dict[str, float]], models: Sequence[str]) -> np.nda
 
 
 def difficulty_routers(
-    irt: Irt, held: np.ndarray, columns: np.ndarray, outside: Sequence[int], loo: bool = True
+    irt: Irt, held: np.ndarray, columns: np.ndarray, subsets: Mapping[str, Sequence[int]], loo: bool = True
 ) -> dict[str, np.ndarray]:
     """P(acceptable) (prompts x candidates) of the difficulty oracles for the held-out labels `held` (prompts x
     the IRT model's columns; `columns`: prompts x candidates, each candidate's column for the prompt): each
     candidate's chance of being right averaged over the prompt's difficulty given every label ("all"), the
-    labels of the `outside` columns only ("outside"), or every label but the candidate's own ("loo")."""
+    labels of each named subset of columns only (those that have any), or every label but the candidate's
+    own ("loo")."""
     z, log_w = _nodes()
     p = np.exp(_log_p(irt, z)[0])  # nodes x columns
     rows = np.arange(len(held))[:, None]
@@ -202,10 +211,11 @@ def difficulty_routers(
         return np.asarray((_posterior(_log_lik(labels, irt, z), log_w) @ p)[rows, columns])
 
     out = {"all": predict(held)}
-    if outside:
-        only = np.full_like(held, np.nan)
-        only[:, outside] = held[:, outside]
-        out["outside"] = predict(only)
+    for name, subset in subsets.items():
+        if subset:
+            only = np.full_like(held, np.nan)
+            only[:, subset] = held[:, subset]
+            out[name] = predict(only)
     if loo:
         out["loo"] = np.empty(columns.shape)
         for j in range(columns.shape[1]):
@@ -235,10 +245,13 @@ class Ceiling:
         held = matrix([r.item.correct for r in prompts], models)
         out = {"oracle_labels": np.vstack([r.labels for r in prompts])}
         columns = np.tile([models.index(m) for m in candidates], (len(prompts), 1))
-        away = [models.index(m) for m in outside]
+        # "pool": difficulty from the candidates' labels, what "all" is where the source has no other model
+        # (RouterBench); where it has, set beside "outside" it measures how optimistic that is.
+        away, pool = [models.index(m) for m in outside], [models.index(m) for m in candidates] if outside else []
         fits = {"difficulty": fit_irt(train, models), "difficulty_2pl": fit_irt(train, models, two_pl=True)}
         for name, irt in fits.items():
-            routers = difficulty_routers(irt, held, columns, away, loo=name == "difficulty")
+            subsets = {"outside": away, "pool": pool if name == "difficulty" else []}
+            routers = difficulty_routers(irt, held, columns, subsets, loo=name == "difficulty")
             out.update({f"{name}_{k}": p for k, p in routers.items()})
         task_train, task_held = (
             [task_of(ds, source, key) for key in keys] for keys in (train_keys, [r.item.key for r in prompts])
@@ -247,8 +260,11 @@ class Ceiling:
         if len(tasks) > 1:  # each model's level per task: what a router that knows the task adds to difficulty
             by = fit_by_task(train, models, task_train, tasks)
             block = np.array([tasks.index(t) for t in task_held])[:, None] * len(models)
-            away_by_task = [g * len(models) + k for g in range(len(tasks)) for k in away]
-            routers = difficulty_routers(by, by_task(held, task_held, tasks), block + columns, away_by_task, loo=False)
+            subsets = {
+                n: [g * len(models) + k for g in range(len(tasks)) for k in c]
+                for n, c in (("outside", away), ("pool", pool))
+            }
+            routers = difficulty_routers(by, by_task(held, task_held, tasks), block + columns, subsets, loo=False)
             out.update({f"difficulty_task_{k}": p for k, p in routers.items()})
         rasch, two_pl = fits["difficulty"], fits["difficulty_2pl"]
         answered_outside = ~np.isnan(held[:, [models.index(m) for m in outside]])

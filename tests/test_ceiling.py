@@ -22,8 +22,8 @@ def test_a_candidates_own_label_never_moves_its_difficulty_oracle() -> None:
     flipped = held.copy()
     flipped[:, 0] = 1 - flipped[:, 0]  # a's own labels
     columns = np.tile([0, 1, 2], (2, 1))  # a, b, c on both prompts
-    before = difficulty_routers(irt, held, columns, [3])
-    after = difficulty_routers(irt, flipped, columns, [3])
+    before = difficulty_routers(irt, held, columns, {"outside": [3]})
+    after = difficulty_routers(irt, flipped, columns, {"outside": [3]})
     np.testing.assert_array_equal(before["loo"][:, 0], after["loo"][:, 0])
     assert not np.allclose(before["loo"][:, 1:], after["loo"][:, 1:])  # b and c read a's
     np.testing.assert_array_equal(before["outside"], after["outside"])  # the pool's unread
@@ -58,7 +58,7 @@ def test_the_task_fit_finds_a_model_that_is_good_at_one_task_only() -> None:
     assert abs(level["code/x"] - level["poetry/x"]) < 0.3
     # A held-out code prompt and a poetry one, both answered the same way by x and y: the coder's P differs.
     held = by_task(np.array([[np.nan, 1.0, 0.0], [np.nan, 1.0, 0.0]]), ["code", "poetry"], ["code", "poetry"])
-    p = difficulty_routers(fit, held, np.array([[0], [3]]), [1, 2, 4, 5], loo=False)["outside"]
+    p = difficulty_routers(fit, held, np.array([[0], [3]]), {"outside": [1, 2, 4, 5]}, loo=False)["outside"]
     assert p[0, 0] > 0.75 > 0.4 > p[1, 0]
 
 
@@ -88,7 +88,7 @@ def test_the_script_replays_the_ceiling_beside_evaluates_routers(tmp_path: Path)
     r = json.loads(out.read_text())["sources"]["synthetic"]
     assert r["ceiling"]["outside_models"] == list(outside) and r["ceiling"]["irt_models"] == 5
     routers = r["routers"]
-    named = ("oracle_labels/v", "difficulty_outside/v", "difficulty_2pl_all/v", "difficulty_loo/v")
+    named = ("oracle_labels/v", "difficulty_outside/v", "difficulty_pool/v", "difficulty_2pl_all/v", "difficulty_loo/v")
     named += ("difficulty_task_outside/v", "switchyard/v", "tfidf_logistic/v")
     assert all(name in routers for name in named)
     assert routers["oracle_labels/v"]["auc"] == 1.0  # P is the label
