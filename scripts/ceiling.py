@@ -23,6 +23,8 @@ difficulty; the average keeps P calibrated where one plug-in b_i would be overco
 - `difficulty_task_*`: the Rasch model over (task, model) pairs, each model's level on each task of the source's
   task column (MMLU-Pro's 14 subjects, ZeroEval's and RouterBench's 3 benchmarks) shrunk towards its overall
   level: difficulty plus the model-specific skill a router can learn from the prompt's task;
+- `difficulty_task_none`: each model's level on the prompt's task and no label at all: what knowing the task
+  alone buys (MMLU-Pro's subject), no difficulty;
 - `oracle_labels`: P = the real labels, the oracle through the same policy, for reference.
 
 A target `difficulty_all` misses is out of reach for routing on prompt difficulty on these data; one
@@ -66,6 +68,7 @@ ROWS = (
     "difficulty_task_outside/v",
     "difficulty_task_pool/v",
     "difficulty_task_all/v",
+    "difficulty_task_none/v",
     "switchyard/v",
     "tfidf_logistic/v",
 )
@@ -196,13 +199,18 @@ def matrix(correct: Sequence[dict[str, float]], models: Sequence[str]) -> np.nda
 
 
 def difficulty_routers(
-    irt: Irt, held: np.ndarray, columns: np.ndarray, subsets: Mapping[str, Sequence[int]], loo: bool = True
+    irt: Irt,
+    held: np.ndarray,
+    columns: np.ndarray,
+    subsets: Mapping[str, Sequence[int]],
+    loo: bool = True,
+    none: bool = False,
 ) -> dict[str, np.ndarray]:
     """P(acceptable) (prompts x candidates) of the difficulty oracles for the held-out labels `held` (prompts x
     the IRT model's columns; `columns`: prompts x candidates, each candidate's column for the prompt): each
     candidate's chance of being right averaged over the prompt's difficulty given every label ("all"), the
-    labels of each named subset of columns only (those that have any), or every label but the candidate's
-    own ("loo")."""
+    labels of each named subset of columns only (those that have any), every label but the candidate's
+    own ("loo"), or no label ("none": the candidate's level alone, on the prompt's task for a fit by task)."""
     z, log_w = _nodes()
     p = np.exp(_log_p(irt, z)[0])  # nodes x columns
     rows = np.arange(len(held))[:, None]
@@ -216,6 +224,8 @@ def difficulty_routers(
             only = np.full_like(held, np.nan)
             only[:, subset] = held[:, subset]
             out[name] = predict(only)
+    if none:
+        out["none"] = predict(np.full_like(held, np.nan))
     if loo:
         out["loo"] = np.empty(columns.shape)
         for j in range(columns.shape[1]):
@@ -264,7 +274,8 @@ class Ceiling:
                 n: [g * len(models) + k for g in range(len(tasks)) for k in c]
                 for n, c in (("outside", away), ("pool", pool))
             }
-            routers = difficulty_routers(by, by_task(held, task_held, tasks), block + columns, subsets, loo=False)
+            held_by_task = by_task(held, task_held, tasks)
+            routers = difficulty_routers(by, held_by_task, block + columns, subsets, loo=False, none=True)
             out.update({f"difficulty_task_{k}": p for k, p in routers.items()})
         rasch, two_pl = fits["difficulty"], fits["difficulty_2pl"]
         answered_outside = ~np.isnan(held[:, [models.index(m) for m in outside]])

@@ -58,8 +58,12 @@ def test_the_task_fit_finds_a_model_that_is_good_at_one_task_only() -> None:
     assert abs(level["code/x"] - level["poetry/x"]) < 0.3
     # A held-out code prompt and a poetry one, both answered the same way by x and y: the coder's P differs.
     held = by_task(np.array([[np.nan, 1.0, 0.0], [np.nan, 1.0, 0.0]]), ["code", "poetry"], ["code", "poetry"])
-    p = difficulty_routers(fit, held, np.array([[0], [3]]), {"outside": [1, 2, 4, 5]}, loo=False)["outside"]
+    routers = difficulty_routers(fit, held, np.array([[0], [3]]), {"outside": [1, 2, 4, 5]}, loo=False, none=True)
+    p = routers["outside"]
     assert p[0, 0] > 0.75 > 0.4 > p[1, 0]
+    # Without any label, the task alone still tells the coder's code prompt from its poetry one.
+    alone = routers["none"]
+    assert alone[0, 0] > 0.7 > 0.4 > alone[1, 0]
 
 
 def test_the_script_replays_the_ceiling_beside_evaluates_routers(tmp_path: Path) -> None:
@@ -89,7 +93,7 @@ def test_the_script_replays_the_ceiling_beside_evaluates_routers(tmp_path: Path)
     assert r["ceiling"]["outside_models"] == list(outside) and r["ceiling"]["irt_models"] == 5
     routers = r["routers"]
     named = ("oracle_labels/v", "difficulty_outside/v", "difficulty_pool/v", "difficulty_2pl_all/v", "difficulty_loo/v")
-    named += ("difficulty_task_outside/v", "switchyard/v", "tfidf_logistic/v")
+    named += ("difficulty_task_outside/v", "difficulty_task_none/v", "switchyard/v", "tfidf_logistic/v")
     assert all(name in routers for name in named)
     assert routers["oracle_labels/v"]["auc"] == 1.0  # P is the label
     oracle = routers["oracle_labels/v"]["aiq"]
