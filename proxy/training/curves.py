@@ -151,8 +151,9 @@ def intervals(
     one's quality and cost, the router's curve) except the picks, which the fixed settings made per prompt."""
 
     def stat(rows: np.ndarray) -> dict[str, float | None]:
-        out = _drawn_scalars(labels, costs, picks, candidates, best, cheapest, rows)
-        return out if p is None else {**out, **calibration(p[rows], labels[rows])}
+        lab, cst = labels[rows], costs[rows]
+        out = _picked_scalars(lab, cst, picks[:, rows], single_models(lab, cst, candidates), candidates, best, cheapest)
+        return out if p is None else {**out, **calibration(p[rows], lab)}
 
     return bootstrap(len(labels), stat, draws, seed)
 
@@ -176,8 +177,10 @@ def paired_intervals(
     the interval can be -inf or inf."""
 
     def stat(rows: np.ndarray) -> dict[str, float | None]:
-        mine = _drawn_scalars(labels, costs, picks, candidates, best, cheapest, rows)
-        theirs = _drawn_scalars(labels, costs, other, candidates, best, cheapest, rows)
+        lab, cst = labels[rows], costs[rows]
+        singles = single_models(lab, cst, candidates)
+        mine = _picked_scalars(lab, cst, picks[:, rows], singles, candidates, best, cheapest)
+        theirs = _picked_scalars(lab, cst, other[:, rows], singles, candidates, best, cheapest)
         return {k: difference(v, theirs[k]) for k, v in mine.items()}
 
     return bootstrap(len(labels), stat, draws, seed, signed_infinity=True)
@@ -192,20 +195,20 @@ def difference(mine: float | None, theirs: float | None) -> float | None:
     return 0.0 if a == b else float(a - b)
 
 
-def _drawn_scalars(
+def _picked_scalars(
     labels: np.ndarray,
     costs: np.ndarray,
     picks: np.ndarray,
+    singles: dict[str, dict[str, float]],
     candidates: Sequence[str],
     best: str,
     cheapest: str,
-    rows: np.ndarray,
 ) -> dict[str, float | None]:
-    """`scalars` of a router's fixed picks on a draw of the prompts, the single models recomputed on it."""
-    lab, cst, pk = labels[rows], costs[rows], picks[:, rows]
-    quality, cost = picked_means(lab, cst, pk)
-    share = (pk == list(candidates).index(best)).mean(axis=1)
-    return scalars(cost, quality, single_models(lab, cst, candidates), best, cheapest, share)
+    """`scalars` of a router's fixed picks on a draw of the prompts (`labels`, `costs`, `picks` and the single
+    models' numbers all of the draw)."""
+    quality, cost = picked_means(labels, costs, picks)
+    share = (picks == list(candidates).index(best)).mean(axis=1)
+    return scalars(cost, quality, singles, best, cheapest, share)
 
 
 def fixed_intervals(
