@@ -4,6 +4,7 @@ router it is compared with (`evaluate.COMPARED`), that difference's interval und
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # Printed columns: quality at the best model's cost (/ its quality), cost (/ its cost) at 100/99/95% of its quality.
@@ -73,22 +74,28 @@ def _table(r: dict[str, Any]) -> list[str]:
     lines.append(f"   {'router':26s} " + " ".join(f"{k:>10s}" for k in COLUMNS.values()))
     omitted = ""
     for name, m in r["routers"].items():
-        # A number the router does not have is "-"; one omitted on purpose (APGR where the best is cheapest) is blank.
-        lines.append(f"   {name:26s} " + " ".join(_cell(m[k]) if k in m else f"{'-':>10s}" for k in COLUMNS))
+        lines.append(_row(name, m))
         if "interval_90" in m:
-            lines.append(f"   {'  90% interval':26s} " + " ".join(_span(m["interval_90"].get(k)) for k in COLUMNS))
+            lines.append(_spans("  90% interval", m["interval_90"], _span))
         for other, vs in m.get("versus", {}).items():
             # Its difference from another router on the same prompts, and the difference's own interval.
-            gap, span = vs["difference"], vs["interval_90"]
-            lines.append(
-                f"   {'  minus ' + other:26s} "
-                + " ".join(_cell(gap[k]) if k in gap else f"{'-':>10s}" for k in COLUMNS)
-            )
-            lines.append(f"   {'    90% interval':26s} " + " ".join(_gap_span(span.get(k)) for k in COLUMNS))
+            lines.append(_row("  minus " + other, vs["difference"]))
+            lines.append(_spans("    90% interval", vs["interval_90"], _gap_span))
         omitted = m.get("apgr_omitted_reason", omitted)
     if omitted:
         lines.append(f"   APGR/CPT blank: {omitted}")
     return lines
+
+
+def _row(label: str, numbers: dict[str, Any]) -> str:
+    """One row of COLUMNS: a number the row does not have is "-"; one omitted on purpose (APGR where the best
+    is cheapest) is blank."""
+    return f"   {label:26s} " + " ".join(_cell(numbers[k]) if k in numbers else f"{'-':>10s}" for k in COLUMNS)
+
+
+def _spans(label: str, spans: dict[str, Any], fmt: Callable[[list[float | None] | None], str]) -> str:
+    """The intervals under a row, each formatted by `fmt`."""
+    return f"   {label:26s} " + " ".join(fmt(spans.get(k)) for k in COLUMNS)
 
 
 def _around(s: dict[str, Any], key: str) -> str:
